@@ -1,0 +1,54 @@
+"""The array layer: the only bridge to array-api-compat and array-api-extra.
+
+Everything the rest of the library needs to know about arrays (namespace, device, dtype,
+conversion in and out, ``out=`` buffers, basis seeds) goes through this package, so that the
+rules learned from experiments (see ``docs/explanation/arrays.md``) live in one place.
+"""
+
+from ._convert import convert, fresh, from_numpy, precision_scope, to_numpy
+from ._namespace import (
+    ArraySpec,
+    device_of,
+    eps_of,
+    is_array,
+    is_complex_dtype,
+    is_floating_dtype,
+    is_jax_namespace,
+    is_numpy_namespace,
+    is_torch_namespace,
+    namespace_name,
+    namespace_of,
+    real_dtype,
+    spec_of,
+)
+from ._outputs import check_out, write_out
+from ._seeds import MAX_STACK_ELEMENTS, basis_chunk, chunking, rows, stack, unstack
+
+__all__ = [
+    "MAX_STACK_ELEMENTS",
+    "ArraySpec",
+    "basis_chunk",
+    "check_out",
+    "chunking",
+    "convert",
+    "device_of",
+    "eps_of",
+    "fresh",
+    "from_numpy",
+    "is_array",
+    "is_complex_dtype",
+    "is_floating_dtype",
+    "is_jax_namespace",
+    "is_numpy_namespace",
+    "is_torch_namespace",
+    "namespace_name",
+    "namespace_of",
+    "precision_scope",
+    "real_dtype",
+    "rows",
+    "spec_of",
+    "stack",
+    "to_numpy",
+    "unstack",
+    "write_out",
+]

@@ -1,0 +1,167 @@
+"""Moving arrays between namespaces and devices, safely.
+
+Namespace-specific code here never imports an engine: if an array of that namespace exists,
+its package is already in ``sys.modules``. The safety rules come from experiments recorded in
+the project's reference notes:
+
+* torch must never see a read-only or negative-stride numpy buffer (a write through the alias
+  segfaulted; ``torch.from_dlpack`` on negative strides aborts the process);
+* JAX drops float64 to float32 unless the work runs inside ``jax.enable_x64(True)``, which is
+  thread-local; the global flag is never touched;
+* results handed to the caller are fresh and writable (a numpy view of a JAX buffer is
+  read-only; an identity function returns the caller's own buffer).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import array_api_compat as aac
+import numpy as np
+
+from ._namespace import device_of, namespace_of
+
+__all__ = [
+    "convert",
+    "fresh",
+    "from_numpy",
+    "precision_scope",
+    "to_numpy",
+]
+
+
+def _is_64bit(a: Any) -> bool:
+    """Whether ``a`` has a float64/int64 or complex128 dtype (JAX truncates both without x64)."""
+    dtype = getattr(a, "dtype", None)
+    size = getattr(dtype, "itemsize", 0)
+    complex_ = getattr(dtype, "kind", "") == "c" or bool(getattr(dtype, "is_complex", False))
+    return size == 16 or (size == 8 and not complex_)
+
+
+@contextlib.contextmanager
+def _jax_x64() -> Iterator[None]:
+    jax = sys.modules["jax"]
+    enable = getattr(jax, "enable_x64", None)
+    if enable is None:  # jax < 0.8 kept it in jax.experimental
+        enable = jax.experimental.enable_x64
+    with enable(True):
+        yield
+
+
+def precision_scope(xp: ModuleType, *arrays: Any) -> contextlib.AbstractContextManager[None]:
+    """A context in which JAX keeps 64-bit dtypes, if ``xp`` is JAX and any array is 64-bit.
+
+    For every other namespace (and 32-bit JAX work) this is a no-op context.
+    """
+    if aac.is_jax_namespace(xp) and any(_is_64bit(a) for a in arrays):
+        return _jax_x64()
+    return contextlib.nullcontext()
+
+
+def to_numpy(a: Any) -> np.ndarray[Any, Any]:
+    """A host numpy view or copy of ``a`` (torch tensors are detached first)."""
+    if isinstance(a, np.ndarray):
+        return a
+    if isinstance(a, np.generic):
+        return np.asarray(a)
+    if aac.is_torch_array(a):
+        t = a.detach()
+        if t.device.type != "cpu":
+            t = t.cpu()
+        return t.numpy()
+    if aac.is_cupy_array(a):
+        return a.get()  # type: ignore[no-any-return]
+    if aac.is_jax_array(a) or aac.is_dask_array(a):
+        return np.asarray(a)
+    return np.from_dlpack(a)  # array-api-strict on any device, and other DLPack producers
+
+
+def _torch_safe(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """A numpy array torch may alias: writable, non-negative strides."""
+    if not a.flags.writeable or any(s < 0 for s in a.strides):
+        return np.array(a)
+    return a
+
+
+def from_numpy(a: np.ndarray[Any, Any], xp: ModuleType, device: Any) -> Any:
+    """``a`` in namespace ``xp`` on ``device`` (zero-copy where that is safe)."""
+    if aac.is_numpy_namespace(xp):
+        return a
+    if aac.is_torch_namespace(xp):
+        torch = sys.modules["torch"]
+        t = torch.from_numpy(_torch_safe(a))
+        return t if device is None or t.device == device else t.to(device)
+    if aac.is_jax_namespace(xp):
+        jax = sys.modules["jax"]
+        with precision_scope(xp, a):
+            return jax.device_put(a, device)
+    if aac.is_cupy_namespace(xp):
+        cupy = sys.modules["cupy"]
+        with cupy.cuda.Device(getattr(device, "id", device)):
+            return cupy.asarray(a)
+    if aac.is_array_api_strict_namespace(xp):
+        return xp.from_dlpack(_torch_safe(a), device=device)
+    if aac.is_dask_namespace(xp):
+        return xp.asarray(a)
+    return xp.asarray(a, device=device)
+
+
+def convert(a: Any, xp: ModuleType, device: Any) -> Any:
+    """``a`` (an array of any namespace) as an array of ``xp`` on ``device``.
+
+    Same namespace: moved to ``device`` if needed. CPU arrays of other namespaces go through
+    host numpy; accelerator arrays go through DLPack (the consumer's stream is passed by the
+    consumer, as the standard requires).
+    """
+    if namespace_of(a) is xp:
+        if device is None or device_of(a) == device:
+            return a
+        return aac.to_device(a, device)
+    dlpack_device = getattr(a, "__dlpack_device__", None)
+    if dlpack_device is not None and dlpack_device()[0] not in (1, 3):  # not host memory
+        return aac.to_device(xp.from_dlpack(a), device)
+    return from_numpy(to_numpy(a), xp, device)
+
+
+def _shares_memory(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and bool(np.may_share_memory(a, b))
+    if aac.is_torch_array(a):
+        if not aac.is_torch_array(b) or a.device != b.device or a.device.type == "meta":
+            return False
+        return bool(a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr())
+    if aac.is_jax_array(a):
+        return False  # immutable: sharing is never observable
+    inner_a, inner_b = getattr(a, "_array", None), getattr(b, "_array", None)
+    if isinstance(inner_a, np.ndarray) and isinstance(inner_b, np.ndarray):
+        return bool(np.may_share_memory(inner_a, inner_b))  # array-api-strict
+    return False
+
+
+def fresh(result: Any, xp: ModuleType, sources: tuple[Any, ...]) -> Any:
+    """``result`` as a writable array that aliases none of ``sources``.
+
+    Copies only when needed: a numpy scalar becomes a 0-d array, a read-only view or a
+    buffer shared with an input is copied, a torch tensor is detached.
+    """
+    if isinstance(result, np.generic):
+        return np.asarray(result)
+    if isinstance(result, np.ndarray):
+        if not result.flags.writeable or any(_shares_memory(result, s) for s in sources):
+            return np.array(result)
+        return result
+    if aac.is_torch_array(result):
+        if result.requires_grad:
+            result = result.detach()
+        if any(_shares_memory(result, s) for s in sources):
+            return result.clone()
+        return result
+    if any(_shares_memory(result, s) for s in sources):
+        return xp.asarray(result, copy=True)
+    return result

@@ -1,0 +1,142 @@
+"""Namespaces, devices, dtypes and array specs, without importing any engine.
+
+Everything here is keyed on ``type(a)`` or on a dtype and cached, because it sits on the hot
+path of every prepared call: ``array_namespace`` costs about 0.7 µs, a dict lookup 40 ns.
+"""
+
+from __future__ import annotations
+
+import threading
+from types import ModuleType
+from typing import Any, NamedTuple
+
+import array_api_compat as aac
+import numpy as np
+
+__all__ = [
+    "ArraySpec",
+    "device_of",
+    "eps_of",
+    "is_array",
+    "is_complex_dtype",
+    "is_floating_dtype",
+    "is_jax_namespace",
+    "is_numpy_namespace",
+    "is_torch_namespace",
+    "namespace_name",
+    "namespace_of",
+    "real_dtype",
+    "spec_of",
+]
+
+_lock = threading.Lock()
+_namespace_by_type: dict[type, ModuleType] = {}
+_floating_by_dtype: dict[tuple[int, Any], tuple[bool, bool]] = {}
+
+# numpy >= 2.1 implements the Array API in its main namespace (concat, astype, unstack,
+# device= ...); using it directly for the library's own work on numpy arrays is 1.5-3x
+# cheaper per call than the array-api-compat wrapper (measured: eye 1.35 vs 4.7 us).
+_NUMPY_IS_ARRAY_API = tuple(int(p) for p in np.__version__.split(".")[:2]) >= (2, 1)
+if _NUMPY_IS_ARRAY_API:
+    _namespace_by_type[np.ndarray] = np
+
+
+def is_array(a: object) -> bool:
+    """Whether ``a`` is an array of any namespace array-api-compat knows (no import)."""
+    return type(a) in _namespace_by_type or bool(aac.is_array_api_obj(a))
+
+
+def namespace_of(a: object) -> ModuleType:
+    """The Array-API namespace of ``a`` (array-api-compat's wrapper where one exists).
+
+    The namespace of an array depends only on its type, so it is cached per type. numpy
+    arrays get numpy itself when it implements the standard (numpy >= 2.1).
+    """
+    t = type(a)
+    xp = _namespace_by_type.get(t)
+    if xp is None:
+        xp = np if _NUMPY_IS_ARRAY_API and isinstance(a, np.generic) else aac.array_namespace(a)
+        with _lock:
+            _namespace_by_type[t] = xp
+    return xp
+
+
+def device_of(a: Any) -> Any:
+    """The device of ``a``; ``"cpu"`` for numpy, ``None`` for JAX tracers."""
+    if type(a) is np.ndarray:
+        return "cpu"
+    return aac.device(a)
+
+
+def namespace_name(xp: ModuleType) -> str:
+    """Short, user-facing name of a namespace, for error messages."""
+    return xp.__name__.removeprefix("array_api_compat.").removesuffix(".array")
+
+
+def is_numpy_namespace(xp: ModuleType) -> bool:
+    """Whether ``xp`` is numpy (plain or wrapped)."""
+    return bool(aac.is_numpy_namespace(xp))
+
+
+def is_jax_namespace(xp: ModuleType) -> bool:
+    """Whether ``xp`` is ``jax.numpy``."""
+    return bool(aac.is_jax_namespace(xp))
+
+
+def is_torch_namespace(xp: ModuleType) -> bool:
+    """Whether ``xp`` is torch (plain or wrapped)."""
+    return bool(aac.is_torch_namespace(xp))
+
+
+def _dtype_kind(xp: ModuleType, dtype: Any) -> tuple[bool, bool]:
+    key = (id(xp), dtype)
+    kind = _floating_by_dtype.get(key)
+    if kind is None:
+        complex_ = bool(xp.isdtype(dtype, "complex floating"))
+        kind = (complex_ or bool(xp.isdtype(dtype, "real floating")), complex_)
+        with _lock:
+            _floating_by_dtype[key] = kind
+    return kind
+
+
+def is_floating_dtype(xp: ModuleType, dtype: Any) -> bool:
+    """Whether ``dtype`` is a real or complex floating dtype of ``xp``."""
+    return _dtype_kind(xp, dtype)[0]
+
+
+def is_complex_dtype(xp: ModuleType, dtype: Any) -> bool:
+    """Whether ``dtype`` is a complex floating dtype of ``xp``."""
+    return _dtype_kind(xp, dtype)[1]
+
+
+def real_dtype(xp: ModuleType, dtype: Any) -> Any:
+    """The real floating dtype matching ``dtype`` (``complex64 -> float32``), as a dtype of
+    ``xp`` (``finfo(...).dtype`` is a string in the torch wrapper, so it is not used)."""
+    if not is_complex_dtype(xp, dtype):
+        return dtype
+    return xp.float32 if dtype == xp.complex64 else xp.float64
+
+
+def eps_of(xp: ModuleType, dtype: Any) -> float:
+    """Machine epsilon of a floating dtype, as a Python float."""
+    return float(xp.finfo(dtype).eps)
+
+
+class ArraySpec(NamedTuple):
+    """What preparation remembers of an array: type, shape, dtype and device."""
+
+    type: type
+    shape: tuple[int, ...]
+    dtype: Any
+    device: Any
+
+    def describe(self) -> str:
+        """Human-readable form for error messages."""
+        namespace = _namespace_by_type.get(self.type)
+        kind = namespace_name(namespace) if namespace is not None else self.type.__name__
+        return f"{kind} array, shape {self.shape}, dtype {self.dtype}, device {self.device}"
+
+
+def spec_of(a: Any) -> ArraySpec:
+    """The :class:`ArraySpec` of an array."""
+    return ArraySpec(type(a), tuple(a.shape), a.dtype, device_of(a))

@@ -1,0 +1,80 @@
+"""Basis seeds and batching: the directions along which derivatives are probed.
+
+Seeds are built with ``xp.eye(rows, n, k=offset)`` on the caller's device and dtype, so a
+chunk of ``B`` basis vectors costs ``B * n`` memory, never ``n * n``, and nothing is ever
+written into an array by index (which JAX forbids and which fails across devices).
+"""
+
+from __future__ import annotations
+
+import math
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+__all__ = ["MAX_STACK_ELEMENTS", "basis_chunk", "chunking", "rows", "stack", "unstack"]
+
+#: Largest number of elements a batch of stacked seeds or evaluation points may hold
+#: (4 Mi elements, 32 MiB in float64); larger batches are split into chunks.
+MAX_STACK_ELEMENTS = 2**22
+
+
+def chunking(n: int, max_batch: int) -> tuple[int, int]:
+    """Split ``n`` directions into ``(batch, nchunks)`` equal chunks of at most ``max_batch``.
+
+    Chunks are balanced (``n=2000, max_batch=524`` gives 4 chunks of 500), so padding the
+    last chunk wastes at most ``nchunks - 1`` directions.
+    """
+    if n == 0:
+        return 0, 0
+    nchunks = math.ceil(n / max(1, min(max_batch, n)))
+    return math.ceil(n / nchunks), nchunks
+
+
+def basis_chunk(
+    xp: ModuleType,
+    shape: tuple[int, ...],
+    start: int,
+    count: int,
+    dtype: Any,
+    device: Any,
+    *,
+    imaginary: bool = False,
+) -> Any:
+    """Basis vectors ``start, ..., start + count - 1`` (wrapping around), ``(count, *shape)``.
+
+    With ``imaginary=True`` the seeds are ``1j * e_k`` (for complex inputs).
+    """
+    n = math.prod(shape)
+    head = min(count, n - start)
+    rows = xp.eye(head, n, k=start, dtype=dtype, device=device)
+    if head < count:  # pad the last chunk by wrapping around, so every chunk has one shape
+        rows = xp.concat([rows, xp.eye(count - head, n, k=0, dtype=dtype, device=device)])
+    if imaginary:
+        rows = rows * 1j
+    return xp.reshape(rows, (count, *shape))
+
+
+def stack(xp: ModuleType, arrays: tuple[Any, ...] | list[Any]) -> Any:
+    """Stack same-shaped arrays along a new leading axis.
+
+    numpy outputs of ``f`` are often numpy scalars, which ``np.stack`` converts one by one;
+    ``np.asarray`` of the list is about 10x faster for them and gives the same array.
+    """
+    if xp is np and arrays and isinstance(arrays[0], np.generic | np.ndarray):
+        return np.asarray(arrays)
+    return xp.stack(list(arrays), axis=0)
+
+
+def rows(xp: ModuleType, stacked: Any) -> Any:
+    """Iterate over the entries of ``stacked`` along its leading axis (views where possible)."""
+    if isinstance(stacked, np.ndarray):
+        return iter(stacked)
+    return (stacked[k, ...] for k in range(stacked.shape[0]))
+
+
+def unstack(xp: ModuleType, stacked: Any, count: int | None = None) -> tuple[Any, ...]:
+    """Split a stacked array along its leading axis (the first ``count`` entries)."""
+    count = stacked.shape[0] if count is None else count
+    return tuple(stacked[i, ...] for i in range(count))

@@ -1,0 +1,247 @@
+"""What an engine is: the contract between the operators and one AD engine.
+
+Vocabulary
+----------
+``Fn``
+    The function being differentiated, bound to one call's contexts (and ``y`` buffer for
+    two-argument functions). ``fn(x)`` evaluates it out of place.
+plan
+    What an engine prepares for one operator: an object whose ``run`` method computes the
+    operator for any ``x`` of the prepared signature. Plans are immutable after preparation,
+    so one plan may serve several threads at once.
+stacked tangents
+    Batches of tangents travel as one array of shape ``(B, *x.shape)`` (or ``(B, *y.shape)``
+    for cotangents): engines ``vmap`` over the leading axis or evaluate the batch at once.
+
+Plans receive and return arrays of the **caller's** namespace and device. An engine that
+computes elsewhere converts on the way in and out (with the helpers of the array layer) and
+returns fresh, writable arrays that alias no input.
+
+Extension contract
+------------------
+An engine subclasses :class:`Engine`, sets the class flags ``forward`` / ``reverse`` /
+``inplace``, and overrides ``prepare_pushforward`` and/or ``prepare_pullback``. It may
+override any other ``prepare_<operator>`` to provide a native implementation; each returns a
+plan or ``None`` ("use the generic fallback", derived from pushforward and pullback in
+:mod:`differentiation_interface.operators`). Engines never import the operators.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from .._array import MAX_STACK_ELEMENTS, namespace_of
+from ..contexts import Cache, Context
+
+__all__ = [
+    "DerivativePlan",
+    "Engine",
+    "Fn",
+    "GradientPlan",
+    "HVPPlan",
+    "HessianPlan",
+    "JacobianPlan",
+    "PullbackPlan",
+    "PushforwardPlan",
+    "SecondDerivativePlan",
+]
+
+
+class Fn:
+    """The function being differentiated, bound to one call's contexts.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x, *contexts) -> y``, or ``f(y, x, *contexts) -> None`` when ``y`` is given.
+    contexts : tuple of Context
+        Wrapped extra arguments (values in the caller's namespace).
+    y : array or None
+        Output buffer of a two-argument function.
+    batchable : bool or None
+        Whether ``f`` may be evaluated on points stacked along a new leading axis.
+        ``None`` lets an engine find out; ``False`` forbids it (derived functions, two-argument
+        functions and functions with ``Cache`` contexts are never batchable).
+    """
+
+    __slots__ = ("args", "batchable", "contexts", "f", "y")
+
+    def __init__(
+        self,
+        f: Any,
+        contexts: tuple[Context, ...] = (),
+        y: Any = None,
+        *,
+        batchable: bool | None = None,
+    ) -> None:
+        self.f = f
+        self.contexts = contexts
+        self.args = tuple(c.value for c in contexts)
+        self.y = y
+        if y is not None or any(isinstance(c, Cache) for c in contexts):
+            batchable = False
+        self.batchable = batchable
+
+    @property
+    def inplace(self) -> bool:
+        """Whether ``f`` is a two-argument function ``f(y, x, *contexts)``."""
+        return self.y is not None
+
+    def __call__(self, x: Any) -> Any:
+        """Evaluate out of place: the output, as a new array for two-argument functions."""
+        if self.y is None:
+            return self.f(x, *self.args)
+        self.f(self.y, x, *self.args)
+        return namespace_of(self.y).asarray(self.y, copy=True)
+
+    def rebind(self, args: tuple[Any, ...]) -> Fn:
+        """The same function with other context values (same wrapper kinds, same ``y``)."""
+        contexts = tuple(type(c)(v) for c, v in zip(self.contexts, args, strict=True))
+        return Fn(self.f, contexts, self.y, batchable=self.batchable)
+
+
+class PushforwardPlan(ABC):
+    """Prepared pushforward (Jacobian-vector products) for a stack of tangents."""
+
+    @abstractmethod
+    def run(self, fn: Fn, x: Any, tx: Any, *, value: bool) -> tuple[Any, Any]:
+        """Return ``(y or None, ty)`` with ``ty`` of shape ``(B, *y.shape)``."""
+
+
+class PullbackPlan(ABC):
+    """Prepared pullback (vector-Jacobian products) for a stack of cotangents."""
+
+    @abstractmethod
+    def run(self, fn: Fn, x: Any, ty: Any, *, value: bool) -> tuple[Any, Any]:
+        """Return ``(y or None, tx)`` with ``tx`` of shape ``(B, *x.shape)``."""
+
+
+class DerivativePlan(ABC):
+    """Prepared derivative of a function of a 0-d array."""
+
+    @abstractmethod
+    def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
+        """Return ``(y or None, der)``."""
+
+
+class GradientPlan(ABC):
+    """Prepared gradient of a real scalar function."""
+
+    @abstractmethod
+    def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
+        """Return ``(y or None, grad)``."""
+
+
+class JacobianPlan(ABC):
+    """Prepared Jacobian, shape ``(y.size, x.size)``."""
+
+    @abstractmethod
+    def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
+        """Return ``(y or None, jac)``."""
+
+
+class SecondDerivativePlan(ABC):
+    """Prepared second derivative of a function of a 0-d array."""
+
+    @abstractmethod
+    def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any, Any]:
+        """Return ``(y or None, der or None, der2)``."""
+
+
+class HVPPlan(ABC):
+    """Prepared Hessian-vector products for a stack of tangents."""
+
+    @abstractmethod
+    def run(self, fn: Fn, x: Any, tx: Any, *, value: bool) -> tuple[Any, Any]:
+        """Return ``(grad or None, tg)`` with ``tg`` of shape ``(B, *x.shape)``."""
+
+
+class HessianPlan(ABC):
+    """Prepared Hessian, shape ``(x.size, x.size)``."""
+
+    @abstractmethod
+    def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any, Any]:
+        """Return ``(y or None, grad or None, hess)``."""
+
+
+class Engine:
+    """One AD engine behind a backend selector.
+
+    Attributes
+    ----------
+    forward : bool
+        Pushforwards are cheap (one pass per tangent).
+    reverse : bool
+        Pullbacks are cheap (one pass per cotangent).
+    inplace : bool
+        Two-argument functions ``f(y, x)`` can be differentiated (the selector's ``_inplace``).
+    """
+
+    forward: ClassVar[bool] = False
+    reverse: ClassVar[bool] = False
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+
+    @property
+    def inplace(self) -> bool:
+        """Whether two-argument functions are supported (declared by the selector)."""
+        return bool(type(self.backend)._inplace)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.backend!r})"
+
+    def max_batch(self, size: int) -> int:
+        """Most tangents one batched call may take for an input of ``size`` elements."""
+        return max(1, MAX_STACK_ELEMENTS // max(1, size))
+
+    # --- first order: engines override pushforward and/or pullback, the rest optionally ---
+
+    def prepare_pushforward(
+        self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool
+    ) -> PushforwardPlan | None:
+        """Native pushforward plan, or ``None`` for the fallback through pullbacks."""
+        return None
+
+    def prepare_pullback(
+        self, fn: Fn, x: Any, ty: Any, *, y: Any, same_point: bool
+    ) -> PullbackPlan | None:
+        """Native pullback plan, or ``None`` for the fallback through pushforwards."""
+        return None
+
+    def prepare_derivative(self, fn: Fn, x: Any, *, y: Any) -> DerivativePlan | None:
+        """Native derivative plan, or ``None`` (fallback: one pushforward)."""
+        return None
+
+    def prepare_gradient(self, fn: Fn, x: Any, *, y: Any) -> GradientPlan | None:
+        """Native gradient plan, or ``None`` (fallback: one pullback, or basis pushforwards)."""
+        return None
+
+    def prepare_jacobian(self, fn: Fn, x: Any, *, y: Any) -> JacobianPlan | None:
+        """Native Jacobian plan, or ``None`` (fallback: batched pushforwards or pullbacks)."""
+        return None
+
+    # --- second order: ``None`` means "this engine over itself" through the fallbacks ---
+
+    def prepare_second_derivative(self, fn: Fn, x: Any, *, y: Any) -> SecondDerivativePlan | None:
+        """Native second-derivative plan, or ``None`` (derivative of derivative)."""
+        return None
+
+    def prepare_hvp(self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool) -> HVPPlan | None:
+        """Native Hessian-vector-product plan, or ``None`` (composition of first order)."""
+        return None
+
+    def prepare_hessian(self, fn: Fn, x: Any, *, y: Any) -> HessianPlan | None:
+        """Native Hessian plan, or ``None`` (batched Hessian-vector products)."""
+        return None
+
+    @property
+    def outer(self) -> Engine:
+        """Engine differentiating the inner derivative in second-order fallbacks."""
+        return self
+
+    @property
+    def inner(self) -> Engine:
+        """Engine computing first derivatives (also in second-order fallbacks)."""
+        return self

@@ -1,0 +1,115 @@
+"""Evaluating ``f`` at many points for finite differences: stacked when ``f`` allows it.
+
+Finite differences need ``f`` at many perturbed points. If ``f`` is *batchable* — evaluated
+on points stacked along a new leading axis it returns their outputs stacked the same way —
+one call replaces hundreds. Whether that holds is found out once, at preparation, by a probe:
+three well-separated points are evaluated stacked and one by one, and the results must agree
+in shape, dtype and value (to ``1000 * eps`` relative). Any exception, shape surprise, NaN or
+disagreement means "not batchable", and points are then evaluated in a loop. A batchable
+verdict is re-checked cheaply (output shape) at every call, with the loop as fallback.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .._array import (
+    MAX_STACK_ELEMENTS,
+    device_of,
+    eps_of,
+    is_array,
+    is_complex_dtype,
+    namespace_of,
+    real_dtype,
+    rows,
+    stack,
+)
+from ._base import Fn
+
+__all__ = ["Evaluator"]
+
+_PROBE_POINTS = 3
+
+
+def _probe_offsets(xp: Any, x: Any) -> Any:
+    """Deterministic, well-spread offsets of size ``0.25 * (1 + |x|)`` with mixed signs."""
+    n = math.prod(x.shape)
+    rdtype = real_dtype(xp, x.dtype)
+    idx = xp.arange(n, dtype=rdtype, device=device_of(x))
+    pattern = xp.reshape(xp.cos(idx * 2.3 + 0.7), tuple(x.shape))
+    offset = 0.25 * (1.0 + xp.abs(x)) * pattern
+    if is_complex_dtype(xp, x.dtype):
+        offset = xp.astype(offset, x.dtype) * (0.6 + 0.8j)
+    return xp.astype(offset, x.dtype)
+
+
+def _allclose(xp: Any, a: Any, b: Any, rtol: float) -> bool:
+    if tuple(a.shape) != tuple(b.shape):
+        return False
+    scale = xp.max(xp.abs(b)) if math.prod(b.shape) else 0.0
+    if not bool(xp.all(xp.isfinite(xp.abs(a)))) or not bool(xp.all(xp.isfinite(xp.abs(b)))):
+        return False
+    tol = rtol * (float(scale) + 1e-300)
+    return bool(xp.all(xp.abs(a - b) <= tol))
+
+
+def probe_batchable(fn: Fn, x: Any, y: Any) -> bool:
+    """Whether ``fn`` maps stacked points to stacked outputs (see the module docstring)."""
+    if fn.batchable is not None:
+        return fn.batchable
+    xp = namespace_of(x)
+    offset = _probe_offsets(xp, x)
+    points = xp.stack([x, x + offset, x - 2.0 * offset], axis=0)
+    try:
+        stacked = fn(points)
+    except Exception:  # noqa: BLE001 - any failure on stacked input means "evaluate one by one"
+        return False
+    if (
+        not is_array(stacked)
+        or namespace_of(stacked) is not xp
+        or tuple(stacked.shape) != (_PROBE_POINTS, *y.shape)
+        or stacked.dtype != y.dtype
+    ):
+        return False
+    rtol = 1000.0 * eps_of(xp, y.dtype)
+    singles = (y, fn(points[1, ...]), fn(points[2, ...]))
+    return all(
+        is_array(s) and _allclose(xp, stacked[k, ...], s, rtol) for k, s in enumerate(singles)
+    )
+
+
+class Evaluator:
+    """Evaluates ``f`` at stacked points ``(K, *x.shape)``, returning ``(K, *y.shape)``."""
+
+    __slots__ = ("batchable", "chunk", "y_shape")
+
+    def __init__(self, fn: Fn, x: Any, y: Any) -> None:
+        self.y_shape = tuple(y.shape)
+        self.batchable = probe_batchable(fn, x, y)
+        size = max(1, math.prod(x.shape), math.prod(y.shape))
+        self.chunk = max(1, MAX_STACK_ELEMENTS // size)
+
+    def __call__(self, fn: Fn, points: Any) -> Any:
+        xp = namespace_of(points)
+        count = points.shape[0]
+        if self.batchable:
+            outputs = []
+            for start in range(0, count, self.chunk):
+                block = points[start : min(start + self.chunk, count), ...]
+                try:
+                    out = fn(block)
+                except Exception:  # noqa: BLE001 - fall back to the loop, which re-raises real errors
+                    return self._loop(fn, points, xp)
+                if not is_array(out) or tuple(out.shape) != (block.shape[0], *self.y_shape):
+                    return self._loop(fn, points, xp)
+                outputs.append(out)
+            return outputs[0] if len(outputs) == 1 else xp.concat(outputs, axis=0)
+        return self._loop(fn, points, xp)
+
+    @staticmethod
+    def _loop(fn: Fn, points: Any, xp: Any) -> Any:
+        if fn.inplace:
+            return stack(xp, [fn(p) for p in rows(xp, points)])
+        f, args = fn.f, fn.args  # direct calls: this loop is the hot path of loop mode
+        return stack(xp, [f(p, *args) for p in rows(xp, points)])

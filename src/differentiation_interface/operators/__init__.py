@@ -1,0 +1,61 @@
+"""The eight operators, their value-and variants and their preparations.
+
+Each ``_<operator>.py`` module holds one operator's public functions; ``_pipeline`` is the
+shared call path, ``_dispatch`` picks native plans or the generic fallbacks of
+``_first_order`` and ``_second_order``.
+"""
+
+from ._derivative import derivative, prepare_derivative, value_and_derivative
+from ._gradient import gradient, prepare_gradient, value_and_gradient
+from ._hessian import hessian, prepare_hessian, value_gradient_and_hessian
+from ._hvp import gradient_and_hvp, hvp, prepare_hvp, prepare_hvp_same_point
+from ._jacobian import jacobian, prepare_jacobian, value_and_jacobian
+from ._pipeline import clear_cache
+from ._pullback import (
+    prepare_pullback,
+    prepare_pullback_same_point,
+    pullback,
+    value_and_pullback,
+)
+from ._pushforward import (
+    prepare_pushforward,
+    prepare_pushforward_same_point,
+    pushforward,
+    value_and_pushforward,
+)
+from ._second_derivative import (
+    prepare_second_derivative,
+    second_derivative,
+    value_derivative_and_second_derivative,
+)
+
+__all__ = [
+    "clear_cache",
+    "derivative",
+    "gradient",
+    "gradient_and_hvp",
+    "hessian",
+    "hvp",
+    "jacobian",
+    "prepare_derivative",
+    "prepare_gradient",
+    "prepare_hessian",
+    "prepare_hvp",
+    "prepare_hvp_same_point",
+    "prepare_jacobian",
+    "prepare_pullback",
+    "prepare_pullback_same_point",
+    "prepare_pushforward",
+    "prepare_pushforward_same_point",
+    "prepare_second_derivative",
+    "pullback",
+    "pushforward",
+    "second_derivative",
+    "value_and_derivative",
+    "value_and_gradient",
+    "value_and_jacobian",
+    "value_and_pullback",
+    "value_and_pushforward",
+    "value_derivative_and_second_derivative",
+    "value_gradient_and_hessian",
+]

@@ -1,0 +1,154 @@
+"""``derivative``: the derivative of a function of a 0-d array."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..prep import Prep
+from ._docs import fill
+from ._pipeline import OPERATORS, Call, prepare
+
+__all__ = ["derivative", "prepare_derivative", "value_and_derivative"]
+
+_OP = OPERATORS["derivative"]
+
+
+@fill
+def prepare_derivative(
+    f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None, strict: bool = True
+) -> Prep:
+    """Prepare :func:`derivative` for arguments like these.
+
+    Parameters
+    ----------
+    {f_inplace}
+    {backend}
+    {x0d}
+    {contexts}
+    {y}
+    {strict}
+
+    Returns
+    -------
+    {prep_returns}
+
+    See Also
+    --------
+    derivative
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> f = lambda t: t**2
+    >>> prep = di.prepare_derivative(f, di.AutoFiniteDiff(), np.asarray(0.0))
+    >>> float(di.derivative(f, di.AutoFiniteDiff(), np.asarray(3.0), prep=prep))
+    6.0
+    """
+    return prepare(_OP, f, backend, x, None, contexts, y, strict=strict)
+
+
+@fill
+def derivative(
+    f: Any,
+    backend: Any,
+    x: Any,
+    *contexts: Any,
+    prep: Prep | None = None,
+    out: Any = None,
+    y: Any = None,
+) -> Any:
+    """Derivative ``f'(x)`` of a function of a 0-d array ``x``.
+
+    Parameters
+    ----------
+    {f_inplace}
+    {backend}
+    {x0d}
+    {contexts}
+    {prep}
+    out : array, optional
+        An array like ``f(x)`` to write the derivative into.
+    {y}
+
+    Returns
+    -------
+    array
+        Like ``f(x)`` (``out`` if given).
+
+    Notes
+    -----
+    {out_note}
+
+    See Also
+    --------
+    value_and_derivative, second_derivative, pushforward
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> curve = lambda t: np.stack([np.cos(t), np.sin(t)])
+    >>> d = di.derivative(curve, di.AutoFiniteDiff(), np.asarray(0.0))
+    >>> np.allclose(d, [0.0, 1.0])
+    True
+    """
+    call = Call(_OP, f, backend, x, None, contexts, y, prep)
+    if out is not None:
+        call.check_out(out, "the derivative", call.y_shape, call.y_dtype)
+    value, der = call.run(value=False)
+    call.restore_y(value)
+    return call.deliver(der, out)
+
+
+@fill
+def value_and_derivative(
+    f: Any,
+    backend: Any,
+    x: Any,
+    *contexts: Any,
+    prep: Prep | None = None,
+    out: Any = None,
+    y: Any = None,
+) -> tuple[Any, Any]:
+    """``f(x)`` and its derivative, for a 0-d array ``x``.
+
+    Parameters
+    ----------
+    {f_inplace}
+    {backend}
+    {x0d}
+    {contexts}
+    {prep}
+    out : array, optional
+        An array like ``f(x)`` to write the derivative (not the value) into.
+    {y}
+
+    Returns
+    -------
+    y : array
+        ``f(x)`` (the ``y`` buffer itself for two-argument functions).
+    der : array
+        The derivative, like ``f(x)``.
+
+    Notes
+    -----
+    {out_note}
+
+    See Also
+    --------
+    derivative
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> y, d = di.value_and_derivative(np.exp, di.AutoFiniteDiff(), np.asarray(0.0))
+    >>> float(y), bool(np.isclose(d, 1.0))
+    (1.0, True)
+    """
+    call = Call(_OP, f, backend, x, None, contexts, y, prep)
+    if out is not None:
+        call.check_out(out, "the derivative", call.y_shape, call.y_dtype)
+    value, der = call.run(value=True)
+    return call.value(value), call.deliver(der, out)

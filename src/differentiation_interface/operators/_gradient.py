@@ -1,0 +1,151 @@
+"""``gradient``: the gradient of a real scalar function."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..prep import Prep
+from ._docs import fill
+from ._pipeline import OPERATORS, Call, prepare
+
+__all__ = ["gradient", "prepare_gradient", "value_and_gradient"]
+
+_OP = OPERATORS["gradient"]
+
+
+@fill
+def prepare_gradient(f: Any, backend: Any, x: Any, *contexts: Any, strict: bool = True) -> Prep:
+    """Prepare :func:`gradient` for arguments like these.
+
+    Parameters
+    ----------
+    {f}
+    {backend}
+    {x}
+    {contexts}
+    {strict}
+
+    Returns
+    -------
+    {prep_returns}
+
+    See Also
+    --------
+    gradient, value_and_gradient
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> f = lambda x: (x**2).sum()
+    >>> backend = di.AutoFiniteDiff()
+    >>> prep = di.prepare_gradient(f, backend, np.zeros(3))
+    >>> for k in range(3):
+    ...     g = di.gradient(f, backend, np.full(3, float(k)), prep=prep)
+    >>> np.allclose(g, 4.0)
+    True
+    """
+    return prepare(_OP, f, backend, x, None, contexts, None, strict=strict)
+
+
+@fill
+def gradient(
+    f: Any, backend: Any, x: Any, *contexts: Any, prep: Prep | None = None, out: Any = None
+) -> Any:
+    """Gradient of a real-valued function returning a 0-d array.
+
+    Parameters
+    ----------
+    {f}
+    {backend}
+    {x}
+    {contexts}
+    {prep}
+    out : array, optional
+        An array like ``x`` to write the gradient into.
+
+    Returns
+    -------
+    array
+        Like ``x`` (``out`` if given).
+
+    Raises
+    ------
+    FunctionOutputError
+        If ``f(x)`` is not a real 0-d array (use :func:`jacobian` for vector outputs).
+
+    Notes
+    -----
+    {out_note}
+
+    For complex ``x`` the gradient is ``df/dRe x + 1j * df/dIm x`` (the convention of PyTorch
+    and ChainRules; JAX's and autograd's results are conjugated to match).
+
+    See Also
+    --------
+    value_and_gradient, pullback, hessian
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> from array_api_compat import array_namespace
+    >>> def f(x):
+    ...     xp = array_namespace(x)
+    ...     return xp.sum(xp.sin(x) ** 2)
+    >>> x = np.linspace(0.0, 1.0, 5)
+    >>> g = di.gradient(f, di.AutoFiniteDiff(), x)
+    >>> np.allclose(g, np.sin(2 * x))
+    True
+    """
+    call = Call(_OP, f, backend, x, None, contexts, None, prep)
+    if out is not None:
+        call.check_out(out, "the gradient", call.x_shape, call.x.dtype)
+    _, grad = call.run(value=False)
+    return call.deliver(grad, out)
+
+
+@fill
+def value_and_gradient(
+    f: Any, backend: Any, x: Any, *contexts: Any, prep: Prep | None = None, out: Any = None
+) -> tuple[Any, Any]:
+    """``f(x)`` and its gradient.
+
+    Parameters
+    ----------
+    {f}
+    {backend}
+    {x}
+    {contexts}
+    {prep}
+    out : array, optional
+        An array like ``x`` to write the gradient (not the value) into.
+
+    Returns
+    -------
+    y : array
+        ``f(x)``, a 0-d array.
+    grad : array
+        Like ``x``.
+
+    Notes
+    -----
+    {out_note}
+
+    See Also
+    --------
+    gradient
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> y, g = di.value_and_gradient(lambda x: (x**2).sum(), di.AutoFiniteDiff(), np.ones(2))
+    >>> float(y), bool(np.allclose(g, 2.0))
+    (2.0, True)
+    """
+    call = Call(_OP, f, backend, x, None, contexts, None, prep)
+    if out is not None:
+        call.check_out(out, "the gradient", call.x_shape, call.x.dtype)
+    value, grad = call.run(value=True)
+    return call.value(value), call.deliver(grad, out)

@@ -1,0 +1,162 @@
+"""``hessian``: the Hessian matrix of a real scalar function, shape ``(x.size, x.size)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..prep import Prep
+from ._docs import fill
+from ._pipeline import OPERATORS, Call, prepare
+
+__all__ = ["hessian", "prepare_hessian", "value_gradient_and_hessian"]
+
+_OP = OPERATORS["hessian"]
+
+
+@fill
+def prepare_hessian(f: Any, backend: Any, x: Any, *contexts: Any, strict: bool = True) -> Prep:
+    """Prepare :func:`hessian` for arguments like these.
+
+    Parameters
+    ----------
+    {f}
+    {backend}
+    {x}
+    {contexts}
+    {strict}
+
+    Returns
+    -------
+    {prep_returns}
+
+    See Also
+    --------
+    hessian
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> f = lambda x: (x**3).sum()
+    >>> prep = di.prepare_hessian(f, di.AutoFiniteDiff(), np.zeros(2))
+    >>> H = di.hessian(f, di.AutoFiniteDiff(), np.ones(2), prep=prep)
+    >>> np.allclose(H, 6.0 * np.eye(2))
+    True
+    """
+    return prepare(_OP, f, backend, x, None, contexts, None, strict=strict)
+
+
+@fill
+def hessian(
+    f: Any, backend: Any, x: Any, *contexts: Any, prep: Prep | None = None, out: Any = None
+) -> Any:
+    """Hessian matrix of a real scalar function, shape ``(x.size, x.size)``.
+
+    Entry ``[i, j]`` is the second derivative with respect to ``x.flat[i]`` and
+    ``x.flat[j]`` (C order).
+
+    Parameters
+    ----------
+    {f}
+    {backend}
+    {x}
+    {contexts}
+    {prep}
+    out : array, optional
+        A 2-D array of shape ``(x.size, x.size)`` and ``x``'s dtype.
+
+    Returns
+    -------
+    array
+        2-D, ``x``'s dtype (``out`` if given).
+
+    Notes
+    -----
+    {out_note}
+
+    Complex ``x`` is rejected: the Hessian of a real function of complex variables is not a
+    complex matrix; use :func:`hvp`.
+
+    See Also
+    --------
+    value_gradient_and_hessian, hvp
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> f = lambda x: x[0] ** 2 * x[1]
+    >>> H = di.hessian(f, di.AutoFiniteDiff(), np.array([1.0, 2.0]))
+    >>> np.allclose(H, [[4.0, 2.0], [2.0, 0.0]])
+    True
+    """
+    call = Call(_OP, f, backend, x, None, contexts, None, prep)
+    if out is not None:
+        call.check_out(out, "the Hessian", _shape(call), call.x.dtype)
+    _, _, hess = call.run(value=False)
+    return call.deliver(hess, out)
+
+
+@fill
+def value_gradient_and_hessian(
+    f: Any,
+    backend: Any,
+    x: Any,
+    *contexts: Any,
+    prep: Prep | None = None,
+    out: tuple[Any, Any] | None = None,
+) -> tuple[Any, Any, Any]:
+    """``f(x)``, its gradient and its Hessian matrix.
+
+    Parameters
+    ----------
+    {f}
+    {backend}
+    {x}
+    {contexts}
+    {prep}
+    out : tuple of two arrays, optional
+        ``(grad, hess)``: an array like ``x`` and a 2-D ``(x.size, x.size)`` array.
+
+    Returns
+    -------
+    y : array
+        ``f(x)``, a 0-d array.
+    grad : array
+        Like ``x``.
+    hess : array
+        2-D, shape ``(x.size, x.size)``.
+
+    Notes
+    -----
+    {out_note}
+
+    See Also
+    --------
+    hessian
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> y, g, H = di.value_gradient_and_hessian(
+    ...     lambda x: (x**2).sum(), di.AutoFiniteDiff(), np.ones(2)
+    ... )
+    >>> float(y), bool(np.allclose(g, 2.0)), bool(np.allclose(H, 2.0 * np.eye(2)))
+    (2.0, True, True)
+    """
+    call = Call(_OP, f, backend, x, None, contexts, None, prep)
+    if out is not None:
+        out = call.out_pair(out, 2)
+        call.check_out(out[0], "the gradient", call.x_shape, call.x.dtype)
+        call.check_out(out[1], "the Hessian", _shape(call), call.x.dtype)
+    value, grad, hess = call.run(value=True)
+    outs = (None, None) if out is None else out
+    return call.value(value), call.deliver(grad, outs[0]), call.deliver(hess, outs[1])
+
+
+def _shape(call: Call) -> tuple[int, int]:
+    n = 1
+    for d in call.x_shape:
+        n *= d
+    return (n, n)

@@ -1,0 +1,207 @@
+"""``hvp``: Hessian-vector products ``H(x) t`` of a real scalar function."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..prep import Prep
+from ._docs import fill
+from ._pipeline import OPERATORS, Call, prepare
+
+__all__ = ["gradient_and_hvp", "hvp", "prepare_hvp", "prepare_hvp_same_point"]
+
+_OP = OPERATORS["hvp"]
+
+
+@fill
+def prepare_hvp(
+    f: Any, backend: Any, x: Any, tx: tuple[Any, ...], *contexts: Any, strict: bool = True
+) -> Prep:
+    """Prepare :func:`hvp` for arguments like these.
+
+    Parameters
+    ----------
+    {f}
+    {backend}
+    {x}
+    {tx}
+    {contexts}
+    {strict}
+
+    Returns
+    -------
+    {prep_returns}
+
+    See Also
+    --------
+    hvp, prepare_hvp_same_point
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> f = lambda x: (x**3).sum()
+    >>> prep = di.prepare_hvp(f, di.AutoFiniteDiff(), np.zeros(2), (np.zeros(2),))
+    >>> (hv,) = di.hvp(f, di.AutoFiniteDiff(), np.ones(2), (np.ones(2),), prep=prep)
+    >>> np.allclose(hv, 6.0)
+    True
+    """
+    return prepare(_OP, f, backend, x, tx, contexts, None, strict=strict)
+
+
+@fill
+def prepare_hvp_same_point(
+    f: Any, backend: Any, x: Any, tx: tuple[Any, ...], *contexts: Any, strict: bool = True
+) -> Prep:
+    """Prepare :func:`hvp` for repeated calls at this very ``x`` with other tangents.
+
+    The prep must be used with ``x`` and ``Constant`` contexts equal to the ones given here;
+    with ``strict=True`` their values are checked at every call.
+
+    Parameters
+    ----------
+    {f}
+    {backend}
+    {x}
+    {tx}
+    {contexts}
+    {strict}
+
+    Returns
+    -------
+    {prep_returns}
+
+    See Also
+    --------
+    prepare_hvp
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> f = lambda x: (x**3).sum()
+    >>> x = np.ones(2)
+    >>> prep = di.prepare_hvp_same_point(f, di.AutoFiniteDiff(), x, (x,))
+    >>> (hv,) = di.hvp(f, di.AutoFiniteDiff(), x, (np.array([1.0, 0.0]),), prep=prep)
+    >>> np.allclose(hv, [6.0, 0.0])
+    True
+    """
+    return prepare(_OP, f, backend, x, tx, contexts, None, strict=strict, same_point=True)
+
+
+@fill
+def hvp(
+    f: Any,
+    backend: Any,
+    x: Any,
+    tx: tuple[Any, ...],
+    *contexts: Any,
+    prep: Prep | None = None,
+    out: tuple[Any, ...] | None = None,
+) -> tuple[Any, ...]:
+    """Hessian-vector products ``H(x) t`` for each tangent ``t``.
+
+    Parameters
+    ----------
+    {f}
+    {backend}
+    {x}
+    {tx}
+    {contexts}
+    {prep}
+    out : tuple of arrays, optional
+        One array like ``x`` per tangent, to write the products into.
+
+    Returns
+    -------
+    tuple of arrays
+        One array like ``x`` per tangent (the objects of ``out`` if given).
+
+    Notes
+    -----
+    {out_note}
+
+    A plain backend is used over itself (forward over reverse where the engine has both
+    modes); :class:`~differentiation_interface.SecondOrder` chooses the outer and inner
+    backends, and the mode follows from their traits (forward over reverse, reverse over
+    forward, or reverse over reverse). For complex ``x`` the product is the derivative of the
+    gradient (``df/dRe x + 1j * df/dIm x``) along ``t``.
+
+    See Also
+    --------
+    gradient_and_hvp, hessian
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> f = lambda x: x[0] ** 2 * x[1]
+    >>> x = np.array([1.0, 2.0])
+    >>> (hv,) = di.hvp(f, di.AutoFiniteDiff(), x, (np.array([1.0, 0.0]),))
+    >>> np.allclose(hv, [4.0, 2.0])
+    True
+    """
+    call = Call(_OP, f, backend, x, tx, contexts, None, prep)
+    if out is not None:
+        call.check_out_tuple(out, "product", call.x_shape, call.x.dtype)
+    _, tg = call.run(value=False)
+    return call.deliver_tuple(tg, out)
+
+
+@fill
+def gradient_and_hvp(
+    f: Any,
+    backend: Any,
+    x: Any,
+    tx: tuple[Any, ...],
+    *contexts: Any,
+    prep: Prep | None = None,
+    out: tuple[Any, tuple[Any, ...]] | None = None,
+) -> tuple[Any, tuple[Any, ...]]:
+    """The gradient of ``f`` and its Hessian-vector products ``H(x) t``.
+
+    Parameters
+    ----------
+    {f}
+    {backend}
+    {x}
+    {tx}
+    {contexts}
+    {prep}
+    out : tuple, optional
+        ``(grad, (tg_1, ..., tg_B))``: an array like ``x`` and one per tangent.
+
+    Returns
+    -------
+    grad : array
+        Like ``x``.
+    tg : tuple of arrays
+        One array like ``x`` per tangent.
+
+    Notes
+    -----
+    {out_note}
+
+    See Also
+    --------
+    hvp, gradient
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> g, (hv,) = di.gradient_and_hvp(
+    ...     lambda x: (x**2).sum(), di.AutoFiniteDiff(), np.ones(2), (np.ones(2),)
+    ... )
+    >>> np.allclose(g, 2.0), np.allclose(hv, 2.0)
+    (True, True)
+    """
+    call = Call(_OP, f, backend, x, tx, contexts, None, prep)
+    if out is not None:
+        out = call.out_pair(out, 2)
+        call.check_out(out[0], "the gradient", call.x_shape, call.x.dtype)
+        call.check_out_tuple(out[1], "product", call.x_shape, call.x.dtype)
+    grad, tg = call.run(value=True)
+    if out is None:
+        return call.deliver(grad, None), call.deliver_tuple(tg, None)
+    return call.deliver(grad, out[0]), call.deliver_tuple(tg, out[1])

@@ -1,0 +1,170 @@
+"""``jacobian``: the full Jacobian matrix, shape ``(y.size, x.size)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..prep import Prep
+from ._docs import fill
+from ._pipeline import OPERATORS, Call, prepare
+
+__all__ = ["jacobian", "prepare_jacobian", "value_and_jacobian"]
+
+_OP = OPERATORS["jacobian"]
+
+
+@fill
+def prepare_jacobian(
+    f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None, strict: bool = True
+) -> Prep:
+    """Prepare :func:`jacobian` for arguments like these.
+
+    Parameters
+    ----------
+    {f_inplace}
+    {backend}
+    {x}
+    {contexts}
+    {y}
+    {strict}
+
+    Returns
+    -------
+    {prep_returns}
+
+    See Also
+    --------
+    jacobian
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> f = lambda x: x**2
+    >>> prep = di.prepare_jacobian(f, di.AutoFiniteDiff(), np.zeros(2))
+    >>> J = di.jacobian(f, di.AutoFiniteDiff(), np.array([1.0, 2.0]), prep=prep)
+    >>> np.allclose(J, [[2.0, 0.0], [0.0, 4.0]])
+    True
+    """
+    return prepare(_OP, f, backend, x, None, contexts, y, strict=strict)
+
+
+@fill
+def jacobian(
+    f: Any,
+    backend: Any,
+    x: Any,
+    *contexts: Any,
+    prep: Prep | None = None,
+    out: Any = None,
+    y: Any = None,
+) -> Any:
+    """Jacobian matrix of ``f`` at ``x``, shape ``(y.size, x.size)``.
+
+    Entry ``[i, j]`` is the derivative of ``f(x).flat[i]`` with respect to ``x.flat[j]``,
+    both flattened in C (row-major) order, as ``xp.reshape`` does.
+
+    Parameters
+    ----------
+    {f_inplace}
+    {backend}
+    {x}
+    {contexts}
+    {prep}
+    out : array, optional
+        A 2-D array of shape ``(y.size, x.size)`` and dtype ``result_type(x, y)``.
+    {y}
+
+    Returns
+    -------
+    array
+        2-D, dtype ``result_type(x.dtype, y.dtype)`` (``out`` if given).
+
+    Notes
+    -----
+    {out_note}
+
+    For complex ``x``, ``f`` is assumed holomorphic.
+
+    See Also
+    --------
+    value_and_jacobian, pushforward, pullback
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> f = lambda x: np.stack([x[0] * x[1], x[0] + x[1], x[1] ** 2])
+    >>> J = di.jacobian(f, di.AutoFiniteDiff(), np.array([2.0, 3.0]))
+    >>> J.shape, bool(np.allclose(J, [[3.0, 2.0], [1.0, 1.0], [0.0, 6.0]]))
+    ((3, 2), True)
+    """
+    call = Call(_OP, f, backend, x, None, contexts, y, prep)
+    if out is not None:
+        call.check_out(out, "the Jacobian", _shape(call), call.jacobian_dtype())
+    value, jac = call.run(value=False)
+    call.restore_y(value)
+    return call.deliver(jac, out)
+
+
+@fill
+def value_and_jacobian(
+    f: Any,
+    backend: Any,
+    x: Any,
+    *contexts: Any,
+    prep: Prep | None = None,
+    out: Any = None,
+    y: Any = None,
+) -> tuple[Any, Any]:
+    """``f(x)`` and its Jacobian matrix, shape ``(y.size, x.size)``.
+
+    Parameters
+    ----------
+    {f_inplace}
+    {backend}
+    {x}
+    {contexts}
+    {prep}
+    out : array, optional
+        A 2-D array for the Jacobian (not the value).
+    {y}
+
+    Returns
+    -------
+    y : array
+        ``f(x)`` (the ``y`` buffer itself for two-argument functions).
+    jac : array
+        2-D, shape ``(y.size, x.size)``.
+
+    Notes
+    -----
+    {out_note}
+
+    See Also
+    --------
+    jacobian
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> y, J = di.value_and_jacobian(lambda x: 2.0 * x, di.AutoFiniteDiff(), np.ones(2))
+    >>> np.allclose(y, 2.0), np.allclose(J, 2.0 * np.eye(2))
+    (True, True)
+    """
+    call = Call(_OP, f, backend, x, None, contexts, y, prep)
+    if out is not None:
+        call.check_out(out, "the Jacobian", _shape(call), call.jacobian_dtype())
+    value, jac = call.run(value=True)
+    return call.value(value), call.deliver(jac, out)
+
+
+def _shape(call: Call) -> tuple[int, int]:
+    m = 1
+    for d in call.y_shape:
+        m *= d
+    n = 1
+    for d in call.x_shape:
+        n *= d
+    return (m, n)

@@ -1,0 +1,220 @@
+"""``pullback``: vector-Jacobian products ``J(x)^H w`` (reverse mode)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..prep import Prep
+from ._docs import fill
+from ._pipeline import OPERATORS, Call, prepare
+
+__all__ = ["prepare_pullback", "prepare_pullback_same_point", "pullback", "value_and_pullback"]
+
+_OP = OPERATORS["pullback"]
+
+
+@fill
+def prepare_pullback(
+    f: Any,
+    backend: Any,
+    x: Any,
+    ty: tuple[Any, ...],
+    *contexts: Any,
+    y: Any = None,
+    strict: bool = True,
+) -> Prep:
+    """Prepare :func:`pullback` for arguments like these.
+
+    Parameters
+    ----------
+    {f_inplace}
+    {backend}
+    {x}
+    {ty}
+    {contexts}
+    {y}
+    {strict}
+
+    Returns
+    -------
+    {prep_returns}
+
+    See Also
+    --------
+    pullback, prepare_pullback_same_point
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> f = lambda x: x**2
+    >>> prep = di.prepare_pullback(f, di.AutoFiniteDiff(), np.zeros(2), (np.zeros(2),))
+    >>> (tx,) = di.pullback(f, di.AutoFiniteDiff(), np.ones(2), (np.ones(2),), prep=prep)
+    >>> np.allclose(tx, 2.0)
+    True
+    """
+    return prepare(_OP, f, backend, x, ty, contexts, y, strict=strict)
+
+
+@fill
+def prepare_pullback_same_point(
+    f: Any,
+    backend: Any,
+    x: Any,
+    ty: tuple[Any, ...],
+    *contexts: Any,
+    y: Any = None,
+    strict: bool = True,
+) -> Prep:
+    """Prepare :func:`pullback` for repeated calls at this very ``x`` with other cotangents.
+
+    The prep must be used with ``x`` and ``Constant`` contexts equal to the ones given here;
+    with ``strict=True`` their values are checked at every call.
+
+    Parameters
+    ----------
+    {f_inplace}
+    {backend}
+    {x}
+    {ty}
+    {contexts}
+    {y}
+    {strict}
+
+    Returns
+    -------
+    {prep_returns}
+
+    See Also
+    --------
+    prepare_pullback
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> f = lambda x: x**2
+    >>> x = np.array([1.0, 2.0])
+    >>> prep = di.prepare_pullback_same_point(f, di.AutoFiniteDiff(), x, (x,))
+    >>> (tx,) = di.pullback(f, di.AutoFiniteDiff(), x, (np.ones(2),), prep=prep)
+    >>> np.allclose(tx, [2.0, 4.0])
+    True
+    """
+    return prepare(_OP, f, backend, x, ty, contexts, y, strict=strict, same_point=True)
+
+
+@fill
+def pullback(
+    f: Any,
+    backend: Any,
+    x: Any,
+    ty: tuple[Any, ...],
+    *contexts: Any,
+    prep: Prep | None = None,
+    out: tuple[Any, ...] | None = None,
+    y: Any = None,
+) -> tuple[Any, ...]:
+    """Vector-Jacobian products ``J(x)^H w`` for each cotangent ``w``.
+
+    Parameters
+    ----------
+    {f_inplace}
+    {backend}
+    {x}
+    {ty}
+    {contexts}
+    {prep}
+    out : tuple of arrays, optional
+        One array like ``x`` per cotangent, to write the results into.
+    {y}
+
+    Returns
+    -------
+    tuple of arrays
+        One array like ``x`` per cotangent (the objects of ``out`` if given).
+
+    Notes
+    -----
+    {out_note}
+
+    For complex numbers the pullback is the adjoint for the real inner product
+    ``Re(sum(conj(a) * b))``: ``J^H w`` for holomorphic ``f``, and
+    ``w * (df/dRe x + 1j * df/dIm x)`` for real-valued ``f``.
+
+    See Also
+    --------
+    value_and_pullback, pushforward, gradient
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> f = lambda x: x[:2] * x[1:]  # y_k = x_k x_(k+1)
+    >>> x = np.array([1.0, 2.0, 3.0])
+    >>> (tx,) = di.pullback(f, di.AutoFiniteDiff(), x, (np.array([1.0, 0.0]),))
+    >>> np.allclose(tx, [2.0, 1.0, 0.0])
+    True
+    """
+    call = Call(_OP, f, backend, x, ty, contexts, y, prep)
+    if out is not None:
+        call.check_out_tuple(out, "cotangent result", call.x_shape, call.x.dtype)
+    value, tx = call.run(value=False)
+    call.restore_y(value)
+    return call.deliver_tuple(tx, out)
+
+
+@fill
+def value_and_pullback(
+    f: Any,
+    backend: Any,
+    x: Any,
+    ty: tuple[Any, ...],
+    *contexts: Any,
+    prep: Prep | None = None,
+    out: tuple[Any, ...] | None = None,
+    y: Any = None,
+) -> tuple[Any, tuple[Any, ...]]:
+    """``f(x)`` and the vector-Jacobian products ``J(x)^H w`` for each cotangent ``w``.
+
+    Parameters
+    ----------
+    {f_inplace}
+    {backend}
+    {x}
+    {ty}
+    {contexts}
+    {prep}
+    out : tuple of arrays, optional
+        One array like ``x`` per cotangent, for the products (not for the value).
+    {y}
+
+    Returns
+    -------
+    y : array
+        ``f(x)`` (the ``y`` buffer itself for two-argument functions).
+    tx : tuple of arrays
+        One array like ``x`` per cotangent.
+
+    Notes
+    -----
+    {out_note}
+
+    See Also
+    --------
+    pullback
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> y, (tx,) = di.value_and_pullback(
+    ...     lambda x: 3.0 * x, di.AutoFiniteDiff(), np.ones(2), (np.ones(2),)
+    ... )
+    >>> np.allclose(y, 3.0), np.allclose(tx, 3.0)
+    (True, True)
+    """
+    call = Call(_OP, f, backend, x, ty, contexts, y, prep)
+    if out is not None:
+        call.check_out_tuple(out, "cotangent result", call.x_shape, call.x.dtype)
+    value, tx = call.run(value=True)
+    return call.value(value), call.deliver_tuple(tx, out)

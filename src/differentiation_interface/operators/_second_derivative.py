@@ -1,0 +1,153 @@
+"""``second_derivative``: the second derivative of a function of a 0-d array."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..prep import Prep
+from ._docs import fill
+from ._pipeline import OPERATORS, Call, prepare
+
+__all__ = [
+    "prepare_second_derivative",
+    "second_derivative",
+    "value_derivative_and_second_derivative",
+]
+
+_OP = OPERATORS["second_derivative"]
+
+
+@fill
+def prepare_second_derivative(
+    f: Any, backend: Any, x: Any, *contexts: Any, strict: bool = True
+) -> Prep:
+    """Prepare :func:`second_derivative` for arguments like these.
+
+    Parameters
+    ----------
+    {f}
+    {backend}
+    {x0d}
+    {contexts}
+    {strict}
+
+    Returns
+    -------
+    {prep_returns}
+
+    See Also
+    --------
+    second_derivative
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> f = lambda t: t**3
+    >>> prep = di.prepare_second_derivative(f, di.AutoFiniteDiff(), np.asarray(0.0))
+    >>> d2 = di.second_derivative(f, di.AutoFiniteDiff(), np.asarray(2.0), prep=prep)
+    >>> bool(np.isclose(d2, 12.0))
+    True
+    """
+    return prepare(_OP, f, backend, x, None, contexts, None, strict=strict)
+
+
+@fill
+def second_derivative(
+    f: Any, backend: Any, x: Any, *contexts: Any, prep: Prep | None = None, out: Any = None
+) -> Any:
+    """Second derivative ``f''(x)`` of a function of a 0-d array ``x``.
+
+    Parameters
+    ----------
+    {f}
+    {backend}
+    {x0d}
+    {contexts}
+    {prep}
+    out : array, optional
+        An array like ``f(x)`` to write the second derivative into.
+
+    Returns
+    -------
+    array
+        Like ``f(x)`` (``out`` if given).
+
+    Notes
+    -----
+    {out_note}
+
+    A plain backend is used over itself; :class:`~differentiation_interface.SecondOrder`
+    chooses the outer and inner backends.
+
+    See Also
+    --------
+    value_derivative_and_second_derivative, derivative
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> d2 = di.second_derivative(np.sin, di.AutoFiniteDiff(), np.asarray(1.0))
+    >>> bool(np.isclose(d2, -np.sin(1.0), atol=1e-6))
+    True
+    """
+    call = Call(_OP, f, backend, x, None, contexts, None, prep)
+    if out is not None:
+        call.check_out(out, "the second derivative", call.y_shape, call.y_dtype)
+    _, _, der2 = call.run(value=False)
+    return call.deliver(der2, out)
+
+
+@fill
+def value_derivative_and_second_derivative(
+    f: Any,
+    backend: Any,
+    x: Any,
+    *contexts: Any,
+    prep: Prep | None = None,
+    out: tuple[Any, Any] | None = None,
+) -> tuple[Any, Any, Any]:
+    """``f(x)``, its derivative and its second derivative, for a 0-d array ``x``.
+
+    Parameters
+    ----------
+    {f}
+    {backend}
+    {x0d}
+    {contexts}
+    {prep}
+    out : tuple of two arrays, optional
+        ``(der, der2)``, each like ``f(x)``.
+
+    Returns
+    -------
+    y, der, der2 : arrays
+        ``f(x)`` and its first and second derivatives, each like ``f(x)``.
+
+    Notes
+    -----
+    {out_note}
+
+    See Also
+    --------
+    second_derivative
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> y, d, d2 = di.value_derivative_and_second_derivative(
+    ...     lambda t: t**3, di.AutoFiniteDiff(), np.asarray(1.0)
+    ... )
+    >>> float(y), bool(np.isclose(d, 3.0)), bool(np.isclose(d2, 6.0))
+    (1.0, True, True)
+    """
+    call = Call(_OP, f, backend, x, None, contexts, None, prep)
+    if out is not None:
+        out = call.out_pair(out, 2)
+        call.check_out(out[0], "the derivative", call.y_shape, call.y_dtype)
+        call.check_out(out[1], "the second derivative", call.y_shape, call.y_dtype)
+    value, der, der2 = call.run(value=True)
+    outs = (None, None) if out is None else out
+    return call.value(value), call.deliver(der, outs[0]), call.deliver(der2, outs[1])

@@ -1,0 +1,242 @@
+"""Second order by composition: an outer engine differentiates what an inner engine computes.
+
+Hessian-vector products come in the modes of DifferentiationInterface.jl, chosen from the
+engines' traits:
+
+* **forward over reverse** (outer forward): the outer pushforward of the inner gradient. With
+  a forward-only inner engine this is forward over forward, since the inner gradient is then
+  itself derived from pushforwards.
+* **reverse over forward** (outer reverse, inner forward): the outer gradient of the inner
+  directional derivative ``x -> <grad f(x), t>``, one tangent at a time.
+* **reverse over reverse** (both reverse): the outer pullback of the inner gradient
+  (the Hessian is symmetric, so this is also ``H t``).
+
+Hessians are batched Hessian-vector products over the basis; second derivatives are
+derivatives of derivatives. Derived functions are passed to the outer engine as ``Fn``
+objects whose contexts are the original ones (plus the tangent, for reverse over forward), so
+a compiling outer engine traces them as arguments instead of baking them in.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .._array import basis_chunk, chunking, device_of, is_complex_dtype, namespace_of
+from ..backends import Engine, Fn, engine_for
+from ..backends._base import HessianPlan, HVPPlan, SecondDerivativePlan
+from ..contexts import Constant
+from ..errors import UnsupportedOperationError
+from . import _dispatch
+
+__all__ = [
+    "HVPForwardOverReverse",
+    "HVPReverseOverForward",
+    "HVPReverseOverReverse",
+    "HessianViaHVP",
+    "SecondDerivativeNested",
+    "SecondOrderEngine",
+    "hvp_fallback",
+]
+
+
+class SecondOrderEngine(Engine):
+    """Engine of :class:`~differentiation_interface.SecondOrder`: two engines composed.
+
+    First-order operators use the inner engine; second-order operators go through the
+    fallbacks with ``outer`` differentiating ``inner``.
+    """
+
+    def __init__(self, backend: Any) -> None:
+        super().__init__(backend)
+        self._outer = engine_for(backend.outer)
+        self._inner = engine_for(backend.inner)
+        self.forward = self._inner.forward  # type: ignore[misc]
+        self.reverse = self._inner.reverse  # type: ignore[misc]
+
+    @property
+    def outer(self) -> Engine:
+        return self._outer
+
+    @property
+    def inner(self) -> Engine:
+        return self._inner
+
+    def max_batch(self, size: int) -> int:
+        return self._outer.max_batch(size)
+
+    def prepare_pushforward(self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool) -> Any:
+        return _dispatch.build_plan("pushforward", self._inner, fn, x, tx, y, same_point=same_point)
+
+    def prepare_pullback(self, fn: Fn, x: Any, ty: Any, *, y: Any, same_point: bool) -> Any:
+        return _dispatch.build_plan("pullback", self._inner, fn, x, ty, y, same_point=same_point)
+
+    def prepare_derivative(self, fn: Fn, x: Any, *, y: Any) -> Any:
+        return _dispatch.build_plan("derivative", self._inner, fn, x, None, y)
+
+    def prepare_gradient(self, fn: Fn, x: Any, *, y: Any) -> Any:
+        return _dispatch.build_plan("gradient", self._inner, fn, x, None, y)
+
+    def prepare_jacobian(self, fn: Fn, x: Any, *, y: Any) -> Any:
+        return _dispatch.build_plan("jacobian", self._inner, fn, x, None, y)
+
+
+def _derived(fn: Fn, compute: Any, extra: tuple[Any, ...] = ()) -> Fn:
+    """``fn``'s derivative as a function of ``x`` and the same contexts (plus ``extra``).
+
+    ``compute(inner_fn, x, *extra_values)`` evaluates the inner derivative; the outer engine
+    calls the result with its own versions of ``x`` and of the context values.
+    """
+    n_extra = len(extra)
+
+    def derivative(x: Any, *args: Any) -> Any:
+        return compute(fn.rebind(args[n_extra:]), x, *args[:n_extra])
+
+    return Fn(derivative, (*extra, *fn.contexts), batchable=False)
+
+
+class HVPForwardOverReverse(HVPPlan):
+    """``H t`` as the outer pushforward of the inner gradient (batched over tangents)."""
+
+    mode = "forward over reverse"
+
+    def __init__(self, outer: Engine, inner: Engine, fn: Fn, x: Any, tx: Any, y: Any) -> None:
+        self.gradient = _dispatch.build_plan("gradient", inner, fn, x, None, y)
+        grad_fn = self._grad_fn(fn)
+        g0 = grad_fn(x)
+        self.outer = _dispatch.build_plan("pushforward", outer, grad_fn, x, tx, g0)
+
+    def _grad_fn(self, fn: Fn) -> Fn:
+        return _derived(fn, lambda inner_fn, x: self.gradient.run(inner_fn, x, value=False)[1])
+
+    def run(self, fn: Fn, x: Any, tx: Any, *, value: bool) -> tuple[Any, Any]:
+        return self.outer.run(self._grad_fn(fn), x, tx, value=value)  # type: ignore[no-any-return]
+
+
+class HVPReverseOverReverse(HVPForwardOverReverse):
+    """``H t`` as the outer pullback of the inner gradient (``H`` is symmetric)."""
+
+    mode = "reverse over reverse"
+
+    def __init__(self, outer: Engine, inner: Engine, fn: Fn, x: Any, tx: Any, y: Any) -> None:
+        self.gradient = _dispatch.build_plan("gradient", inner, fn, x, None, y)
+        grad_fn = self._grad_fn(fn)
+        g0 = grad_fn(x)
+        self.outer = _dispatch.build_plan("pullback", outer, grad_fn, x, tx, g0)
+
+
+class HVPReverseOverForward(HVPPlan):
+    """``H t`` as the outer gradient of ``x -> <grad f(x), t>``, one tangent at a time."""
+
+    mode = "reverse over forward"
+
+    def __init__(self, outer: Engine, inner: Engine, fn: Fn, x: Any, tx: Any, y: Any) -> None:
+        xp = namespace_of(x)
+        self.pushforward = _dispatch.build_plan("pushforward", inner, fn, x, tx[:1, ...], y)
+        directional = self._directional_fn(fn, tx[0, ...])
+        self.outer = _dispatch.build_plan("gradient", outer, directional, x, None, directional(x))
+        self.gradient = _dispatch.build_plan("gradient", outer, fn, x, None, y)
+        self.xp = xp
+
+    def _directional_fn(self, fn: Fn, t: Any) -> Fn:
+        def directional(inner_fn: Fn, x: Any, t: Any) -> Any:
+            xp = namespace_of(t)
+            return self.pushforward.run(inner_fn, x, xp.expand_dims(t, axis=0), value=False)[1][0]
+
+        return _derived(fn, directional, (Constant(t),))
+
+    def run(self, fn: Fn, x: Any, tx: Any, *, value: bool) -> tuple[Any, Any]:
+        xp = namespace_of(x)
+        columns = [
+            self.outer.run(self._directional_fn(fn, tx[b, ...]), x, value=False)[1]
+            for b in range(tx.shape[0])
+        ]
+        grad = self.gradient.run(fn, x, value=False)[1] if value else None
+        return grad, xp.stack(columns, axis=0)
+
+
+def hvp_fallback(outer: Engine, inner: Engine, fn: Fn, x: Any, tx: Any, y: Any) -> HVPPlan:
+    """The Hessian-vector-product plan for this pair of engines (mode from their traits)."""
+    if outer.forward:
+        return HVPForwardOverReverse(outer, inner, fn, x, tx, y)
+    if inner.forward:
+        return HVPReverseOverForward(outer, inner, fn, x, tx, y)
+    return HVPReverseOverReverse(outer, inner, fn, x, tx, y)
+
+
+class HessianViaHVP(HessianPlan):
+    """Hessian from batched Hessian-vector products over the basis of ``x``."""
+
+    def __init__(self, outer: Engine, inner: Engine, fn: Fn, x: Any, y: Any) -> None:
+        xp = namespace_of(x)
+        if is_complex_dtype(xp, x.dtype):
+            msg = (
+                "`hessian` of a function of a complex x is not defined as a complex matrix; "
+                "use `hvp` (real-linear in the tangent), or differentiate with respect to "
+                "the real and imaginary parts stacked in a real array."
+            )
+            raise UnsupportedOperationError(msg)
+        self.n = math.prod(x.shape)
+        self.batch, self.nchunks = chunking(self.n, outer.max_batch(self.n))
+        self.hvp = None
+        if self.n:
+            seeds = xp.zeros((self.batch, *x.shape), dtype=x.dtype, device=device_of(x))
+            self.hvp = _dispatch.build_plan("hvp", _Pair(outer, inner), fn, x, seeds, y)
+        self.gradient = _dispatch.build_plan("gradient", inner, fn, x, None, y)
+
+    def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any, Any]:
+        xp, device = namespace_of(x), device_of(x)
+        parts = []
+        for chunk in range(self.nchunks):
+            seeds = basis_chunk(xp, tuple(x.shape), chunk * self.batch, self.batch, x.dtype, device)
+            _, tg = self.hvp.run(fn, x, seeds, value=False)  # type: ignore[union-attr]
+            parts.append(xp.reshape(tg, (self.batch, self.n)))
+        if parts:
+            hess = (
+                xp.concat(parts, axis=0)[: self.n, ...]
+                if len(parts) > 1
+                else parts[0][: self.n, ...]
+            )
+        else:
+            hess = xp.zeros((0, 0), dtype=x.dtype, device=device)
+        y, grad = self.gradient.run(fn, x, value=True) if value else (None, None)
+        return y, grad, xp.astype(hess, x.dtype, copy=True)
+
+
+class SecondDerivativeNested(SecondDerivativePlan):
+    """Second derivative as the outer derivative of the inner derivative."""
+
+    def __init__(self, outer: Engine, inner: Engine, fn: Fn, x: Any, y: Any) -> None:
+        self.derivative = _dispatch.build_plan("derivative", inner, fn, x, None, y)
+        der_fn = self._der_fn(fn)
+        self.outer = _dispatch.build_plan("derivative", outer, der_fn, x, None, der_fn(x))
+
+    def _der_fn(self, fn: Fn) -> Fn:
+        return _derived(fn, lambda inner_fn, x: self.derivative.run(inner_fn, x, value=False)[1])
+
+    def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any, Any]:
+        der, der2 = self.outer.run(self._der_fn(fn), x, value=value)
+        return (fn(x) if value else None), der, der2
+
+
+class _Pair(Engine):
+    """A plain view of (outer, inner) so the Hessian's hvp plan uses exactly that pair."""
+
+    def __init__(self, outer: Engine, inner: Engine) -> None:
+        super().__init__(outer.backend)
+        self._outer, self._inner = outer, inner
+        self.forward = outer.forward  # type: ignore[misc]
+        self.reverse = outer.reverse  # type: ignore[misc]
+
+    @property
+    def outer(self) -> Engine:
+        return self._outer
+
+    @property
+    def inner(self) -> Engine:
+        return self._inner
+
+    def prepare_hvp(self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool) -> Any:
+        if self._outer is self._inner:
+            return self._outer.prepare_hvp(fn, x, tx, y=y, same_point=same_point)
+        return None

@@ -1,0 +1,294 @@
+"""Preparation objects, their signature checks, and the cache behind unprepared calls.
+
+A :class:`Prep` holds what an operator computed once for a signature (namespace, shape, dtype
+and device of every argument): the engine's plan (compiled functions, seeds, colorings, inner
+preparations) and what it learned about ``f``'s output. It never changes after preparation,
+which is what makes it safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from ._array import ArraySpec, is_array, namespace_of, spec_of
+from .contexts import Constant, Context
+from .errors import PreparationMismatchError
+
+__all__ = ["Prep", "Signature", "call_signature"]
+
+#: What a call looks like: specs of x, of each tangent, of each context, and of y.
+Signature = tuple[ArraySpec, tuple[ArraySpec, ...], tuple[Any, ...], ArraySpec | None]
+
+
+def _context_spec(context: Context) -> Any:
+    value = context.value
+    kind = type(context)
+    if is_array(value):
+        return (kind, spec_of(value))
+    return (kind, type(value))
+
+
+def call_signature(x: Any, tangents: tuple[Any, ...], contexts: tuple[Context, ...], y: Any) -> Any:
+    """The :data:`Signature` of a call (hashable)."""
+    return (
+        spec_of(x),
+        tuple(spec_of(t) for t in tangents),
+        tuple(_context_spec(c) for c in contexts),
+        None if y is None else spec_of(y),
+    )
+
+
+def _same_function(f: Any, g: Any) -> bool:
+    if f is g:
+        return True
+    try:
+        return bool(f == g)  # bound methods are new objects at every attribute access
+    except Exception:  # noqa: BLE001 - a callable with an exotic __eq__ is simply different
+        return False
+
+
+def _describe(spec: Any) -> str:
+    if spec is None:
+        return "nothing"
+    if isinstance(spec, ArraySpec):
+        return spec.describe()
+    kind, inner = spec
+    what = inner.describe() if isinstance(inner, ArraySpec) else f"a {inner.__name__}"
+    return f"{kind.__name__}({what})"
+
+
+def _equal_values(a: Any, b: Any) -> bool:
+    if is_array(a) and is_array(b):
+        xp = namespace_of(a)
+        return bool(a.shape == b.shape and xp.all(a == b))
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - incomparable values are different
+        return False
+
+
+class Prep:
+    """The result of a ``prepare_*`` function: reusable work for one signature.
+
+    Pass it back with ``prep=`` to the operator it was prepared for. It may be reused with
+    other values of ``x``, tangents and contexts of the same namespace, shape, dtype and
+    device, with the same ``f`` and backend.
+
+    Attributes
+    ----------
+    operator : str
+        Name of the operator it was prepared for (``"gradient"``, ...).
+    backend : AbstractBackend
+        The backend selector.
+    strict : bool
+        Whether every prepared call checks its arguments against the preparation.
+    same_point : bool
+        Whether it was prepared for repeated calls at one ``x`` (and constant contexts).
+
+    Notes
+    -----
+    **Thread safety.** A prep is immutable after preparation: the engine's plan holds only
+    read-only data (seeds, compiled functions, step rules) and allocates every buffer per
+    call. One prep may therefore be used by several threads at once. What ``f`` itself does
+    (for instance writing into a shared ``Cache``) is the caller's responsibility: give each
+    thread its own ``Cache`` array.
+
+    Engine-specific information (for instance ``sparsity``, ``colors`` and ``ncolors`` of a
+    sparse preparation) is available as attributes of the prep.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> f = lambda x: (x**2).sum()
+    >>> prep = di.prepare_gradient(f, di.AutoFiniteDiff(), np.zeros(3))
+    >>> prep.operator
+    'gradient'
+    >>> np.allclose(di.gradient(f, di.AutoFiniteDiff(), np.ones(3), prep=prep), 2.0)
+    True
+    """
+
+    __slots__ = (
+        "_point",
+        "backend",
+        "f",
+        "operator",
+        "out_specs",
+        "plan",
+        "same_point",
+        "signature",
+        "strict",
+        "xp",
+        "y_spec",
+    )
+
+    def __init__(
+        self,
+        *,
+        operator: str,
+        f: Callable[..., Any],
+        backend: Any,
+        signature: Any,
+        plan: Any,
+        xp: Any,
+        y_spec: ArraySpec,
+        strict: bool,
+        point: tuple[Any, tuple[Context, ...]] | None = None,
+    ) -> None:
+        self.operator = operator
+        self.f = f
+        self.backend = backend
+        self.signature = signature
+        self.plan = plan
+        self.xp = xp
+        self.y_spec = y_spec
+        self.strict = strict
+        self.same_point = point is not None
+        self._point = point
+
+    def __repr__(self) -> str:
+        kind = "same-point " if self.same_point else ""
+        return f"<{kind}{self.operator} preparation for {self.backend!r}>"
+
+    def __getattr__(self, name: str) -> Any:
+        # Engine-specific introspection (e.g. sparsity patterns) lives on the plan.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return getattr(object.__getattribute__(self, "plan"), name)
+        except AttributeError:
+            msg = f"{type(self).__name__!r} object has no attribute {name!r}"
+            raise AttributeError(msg) from None
+
+    def check(
+        self,
+        operator: str,
+        f: Any,
+        backend: Any,
+        x: Any,
+        tangents: tuple[Any, ...],
+        contexts: tuple[Context, ...],
+        y: Any,
+    ) -> None:
+        """Raise :class:`PreparationMismatchError` unless the call matches the preparation."""
+        if operator != self.operator:
+            msg = (
+                f"`{operator}` was given a preparation made by `prepare_{self.operator}`; "
+                f"use `prepare_{operator}` instead."
+            )
+            raise PreparationMismatchError(msg)
+        if not self.strict:
+            return
+        signature = call_signature(x, tangents, contexts, y)
+        same_point_ok = self._point is None or self._same_point(x, contexts)
+        if (
+            signature == self.signature
+            and same_point_ok
+            and backend == self.backend
+            and _same_function(f, self.f)
+        ):
+            return
+        raise PreparationMismatchError(self._report(operator, f, backend, signature, x, contexts))
+
+    def _same_point(self, x: Any, contexts: tuple[Context, ...]) -> bool:
+        assert self._point is not None
+        x0, contexts0 = self._point
+        if not _equal_values(x, x0):
+            return False
+        return all(
+            _equal_values(c.value, c0.value)
+            for c, c0 in zip(contexts, contexts0, strict=False)
+            if isinstance(c, Constant)
+        )
+
+    def _report(
+        self,
+        operator: str,
+        f: Any,
+        backend: Any,
+        signature: Any,
+        x: Any,
+        contexts: tuple[Context, ...],
+    ) -> str:
+        rows: list[tuple[str, bool, str, str]] = []
+        same_f = _same_function(f, self.f)
+        rows.append(("f", same_f, repr(self.f), repr(f)))
+        rows.append(("backend", backend == self.backend, repr(self.backend), repr(backend)))
+        (x0, t0, c0, y0), (x1, t1, c1, y1) = self.signature, signature
+        rows.append(("x", x0 == x1, _describe(x0), _describe(x1)))
+        if self._point is not None and x0 == x1 and not _equal_values(x, self._point[0]):
+            rows.append(("x values", False, "the preparation point", "another point"))
+        if t0 or t1:
+            rows.append(
+                ("tangents", len(t0) == len(t1), f"{len(t0)} tangent(s)", f"{len(t1)} tangent(s)")
+            )
+            rows.extend(
+                (f"tangent {i}", a == b, _describe(a), _describe(b))
+                for i, (a, b) in enumerate(zip(t0, t1, strict=False))
+            )
+        rows.append(
+            ("contexts", len(c0) == len(c1), f"{len(c0)} context(s)", f"{len(c1)} context(s)")
+        )
+        rows.extend(
+            (f"context {i}", a == b, _describe(a), _describe(b))
+            for i, (a, b) in enumerate(zip(c0, c1, strict=False))
+        )
+        if self._point is not None and c0 == c1 and not self._same_point(self._point[0], contexts):
+            rows.append(("constant values", False, "the preparation values", "other values"))
+        if y0 is not None or y1 is not None:
+            rows.append(("y", y0 == y1, _describe(y0), _describe(y1)))
+        lines = [f"`{operator}` was called with arguments that do not match its preparation:"]
+        for name, ok, before, now in rows:
+            if ok:
+                lines.append(f"  [ok]       {name}: {now}")
+            else:
+                lines.append(f"  [mismatch] {name}: prepared with {before}; called with {now}")
+        lines.append(
+            f"Prepare again for these arguments, or pass strict=False to "
+            f"`prepare_{self.operator}` to skip this check at your own risk."
+        )
+        return "\n".join(lines)
+
+
+class PrepCache:
+    """Thread-safe LRU cache of preparations for unprepared calls.
+
+    Keyed on the operator, ``f``, the backend and the call signature, so an unprepared call
+    with the same function and argument kinds reuses everything (no re-trace, no re-jit).
+    Unhashable functions are prepared afresh at every call.
+    """
+
+    def __init__(self, maxsize: int = 128) -> None:
+        self._entries: OrderedDict[Any, Prep] = OrderedDict()
+        self._lock = threading.Lock()
+        self.maxsize = maxsize
+
+    def get(self, key: Any) -> Prep | None:
+        """The cached prep for ``key``, or ``None``."""
+        try:
+            with self._lock:
+                prep = self._entries.get(key)
+                if prep is not None:
+                    self._entries.move_to_end(key)
+                return prep
+        except TypeError:  # unhashable f or context value type
+            return None
+
+    def put(self, key: Any, prep: Prep) -> None:
+        """Remember ``prep`` under ``key`` (dropping the least recently used entry)."""
+        try:
+            with self._lock:
+                self._entries[key] = prep
+                self._entries.move_to_end(key)
+                while len(self._entries) > self.maxsize:
+                    self._entries.popitem(last=False)
+        except TypeError:
+            pass
+
+    def clear(self) -> None:
+        """Forget every cached preparation."""
+        with self._lock:
+            self._entries.clear()

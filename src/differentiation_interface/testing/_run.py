@@ -1,0 +1,131 @@
+"""Run one scenario on one backend and measure how far the result is from the reference."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import operators as ops
+from .._array import to_numpy
+from ..adtypes import AbstractBackend, AutoFiniteDiff, SecondOrder
+from ..errors import UnsupportedOperationError
+from .scenarios import Scenario
+
+__all__ = ["Outcome", "max_relative_error", "run_scenario", "tolerance"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What running a scenario gave: ``status`` is ``"ok"``, ``"failed"`` or ``"unsupported"``."""
+
+    backend: AbstractBackend
+    scenario: Scenario
+    status: str
+    error: float = math.nan
+    seconds: float = math.nan
+    message: str = ""
+
+
+def max_relative_error(result: Any, reference: Any) -> float:
+    """Largest ``|result - reference|`` relative to ``max(1, max|reference|)``, over tuples."""
+    if isinstance(reference, tuple):
+        if not isinstance(result, tuple) or len(result) != len(reference):
+            return math.inf
+        return max(
+            (max_relative_error(r, e) for r, e in zip(result, reference, strict=True)), default=0.0
+        )
+    got = np.asarray(to_numpy(result))
+    want = np.asarray(to_numpy(reference))
+    if got.shape != want.shape:
+        return math.inf
+    if got.size == 0:
+        return 0.0
+    scale = max(1.0, float(np.max(np.abs(want))))
+    return float(np.max(np.abs(got - want))) / scale
+
+
+def _leaves(backend: AbstractBackend) -> tuple[AbstractBackend, ...]:
+    parts = getattr(backend, "_parts", None)
+    if parts is not None:
+        return tuple(leaf for part in parts() for leaf in _leaves(part))
+    if isinstance(backend, SecondOrder):
+        return (*_leaves(backend.outer), *_leaves(backend.inner))
+    return (backend,)
+
+
+def tolerance(backend: AbstractBackend, scenario: Scenario) -> float:
+    """The relative tolerance a backend is held to on a scenario.
+
+    Finite differences are approximate: central differences reach about ``eps**(2/3)``,
+    one-sided ones and the fused second-order stencils ``eps**(1/2)``, and second order by
+    *nested* finite differences (a composite backend) only about ``eps**(1/3)``.
+    """
+    single = str(getattr(scenario.x, "dtype", "")).endswith("float32")
+    second = scenario.operator in ("second_derivative", "hvp", "hessian")
+    leaves = _leaves(backend)
+    fd = [leaf for leaf in leaves if isinstance(leaf, AutoFiniteDiff)]
+    if not fd:
+        return 1e-4 if single else 1e-9
+    if second and backend not in fd:  # nested finite differences
+        return 5e-2 if single else 1e-4
+    if single:
+        return 2e-2
+    if second or any(leaf.method != "central" for leaf in fd):
+        return 1e-5
+    return 1e-7
+
+
+def _call(backend: AbstractBackend, s: Scenario) -> tuple[Any, Any]:
+    """The scenario's operator through its richest variant: ``(first, second)`` results."""
+    f, x, c = s.f, s.x, s.contexts
+    tangents: Any = s.tangents
+    if s.operator == "pushforward":
+        return ops.pushforward(f, backend, x, tangents, *c, y=s.y), None
+    if s.operator == "pullback":
+        return ops.pullback(f, backend, x, tangents, *c, y=s.y), None
+    if s.operator == "derivative":
+        return ops.derivative(f, backend, x, *c, y=s.y), None
+    if s.operator == "gradient":
+        return ops.gradient(f, backend, x, *c), None
+    if s.operator == "jacobian":
+        return ops.jacobian(f, backend, x, *c, y=s.y), None
+    if s.operator == "second_derivative":
+        _, der, der2 = ops.value_derivative_and_second_derivative(f, backend, x, *c)
+        return der, der2
+    if s.operator == "hvp":
+        return ops.gradient_and_hvp(f, backend, x, tangents, *c)
+    _, grad, hess = ops.value_gradient_and_hessian(f, backend, x, *c)
+    return grad, hess
+
+
+def run_scenario(backend: AbstractBackend, scenario: Scenario) -> Outcome:
+    """Run ``scenario`` on ``backend`` (unprepared, plain variant) and grade the result.
+
+    Examples
+    --------
+    >>> import differentiation_interface as di
+    >>> from differentiation_interface.testing import default_scenarios
+    >>> from differentiation_interface.testing._run import run_scenario
+    >>> run_scenario(di.AutoFiniteDiff(), default_scenarios()[0]).status
+    'ok'
+    """
+    start = time.perf_counter()
+    try:
+        first, second = _call(backend, scenario)
+    except UnsupportedOperationError as err:
+        return Outcome(backend, scenario, "unsupported", message=str(err))
+    except Exception as err:  # noqa: BLE001 - a report, not a crash, is the point
+        return Outcome(backend, scenario, "failed", message=f"{type(err).__name__}: {err}")
+    seconds = time.perf_counter() - start
+    error = 0.0
+    if scenario.res1 is not None:
+        error = max(error, max_relative_error(first, scenario.res1))
+    if scenario.res2 is not None:
+        error = max(error, max_relative_error(second, scenario.res2))
+    status = "ok" if error <= tolerance(backend, scenario) else "failed"
+    message = "" if status == "ok" else f"relative error {error:.2e}"
+    return Outcome(backend, scenario, status, error, seconds, message)

@@ -1,0 +1,56 @@
+"""Test helpers: the namespaces and devices the core tests run on, and comparisons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import array_api_strict as xps
+import numpy as np
+
+from differentiation_interface._array import convert, namespace_of, to_numpy
+
+
+@dataclass(frozen=True)
+class Target:
+    """A namespace and device to run on; ``float64`` tells whether that device allows it."""
+
+    name: str
+    xp: Any
+    device: Any
+    float64: bool = True
+
+    def asarray(self, a: Any, dtype: Any = None) -> Any:
+        a = np.asarray(a, dtype=dtype if dtype is not None else self.default_dtype)
+        return convert(a, self.xp, self.device)
+
+    @property
+    def default_dtype(self) -> Any:
+        return np.float64 if self.float64 else np.float32
+
+
+TARGETS = [
+    Target("numpy", np, "cpu"),
+    Target("strict", xps, xps.Device("CPU_DEVICE")),
+    Target("strict-device1", xps, xps.Device("device1")),
+    Target("strict-no_float64", xps, xps.Device("no_float64"), float64=False),
+]
+
+
+def numpy_of(a: Any) -> np.ndarray:
+    """Host copy of any array, for comparisons."""
+    return np.array(to_numpy(a))
+
+
+def assert_close(result: Any, expected: Any, *, rtol: float, atol: float = 0.0) -> None:
+    """Compare an array of any namespace with a numpy reference."""
+    np.testing.assert_allclose(numpy_of(result), np.asarray(expected), rtol=rtol, atol=atol)
+
+
+def assert_like(result: Any, like: Any) -> None:
+    """Same namespace, device and dtype as ``like`` (results follow the caller's arrays)."""
+    from array_api_compat import device
+
+    assert namespace_of(result) is namespace_of(like)
+    assert device(result) == device(like)
+    assert result.dtype == like.dtype
