@@ -11,6 +11,7 @@ Engines are installed with constraints/ci.txt, which keeps torch on the CPU whee
 
 from __future__ import annotations
 
+import glob
 import os
 
 import nox
@@ -65,7 +66,21 @@ def engine(session: nox.Session, engine: str) -> None:
     env = {}
     if engine == "jax":  # two fake CPU devices, to test device placement without a GPU
         env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
-    session.run("pytest", f"tests/backends/test_{engine}.py", *session.posargs, env=env)
+    session.run(
+        "pytest",
+        f"tests/backends/test_{engine}.py",
+        "--doctest-modules",
+        *sorted(glob.glob(f"src/differentiation_interface/backends/_{engine}*.py")),
+        *session.posargs,
+        env=env,
+    )
+
+
+@nox.session
+def conformance(session: nox.Session) -> None:
+    """The engine x namespace x scenario matrix for the engines installed here."""
+    _install(session, "test")
+    session.run("pytest", "conformance", *session.posargs)
 
 
 @nox.session

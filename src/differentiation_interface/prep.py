@@ -13,6 +13,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from ._array import ArraySpec, is_array, namespace_of, spec_of
 from .contexts import Constant, Context
 from .errors import PreparationMismatchError
@@ -115,12 +117,14 @@ class Prep:
         "_point",
         "backend",
         "f",
+        "fn",
         "operator",
-        "out_specs",
         "plan",
+        "quick",
         "same_point",
         "signature",
         "strict",
+        "x64",
         "xp",
         "y_spec",
     )
@@ -136,6 +140,8 @@ class Prep:
         xp: Any,
         y_spec: ArraySpec,
         strict: bool,
+        fn: Any = None,
+        x64: bool = False,
         point: tuple[Any, tuple[Context, ...]] | None = None,
     ) -> None:
         self.operator = operator
@@ -148,6 +154,16 @@ class Prep:
         self.strict = strict
         self.same_point = point is not None
         self._point = point
+        self.x64 = x64
+        self.fn = fn
+        # The spec of x for the quick path of calls with no tangents, contexts or y (the
+        # common case, where checking costs a few attribute comparisons); None otherwise.
+        x_spec, tangents, contexts, y = signature
+        simple = not tangents and not contexts and y is None and point is None
+        self.quick = None
+        if simple and fn is not None:
+            device = None if x_spec.type is np.ndarray else x_spec.device
+            self.quick = ArraySpec(x_spec.type, x_spec.shape, x_spec.dtype, device)
 
     def __repr__(self) -> str:
         kind = "same-point " if self.same_point else ""

@@ -5,13 +5,14 @@ conversion in and out, ``out=`` buffers, basis seeds) goes through this package,
 rules learned from experiments (see ``docs/explanation/arrays.md``) live in one place.
 """
 
-from ._convert import convert, fresh, from_numpy, precision_scope, to_numpy
+from ._convert import convert, fresh, from_numpy, needs_x64, precision_scope, to_numpy
 from ._namespace import (
     ArraySpec,
     device_of,
     eps_of,
     is_array,
     is_complex_dtype,
+    is_eager_and_writable,
     is_floating_dtype,
     is_jax_namespace,
     is_numpy_namespace,
@@ -37,12 +38,14 @@ __all__ = [
     "from_numpy",
     "is_array",
     "is_complex_dtype",
+    "is_eager_and_writable",
     "is_floating_dtype",
     "is_jax_namespace",
     "is_numpy_namespace",
     "is_torch_namespace",
     "namespace_name",
     "namespace_of",
+    "needs_x64",
     "precision_scope",
     "real_dtype",
     "rows",

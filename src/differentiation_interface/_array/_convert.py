@@ -29,6 +29,7 @@ __all__ = [
     "convert",
     "fresh",
     "from_numpy",
+    "needs_x64",
     "precision_scope",
     "to_numpy",
 ]
@@ -52,12 +53,17 @@ def _jax_x64() -> Iterator[None]:
         yield
 
 
+def needs_x64(xp: ModuleType, *arrays: Any) -> bool:
+    """Whether work on these arrays of ``xp`` must run in JAX's 64-bit mode."""
+    return bool(aac.is_jax_namespace(xp)) and any(_is_64bit(a) for a in arrays)
+
+
 def precision_scope(xp: ModuleType, *arrays: Any) -> contextlib.AbstractContextManager[None]:
     """A context in which JAX keeps 64-bit dtypes, if ``xp`` is JAX and any array is 64-bit.
 
     For every other namespace (and 32-bit JAX work) this is a no-op context.
     """
-    if aac.is_jax_namespace(xp) and any(_is_64bit(a) for a in arrays):
+    if needs_x64(xp, *arrays):
         return _jax_x64()
     return contextlib.nullcontext()
 

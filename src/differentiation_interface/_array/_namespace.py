@@ -19,6 +19,7 @@ __all__ = [
     "eps_of",
     "is_array",
     "is_complex_dtype",
+    "is_eager_and_writable",
     "is_floating_dtype",
     "is_jax_namespace",
     "is_numpy_namespace",
@@ -66,6 +67,11 @@ def device_of(a: Any) -> Any:
     if type(a) is np.ndarray:
         return "cpu"
     return aac.device(a)
+
+
+def is_eager_and_writable(a: Any) -> bool:
+    """Whether ``a`` can be written by index with immediate effect (not JAX, not dask)."""
+    return bool(aac.is_writeable_array(a)) and not aac.is_lazy_array(a)
 
 
 def namespace_name(xp: ModuleType) -> str:

@@ -14,12 +14,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from .._array import (
     MAX_STACK_ELEMENTS,
     device_of,
     eps_of,
+    fresh,
     is_array,
     is_complex_dtype,
+    is_eager_and_writable,
     namespace_of,
     real_dtype,
     rows,
@@ -27,7 +31,7 @@ from .._array import (
 )
 from ._base import Fn
 
-__all__ = ["Evaluator"]
+__all__ = ["Evaluator", "coordinate_sweep"]
 
 _PROBE_POINTS = 3
 
@@ -80,15 +84,21 @@ def probe_batchable(fn: Fn, x: Any, y: Any) -> bool:
 
 
 class Evaluator:
-    """Evaluates ``f`` at stacked points ``(K, *x.shape)``, returning ``(K, *y.shape)``."""
+    """Evaluates ``f`` at stacked points ``(K, *x.shape)``, returning ``(K, *y.shape)``.
 
-    __slots__ = ("batchable", "chunk", "y_shape")
+    ``sweepable`` tells whether points that differ from ``x`` in one coordinate may instead
+    be visited by :func:`coordinate_sweep` (``f`` is not batchable and ``x``'s arrays are
+    mutable and eager).
+    """
+
+    __slots__ = ("batchable", "chunk", "sweepable", "y_shape")
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
         self.y_shape = tuple(y.shape)
         self.batchable = probe_batchable(fn, x, y)
         size = max(1, math.prod(x.shape), math.prod(y.shape))
         self.chunk = max(1, MAX_STACK_ELEMENTS // size)
+        self.sweepable = not self.batchable and is_eager_and_writable(x)
 
     def __call__(self, fn: Fn, points: Any) -> Any:
         xp = namespace_of(points)
@@ -99,7 +109,7 @@ class Evaluator:
                 block = points[start : min(start + self.chunk, count), ...]
                 try:
                     out = fn(block)
-                except Exception:  # noqa: BLE001 - fall back to the loop, which re-raises real errors
+                except Exception:  # noqa: BLE001 - the loop re-raises real errors
                     return self._loop(fn, points, xp)
                 if not is_array(out) or tuple(out.shape) != (block.shape[0], *self.y_shape):
                     return self._loop(fn, points, xp)
@@ -107,9 +117,36 @@ class Evaluator:
             return outputs[0] if len(outputs) == 1 else xp.concat(outputs, axis=0)
         return self._loop(fn, points, xp)
 
-    @staticmethod
-    def _loop(fn: Fn, points: Any, xp: Any) -> Any:
+    def _loop(self, fn: Fn, points: Any, xp: Any) -> Any:
         if fn.inplace:
             return stack(xp, [fn(p) for p in rows(xp, points)])
         f, args = fn.f, fn.args  # direct calls: this loop is the hot path of loop mode
         return stack(xp, [f(p, *args) for p in rows(xp, points)])
+
+
+def coordinate_sweep(fn: Fn, x: Any, shifted: list[Any], indices: tuple[Any, ...]) -> Any:
+    """``f`` at ``x`` with coordinate ``j`` replaced by ``values[j]``, for each ``values``
+    in ``shifted`` and each ``j``: outputs stacked as ``(len(shifted) * n, *y.shape)``.
+
+    Instead of materialising ``n`` perturbed copies of ``x`` (``n**2`` memory traffic, as
+    much work as ``f`` itself when ``f`` is cheap), one private copy of ``x`` is perturbed
+    one coordinate at a time and restored. Outputs that share memory with that copy (``f``
+    returned ``x`` or a view of it) are copied before the copy changes again.
+    """
+    xp = namespace_of(x)
+    buffer = xp.asarray(x, copy=True)
+    original = xp.reshape(x, (-1,))
+    if xp is np:  # Python scalars are the cheapest values to write into numpy
+        original, shifted = original.tolist(), [v.tolist() for v in shifted]
+    call = fn.f if not fn.inplace else None
+    args = fn.args
+    outputs = []
+    for values in shifted:
+        for j, index in enumerate(indices):
+            buffer[index] = values[j]
+            out = call(buffer, *args) if call is not None else fn(buffer)
+            if not isinstance(out, np.generic):
+                out = fresh(out, xp, (buffer,))
+            outputs.append(out)
+            buffer[index] = original[j]
+    return stack(xp, outputs)

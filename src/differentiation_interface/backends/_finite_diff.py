@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from .._array import (
     MAX_STACK_ELEMENTS,
     device_of,
@@ -37,7 +39,7 @@ from ._base import (
     PushforwardPlan,
     SecondDerivativePlan,
 )
-from ._fd_eval import Evaluator
+from ._fd_eval import Evaluator, coordinate_sweep
 
 __all__ = ["FiniteDiffEngine"]
 
@@ -194,7 +196,12 @@ class BasisDifferences:
         self.chunk = max(1, self.differences.evaluate.chunk // per_direction)
         self.starts = tuple(range(0, self.n, self.chunk))
         self.units: tuple[Any, ...] | None = None
-        if self.n * self.n * per_direction <= MAX_STACK_ELEMENTS:
+        self.indices: tuple[tuple[int, ...], ...] = ()
+        if self.differences.evaluate.sweepable:
+            self.indices = tuple(
+                tuple(int(i) for i in np.unravel_index(j, x.shape)) for j in range(self.n)
+            )
+        elif self.n * self.n * per_direction <= MAX_STACK_ELEMENTS:
             self.units = tuple(self._unit_offsets(xp, x, start) for start in self.starts)
 
     def _unit_offsets(self, xp: Any, x: Any, start: int) -> Any:
@@ -211,6 +218,8 @@ class BasisDifferences:
         xp = namespace_of(x)
         h = self.steps(xp, x)
         h_x = xp.astype(h, x.dtype, copy=False)
+        if self.differences.evaluate.sweepable:
+            return self._sweep(fn, x, h, h_x * 1j if imaginary else h_x, f0)
         parts = []
         for i, start in enumerate(self.starts):
             units = self.units[i] if self.units is not None else self._unit_offsets(xp, x, start)
@@ -220,6 +229,17 @@ class BasisDifferences:
             h_chunk = h[start : min(start + self.chunk, self.n)]
             parts.append(self.differences(fn, x, offsets, h_chunk, f0))
         return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+
+    def _sweep(self, fn: Fn, x: Any, h: Any, h_x: Any, f0: Any) -> Any:
+        """Loop mode: perturb one coordinate of a private copy of ``x`` at a time."""
+        xp = namespace_of(x)
+        flat = xp.reshape(x, (-1,))
+        method = self.differences.method
+        shifted = {"central": [flat + h_x, flat - h_x], "forward": [flat + h_x]}.get(
+            method, [flat - h_x]
+        )
+        values = coordinate_sweep(fn, x, shifted, self.indices)
+        return self.differences.quotients(xp, values, h, f0)
 
 
 class FDGradient(GradientPlan):

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..prep import Prep
 from ._docs import fill
-from ._pipeline import OPERATORS, Call, prepare
+from ._pipeline import OPERATORS, Call, prepare, quick, quick_value, run_quick
 
 __all__ = ["gradient", "prepare_gradient", "value_and_gradient"]
 
@@ -98,6 +98,10 @@ def gradient(
     >>> np.allclose(g, np.sin(2 * x))
     True
     """
+    if not contexts and out is None:
+        fast = quick("gradient", f, backend, x, prep)
+        if fast is not None:
+            return run_quick(fast, f, x, value=False)[1]
     call = Call(_OP, f, backend, x, None, contexts, None, prep)
     if out is not None:
         call.check_out(out, "the gradient", call.x_shape, call.x.dtype)
@@ -144,6 +148,11 @@ def value_and_gradient(
     >>> float(y), bool(np.allclose(g, 2.0))
     (2.0, True)
     """
+    if not contexts and out is None:
+        fast = quick("gradient", f, backend, x, prep)
+        if fast is not None:
+            value, grad = run_quick(fast, f, x, value=True)
+            return quick_value(fast, x, value), grad
     call = Call(_OP, f, backend, x, None, contexts, None, prep)
     if out is not None:
         call.check_out(out, "the gradient", call.x_shape, call.x.dtype)

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..prep import Prep
 from ._docs import fill
-from ._pipeline import OPERATORS, Call, prepare
+from ._pipeline import OPERATORS, Call, prepare, quick, quick_value, run_quick
 
 __all__ = ["hessian", "prepare_hessian", "value_gradient_and_hessian"]
 
@@ -90,6 +90,10 @@ def hessian(
     >>> np.allclose(H, [[4.0, 2.0], [2.0, 0.0]])
     True
     """
+    if not contexts and out is None:
+        fast = quick("hessian", f, backend, x, prep)
+        if fast is not None:
+            return run_quick(fast, f, x, value=False)[2]
     call = Call(_OP, f, backend, x, None, contexts, None, prep)
     if out is not None:
         call.check_out(out, "the Hessian", _shape(call), call.x.dtype)
@@ -145,6 +149,11 @@ def value_gradient_and_hessian(
     >>> float(y), bool(np.allclose(g, 2.0)), bool(np.allclose(H, 2.0 * np.eye(2)))
     (2.0, True, True)
     """
+    if not contexts and out is None:
+        fast = quick("hessian", f, backend, x, prep)
+        if fast is not None:
+            value, grad, hess = run_quick(fast, f, x, value=True)
+            return quick_value(fast, x, value), grad, hess
     call = Call(_OP, f, backend, x, None, contexts, None, prep)
     if out is not None:
         out = call.out_pair(out, 2)

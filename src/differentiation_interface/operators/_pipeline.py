@@ -6,6 +6,7 @@ The public functions in ``_<operator>.py`` are thin: they build a :class:`Call`,
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from .._array import (
     is_floating_dtype,
     namespace_name,
     namespace_of,
+    needs_x64,
     precision_scope,
     spec_of,
     write_out,
@@ -66,11 +68,14 @@ OPERATORS = {
 }
 
 _cache = PrepCache()
+_quick_lock = threading.Lock()
 
 
 def clear_cache() -> None:
     """Forget the preparations cached for unprepared calls."""
     _cache.clear()
+    with _quick_lock:
+        _quick_cache.clear()
 
 
 # --- validation of the arguments -------------------------------------------------------------
@@ -111,6 +116,13 @@ def _check_contexts(op: Operator, contexts: tuple[Any, ...]) -> None:
             raise ArgumentTypeError(msg)
 
 
+def _numpy_scalars_as_arrays(tangents: Any) -> Any:
+    """numpy arithmetic turns 0-d arrays into numpy scalars; accept them as 0-d arrays."""
+    if isinstance(tangents, tuple) and any(isinstance(t, np.generic) for t in tangents):
+        return tuple(np.asarray(t) if isinstance(t, np.generic) else t for t in tangents)
+    return tangents
+
+
 def _check_tangent_tuple(op: Operator, tangents: Any) -> None:
     kind = "cotangents" if op.seeds == "y" else "tangents"
     if not isinstance(tangents, tuple):
@@ -122,14 +134,15 @@ def _check_tangent_tuple(op: Operator, tangents: Any) -> None:
     if not tangents:
         msg = f"`{op.name}` needs at least one of its {kind}; got an empty tuple."
         raise ArgumentValueError(msg)
+    for i, t in enumerate(tangents):
+        if not is_array(t):
+            msg = f"`{op.name}`: {kind[:-1]} {i} must be an array; got {type(t).__name__}."
+            raise ArgumentTypeError(msg)
 
 
 def _check_tangent_specs(op: Operator, tangents: tuple[Any, ...], like: Any, what: str) -> None:
     kind = "cotangent" if op.seeds == "y" else "tangent"
     for i, t in enumerate(tangents):
-        if not is_array(t):
-            msg = f"`{op.name}`: {kind} {i} must be an array like {what}; got {type(t).__name__}."
-            raise ArgumentTypeError(msg)
         spec = spec_of(t)
         if spec != like:
             msg = (
@@ -252,6 +265,7 @@ def prepare(
     xp = namespace_of(x)
     _check_contexts(op, contexts)
     if op.seeds is not None:
+        tangents = _numpy_scalars_as_arrays(tangents)
         _check_tangent_tuple(op, tangents)
     if y is not None:
         _check_y_buffer(op, backend, y, xp)
@@ -277,8 +291,87 @@ def prepare(
         xp=xp,
         y_spec=spec_of(y0),
         strict=strict,
+        fn=Fn(f) if not contexts and y is None else None,
+        x64=needs_x64(xp, x, *(c.value for c in contexts)),
         point=_copy_point(x, contexts, xp) if same_point else None,
     )
+
+
+# --- the quick path ---------------------------------------------------------------------------
+
+_quick_cache: dict[Any, Prep] = {}
+_QUICK_CACHE_SIZE = 256
+
+
+def quick(op_name: str, f: Any, backend: Any, x: Any, prep: Any) -> Prep | None:
+    """The prep for a call with no tangents, contexts, ``y`` or ``out``, if checks are trivial.
+
+    This is the hot path of prepared and repeated unprepared calls: it checks the call
+    against the preparation with a handful of comparisons (type, shape, dtype, device,
+    function, backend) and returns ``None`` whenever anything is unusual, in which case
+    the full path (:class:`Call`) validates and reports.
+    """
+    t = type(x)
+    if prep is None:
+        try:
+            prep = _quick_cache.get((op_name, f, backend, t, x.shape, x.dtype))
+        except (TypeError, AttributeError):  # unhashable f, or x is not an array
+            return None
+        if prep is None:
+            return None
+    else:
+        spec = getattr(prep, "quick", None)
+        if (
+            spec is None
+            or prep.operator != op_name
+            or t is not spec.type
+            or x.shape != spec.shape
+            or x.dtype != spec.dtype
+            or (
+                prep.strict
+                and not (f is prep.f and (backend is prep.backend or backend == prep.backend))
+            )
+        ):
+            return None
+    found: Prep = prep
+    device = found.quick.device  # type: ignore[union-attr]
+    if device is not None and device_of(x) != device:
+        return None
+    return found
+
+
+def _remember_quick(op_name: str, f: Any, backend: Any, x: Any, prep: Prep) -> None:
+    if prep.quick is None:
+        return
+    key = (op_name, f, backend, type(x), x.shape, x.dtype)
+    try:
+        with _quick_lock:
+            if len(_quick_cache) >= _QUICK_CACHE_SIZE:
+                _quick_cache.pop(next(iter(_quick_cache)))  # oldest first
+            _quick_cache[key] = prep
+    except TypeError:  # unhashable f
+        pass
+
+
+def _arrays(results: tuple[Any, ...]) -> tuple[Any, ...]:
+    """0-d numpy results as 0-d arrays: numpy arithmetic on 0-d arrays gives numpy scalars."""
+    if any(isinstance(r, np.generic) for r in results):
+        return tuple(np.asarray(r) if isinstance(r, np.generic) else r for r in results)
+    return results
+
+
+def run_quick(prep: Prep, f: Any, x: Any, *, value: bool) -> Any:
+    """Run a plan without tangents on the quick path (see :func:`quick`)."""
+    fn = prep.fn if f is prep.f else Fn(f)  # a non-strict prep may be given another f
+    if prep.x64:
+        with precision_scope(prep.xp, x):
+            return _arrays(prep.plan.run(fn, x, value=value))
+    return _arrays(prep.plan.run(fn, x, value=value))
+
+
+def quick_value(prep: Prep, x: Any, y: Any) -> Any:
+    """The primal value of a quick call, fresh (``f`` may return ``x`` itself)."""
+    return fresh(y, prep.xp, (x,))
 
 
 # --- execution --------------------------------------------------------------------------------
@@ -303,6 +396,7 @@ class Call:
         x = _check_x(op, x)
         _check_contexts(op, contexts)
         if op.seeds is not None:
+            tangents = _numpy_scalars_as_arrays(tangents)
             _check_tangent_tuple(op, tangents)
         if y is not None:
             _check_y_buffer(op, backend, y, namespace_of(x))
@@ -312,6 +406,7 @@ class Call:
             if prep is None:
                 prep = prepare(op, f, backend, x, tangents, contexts, y, strict=False)
                 _cache.put(key, prep)
+                _remember_quick(op.name, f, backend, x, prep)
         elif not isinstance(prep, Prep):
             msg = f"`{op.name}` takes prep= from `prepare_{op.name}`; got {type(prep).__name__}."
             raise ArgumentTypeError(msg)
@@ -375,8 +470,8 @@ class Call:
         plan = self.prep.plan
         with precision_scope(self.xp, self.x, *self.fn.args):
             if self.seeds is None:
-                return plan.run(self.fn, self.x, value=value or self.fn.inplace)
-            return plan.run(self.fn, self.x, self.seeds, value=value or self.fn.inplace)
+                return _arrays(plan.run(self.fn, self.x, value=value or self.fn.inplace))
+            return _arrays(plan.run(self.fn, self.x, self.seeds, value=value or self.fn.inplace))
 
     def value(self, y: Any) -> Any:
         """The primal value handed to the caller: fresh, or the caller's own ``y`` buffer."""

@@ -155,6 +155,12 @@ def circle(t: Any) -> Any:
     return xp.stack([xp.cos(t), xp.sin(t), t**3])
 
 
+def t_sin_t(t: Any) -> Any:
+    """``t sin(t)``; derivative ``sin t + t cos t``, second ``2 cos t - t sin t``."""
+    xp = _xp(t)
+    return t * xp.sin(t)
+
+
 def sum_sin_squared(x: Any) -> Any:
     """``sum(sin(x)**2)``; gradient ``sin(2x)``, Hessian ``diag(2 cos(2x))``."""
     xp = _xp(x)
@@ -266,6 +272,28 @@ def default_scenarios(*, dtype: Any = np.float64) -> list[Scenario]:
         )
     )
     ct, st = np.cos(t0), np.sin(t0)
+    d_ts = np.sin(t0) + t0 * np.cos(t0)
+    d2_ts = 2 * np.cos(t0) - t0 * np.sin(t0)
+    two = np.asarray(2.0, dtype=dtype)
+    scalar = [
+        ("pushforward", {"tangents": (two,), "res1": (np.asarray(2 * d_ts, dtype=dtype),)}),
+        ("derivative", {"res1": np.asarray(d_ts, dtype=dtype)}),
+        ("gradient", {"res1": np.asarray(d_ts, dtype=dtype)}),
+        (
+            "second_derivative",
+            {"res1": np.asarray(d_ts, dtype=dtype), "res2": np.asarray(d2_ts, dtype=dtype)},
+        ),
+        (
+            "hessian",
+            {"res1": np.asarray(d_ts, dtype=dtype), "res2": np.asarray([[d2_ts]], dtype=dtype)},
+        ),
+    ]
+    for operator, references in scalar:
+        out.append(
+            Scenario(
+                t_sin_t, t0, operator=operator, name=f"{operator}:scalar->scalar", **references
+            )  # type: ignore[arg-type]
+        )
     out.append(
         Scenario(
             circle,

@@ -1,0 +1,42 @@
+"""The command line: ``python -m differentiation_interface check``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import differentiation_interface as di
+from differentiation_interface._cli import _main
+
+
+def test_check_passes_with_finite_differences(capsys: pytest.CaptureFixture[str]) -> None:
+    status = _main.check([di.AutoFiniteDiff(), di.AutoFiniteDiff(method="forward")])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "checks passed on 2 backend(s)" in out
+    assert "FAILED" not in out
+
+
+def test_check_fails_loudly(capsys: pytest.CaptureFixture[str]) -> None:
+    # A deliberately wrong engine: finite differences with a huge step are inaccurate.
+    status = _main.check([di.AutoFiniteDiff(method="forward", step=0.5)])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "FAILED AutoFiniteDiff(method='forward', step=0.5) on" in out
+
+
+def test_main_runs_as_a_module() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "differentiation_interface", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "check" in result.stdout
+
+
+def test_main_check_on_the_default_backends(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_main, "default_backends", lambda: [di.AutoFiniteDiff()])
+    assert _main.main(["check"]) == 0
