@@ -134,7 +134,7 @@ def coordinate_sweep(fn: Fn, x: Any, shifted: list[Any], indices: tuple[Any, ...
     returned ``x`` or a view of it) are copied before the copy changes again.
     """
     xp = namespace_of(x)
-    buffer = xp.asarray(x, copy=True)
+    buffer = xp.astype(x, x.dtype, copy=True)  # asarray(copy=True) warns on torch leaves
     original = xp.reshape(x, (-1,))
     if xp is np:  # Python scalars are the cheapest values to write into numpy
         original, shifted = original.tolist(), [v.tolist() for v in shifted]

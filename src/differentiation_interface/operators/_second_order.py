@@ -20,9 +20,10 @@ a compiling outer engine traces them as arguments instead of baking them in.
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
-from .._array import basis_chunk, chunking, device_of, is_complex_dtype, namespace_of
+from .._array import basis_chunk, chunking, convert, device_of, is_complex_dtype, namespace_of
 from ..backends import Engine, Fn, engine_for
 from ..backends._base import HessianPlan, HVPPlan, SecondDerivativePlan
 from ..contexts import Constant
@@ -81,6 +82,42 @@ class SecondOrderEngine(Engine):
         return _dispatch.build_plan("jacobian", self._inner, fn, x, None, y)
 
 
+class _Inner:
+    """The inner plan of a composition, prepared again for each kind of array it receives.
+
+    Outer engines that compute in their own namespace (PyTorch, JAX) call the derived
+    function with their own arrays — tensors, tracers — not with the caller's arrays the
+    inner plan was prepared for. Plans may hold seeds and buffers of the preparation's
+    namespace, so the inner operator is prepared once per kind (type, shape, dtype) of ``x``
+    it sees, on first use, without value-dependent probing (traced arrays have no values).
+    """
+
+    def __init__(self, op: str, engine: Engine, fn: Fn, x: Any, seeds: Any, y: Any) -> None:
+        self.op, self.engine, self.seeds = op, engine, seeds
+        self.plans = {_kind(x): _dispatch.build_plan(op, engine, fn, x, seeds, y)}
+        self.lock = threading.Lock()
+
+    def plan(self, fn: Fn, x: Any) -> Any:
+        key = _kind(x)
+        plan = self.plans.get(key)
+        if plan is None:
+            xp = namespace_of(x)
+            seeds = None if self.seeds is None else convert(self.seeds, xp, device_of(x))
+            # Arrays traced by an outer engine have no values to probe batchability with.
+            traced = Fn(fn.f, fn.contexts, fn.y, batchable=False)
+            plan = _dispatch.build_plan(self.op, self.engine, traced, x, seeds, fn(x))
+            with self.lock:
+                plan = self.plans.setdefault(key, plan)
+        return plan
+
+    def run(self, fn: Fn, x: Any, *args: Any, value: bool) -> Any:
+        return self.plan(fn, x).run(fn, x, *args, value=value)
+
+
+def _kind(x: Any) -> tuple[Any, ...]:
+    return (type(x), tuple(x.shape), str(x.dtype))
+
+
 def _derived(fn: Fn, compute: Any, extra: tuple[Any, ...] = ()) -> Fn:
     """``fn``'s derivative as a function of ``x`` and the same contexts (plus ``extra``).
 
@@ -101,7 +138,7 @@ class HVPForwardOverReverse(HVPPlan):
     mode = "forward over reverse"
 
     def __init__(self, outer: Engine, inner: Engine, fn: Fn, x: Any, tx: Any, y: Any) -> None:
-        self.gradient = _dispatch.build_plan("gradient", inner, fn, x, None, y)
+        self.gradient = _Inner("gradient", inner, fn, x, None, y)
         grad_fn = self._grad_fn(fn)
         g0 = grad_fn(x)
         self.outer = _dispatch.build_plan("pushforward", outer, grad_fn, x, tx, g0)
@@ -119,7 +156,7 @@ class HVPReverseOverReverse(HVPForwardOverReverse):
     mode = "reverse over reverse"
 
     def __init__(self, outer: Engine, inner: Engine, fn: Fn, x: Any, tx: Any, y: Any) -> None:
-        self.gradient = _dispatch.build_plan("gradient", inner, fn, x, None, y)
+        self.gradient = _Inner("gradient", inner, fn, x, None, y)
         grad_fn = self._grad_fn(fn)
         g0 = grad_fn(x)
         self.outer = _dispatch.build_plan("pullback", outer, grad_fn, x, tx, g0)
@@ -131,12 +168,10 @@ class HVPReverseOverForward(HVPPlan):
     mode = "reverse over forward"
 
     def __init__(self, outer: Engine, inner: Engine, fn: Fn, x: Any, tx: Any, y: Any) -> None:
-        xp = namespace_of(x)
-        self.pushforward = _dispatch.build_plan("pushforward", inner, fn, x, tx[:1, ...], y)
+        self.pushforward = _Inner("pushforward", inner, fn, x, tx[:1, ...], y)
         directional = self._directional_fn(fn, tx[0, ...])
         self.outer = _dispatch.build_plan("gradient", outer, directional, x, None, directional(x))
         self.gradient = _dispatch.build_plan("gradient", outer, fn, x, None, y)
-        self.xp = xp
 
     def _directional_fn(self, fn: Fn, t: Any) -> Fn:
         def directional(inner_fn: Fn, x: Any, t: Any) -> Any:
@@ -207,7 +242,7 @@ class SecondDerivativeNested(SecondDerivativePlan):
     """Second derivative as the outer derivative of the inner derivative."""
 
     def __init__(self, outer: Engine, inner: Engine, fn: Fn, x: Any, y: Any) -> None:
-        self.derivative = _dispatch.build_plan("derivative", inner, fn, x, None, y)
+        self.derivative = _Inner("derivative", inner, fn, x, None, y)
         der_fn = self._der_fn(fn)
         self.outer = _dispatch.build_plan("derivative", outer, der_fn, x, None, der_fn(x))
 

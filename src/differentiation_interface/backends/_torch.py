@@ -1,0 +1,157 @@
+"""PyTorch: the engine behind ``AutoTorch(mode="reverse" | "forward")``.
+
+Every operator is native (the plans live in ``_torch_first`` and ``_torch_second``; the
+conversions and misuse checks in ``_torch_bridge``):
+
+================== ===================================== =====================================
+operator           ``mode="reverse"``                    ``mode="forward"``
+================== ===================================== =====================================
+pushforward        dual numbers (one tangent), ``vmap(jvp)`` (several) — both modes
+pullback           autograd tape, batched backward pass — both modes
+derivative         dual numbers — both modes
+gradient           autograd tape                         ``vmap(jvp)`` over the basis
+jacobian           tape, batched backward over rows      ``vmap(jvp)`` over columns
+second_derivative  ``jvp(jvp)`` — both modes
+hvp                double backward (reverse/reverse)     duals through the tape, ``vmap(jvp(grad))``
+hessian            batched double backward               ``vmap(jvp(grad))`` over the basis
+================== ===================================== =====================================
+
+Complex ``x`` or ``y`` in a Jacobian (and complex ``x`` in a forward gradient or a Hessian)
+go through the library's generic fallbacks, built on this engine's pushforward and pullback,
+which implement the library's complex conventions.
+
+Only this module and its ``_torch_*`` siblings import torch; they are loaded on the first
+use of ``AutoTorch``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Any
+
+import torch
+
+from .._array import is_complex_dtype, namespace_of
+from ..adtypes import AutoTorch
+from ._base import (
+    DerivativePlan,
+    Engine,
+    Fn,
+    GradientPlan,
+    HessianPlan,
+    HVPPlan,
+    JacobianPlan,
+    PullbackPlan,
+    PushforwardPlan,
+    SecondDerivativePlan,
+)
+from ._torch_bridge import check_misuse
+from ._torch_first import (
+    DualDerivative,
+    ForwardGradient,
+    ForwardJacobian,
+    Pushforward,
+    TapeGradient,
+    TapeJacobian,
+    TapePullback,
+)
+from ._torch_second import (
+    ForwardHessian,
+    ForwardHVP,
+    NestedSecondDerivative,
+    TapeHessian,
+    TapeHVP,
+)
+
+__all__ = ["TorchEngine"]
+
+
+def _load_forward_rules() -> None:
+    # Forward-mode AD imports its decompositions on first use, which scripts them with the
+    # deprecated ``torch.jit.script`` and warns; load them once here, quietly.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # A private module: if it moves, forward AD loads what it needs by itself.
+        with contextlib.suppress(Exception):
+            from torch._decomp import decompositions_for_jvp  # noqa: F401
+
+
+_load_forward_rules()
+
+
+def _complex(a: Any) -> bool:
+    return is_complex_dtype(namespace_of(a), a.dtype)
+
+
+class TorchEngine(Engine):
+    """The torch engine; ``forward`` / ``reverse`` follow the selector's mode.
+
+    Both modes have every operator natively; the mode decides how gradients, Jacobians and
+    second-order operators are computed, and which primitive the library's compositions
+    (``SecondOrder``) see.
+    """
+
+    backend: AutoTorch
+
+    def __init__(self, backend: AutoTorch) -> None:
+        super().__init__(backend)
+        self.forward = backend.mode == "forward"  # type: ignore[misc]
+        self.reverse = not self.forward  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        return f"TorchEngine({self.backend!r}, torch {torch.__version__})"
+
+    # first order
+
+    def prepare_pushforward(
+        self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool
+    ) -> PushforwardPlan:
+        check_misuse(fn, x, y)
+        return Pushforward(fn, x, y)
+
+    def prepare_pullback(
+        self, fn: Fn, x: Any, ty: Any, *, y: Any, same_point: bool
+    ) -> PullbackPlan:
+        check_misuse(fn, x, y)
+        return TapePullback(fn, x, y)
+
+    def prepare_derivative(self, fn: Fn, x: Any, *, y: Any) -> DerivativePlan:
+        check_misuse(fn, x, y)
+        return DualDerivative(fn, x, y)
+
+    def prepare_gradient(self, fn: Fn, x: Any, *, y: Any) -> GradientPlan | None:
+        if self.forward and _complex(x):
+            return None  # one pullback (the generic fallback) gives the complex convention
+        check_misuse(fn, x, y)
+        if self.forward:
+            return ForwardGradient(fn, x, y)
+        return TapeGradient(fn, x, y)
+
+    def prepare_jacobian(self, fn: Fn, x: Any, *, y: Any) -> JacobianPlan | None:
+        if _complex(x) or _complex(y):
+            return None  # rows or columns from this engine's pullbacks / pushforwards
+        check_misuse(fn, x, y)
+        if self.forward:
+            return ForwardJacobian(fn, x, y)
+        return TapeJacobian(fn, x, y)
+
+    # second order
+
+    def prepare_second_derivative(self, fn: Fn, x: Any, *, y: Any) -> SecondDerivativePlan:
+        check_misuse(fn, x, y)
+        return NestedSecondDerivative(fn, x, y)
+
+    def prepare_hvp(self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool) -> HVPPlan:
+        check_misuse(fn, x, y)
+        if self.forward:
+            return ForwardHVP(fn, x, y)
+        return TapeHVP(fn, x, y)
+
+    def prepare_hessian(self, fn: Fn, x: Any, *, y: Any) -> HessianPlan | None:
+        if _complex(x):
+            return None  # the generic fallback raises the library's error for complex x
+        check_misuse(fn, x, y)
+        if self.forward:
+            return ForwardHessian(fn, x, y)
+        return TapeHessian(fn, x, y)

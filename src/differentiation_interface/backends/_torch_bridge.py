@@ -1,0 +1,320 @@
+"""Between the caller's arrays and torch: conversion in and out, binding ``f``, misuse checks.
+
+Every torch plan goes through these helpers, so the safety rules live in one place:
+
+* numpy comes in through ``torch.from_numpy`` (zero-copy), except read-only, negative-stride
+  or non-native-byte-order arrays, which are copied first: torch would alias a read-only
+  buffer as writable, and ``torch.from_dlpack`` on negative strides aborts the process;
+* array-api-strict (any device) and dask come in through host numpy; JAX and CuPy through
+  DLPack (a zero-copy import that the engine only reads);
+* torch tensors are used as they are, on their device (CPU, CUDA, ``meta``), detached so that
+  nothing flows into the caller's own autograd graph;
+* results go back detached, contiguous (autograd returns stride-0 expansions, e.g. the
+  gradient of a sum) and never sharing storage with an input or a prepared seed (an
+  identity-like ``f`` returns its input), then into the caller's namespace and device.
+
+``f`` is bound to torch versions of its contexts. Two-argument functions and ``Cache``
+contexts get buffers allocated *inside* the traced function with ``x.new_zeros``: torch.func
+refuses in-place writes into tensors captured from outside the transform, and a fresh buffer
+also keeps the autograd graph off the caller's arrays.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.autograd.forward_ad as _forward_ad
+from torch.overrides import TorchFunctionMode
+
+from .._array import convert, device_of, is_array, namespace_of
+from ..contexts import Cache
+from ..errors import FunctionOutputError, UnsupportedOperationError
+from ._base import Fn
+
+__all__ = [
+    "Bound",
+    "as_tensor",
+    "basis",
+    "check_misuse",
+    "checked",
+    "deliver",
+    "detached",
+    "own",
+    "torch_dtype",
+]
+
+Tensor = torch.Tensor
+fwad: Any = _forward_ad  # untyped module: its functions are typed as Any here
+
+_NUMERIC_CONVERSIONS = frozenset(
+    {Tensor.item, Tensor.tolist, Tensor.__float__, Tensor.__int__, Tensor.__complex__}
+)
+
+
+# --- into torch -------------------------------------------------------------------------------
+
+
+def _from_numpy(a: np.ndarray[Any, Any]) -> Tensor:
+    """Zero-copy where torch may alias the buffer, a private copy otherwise."""
+    if not a.flags.writeable or min(a.strides, default=0) < 0:
+        a = np.array(a)
+    if not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))
+    return torch.from_numpy(a)
+
+
+class _Tracing(threading.local):
+    """How many torch preparations are probing ``f`` in this thread right now."""
+
+    depth = 0
+
+
+_tracing = _Tracing()
+
+
+def _is_transformed(t: Tensor) -> bool:
+    """Whether ``t`` carries derivative information of an enclosing differentiation.
+
+    A tensor being differentiated by an enclosing torch engine (another ``AutoTorch`` plan,
+    seen while its preparation probes ``f``, or a user's ``torch.func`` transform) would be
+    detached here and its derivative silently lost, so it is refused instead.
+    """
+    if torch._C._functorch.is_functorch_wrapped_tensor(t):
+        return True
+    if fwad._current_level >= 0 and fwad.unpack_dual(t).tangent is not None:
+        return True
+    return t.requires_grad and _tracing.depth > 0
+
+
+def as_tensor(a: Any) -> Tensor:
+    """An array of any namespace as a torch tensor the engine may read (not write)."""
+    if type(a) is np.ndarray:
+        return _from_numpy(a)
+    if isinstance(a, Tensor):
+        if _is_transformed(a):
+            msg = (
+                "AutoTorch received a tensor that is being differentiated by an enclosing "
+                "torch differentiation (another AutoTorch backend, torch.func or forward-mode "
+                "AD), whose derivative would be lost. Nesting torch engines is not supported: "
+                "use the second-order operators of one AutoTorch backend (hvp, hessian, "
+                "second_derivative), which are native, or an outer backend of another kind."
+            )
+            raise UnsupportedOperationError(msg)
+        return a.detach() if a.requires_grad else a
+    if isinstance(a, np.generic):
+        return torch.from_numpy(np.array(a))
+    dlpack_device = getattr(a, "__dlpack_device__", None)
+    strides = getattr(a, "strides", None) or ()
+    if (
+        dlpack_device is not None
+        and dlpack_device()[0] not in (1, 3)  # accelerator memory (CuPy, JAX on GPU)
+        and all(s >= 0 for s in strides)  # never hand negative strides to from_dlpack
+    ):
+        return torch.utils.dlpack.from_dlpack(a)
+    module = type(a).__module__
+    if module.startswith(("jax", "jaxlib")):
+        return torch.utils.dlpack.from_dlpack(
+            a
+        )  # CPU JAX buffers are compact; zero-copy, read only
+    from .._array import to_numpy
+
+    return _from_numpy(np.asarray(to_numpy(a)))
+
+
+def torch_dtype(a: Any) -> torch.dtype:
+    """The torch dtype an array of any namespace becomes."""
+    if isinstance(a, Tensor):
+        return a.dtype
+    return as_tensor(a).dtype
+
+
+def _context_value(value: Any) -> Any:
+    return as_tensor(value) if is_array(value) or isinstance(value, np.generic) else value
+
+
+# --- binding f --------------------------------------------------------------------------------
+
+
+class Bound:
+    """``f`` as a function of a torch ``x`` alone, with torch contexts and private buffers.
+
+    Built once per call (the context values change between calls); the callable it returns is
+    what the transforms trace.
+    """
+
+    __slots__ = ("args", "caches", "f", "inplace", "tensors", "y_dtype", "y_shape")
+
+    def __init__(self, fn: Fn, y_shape: tuple[int, ...], y_dtype: torch.dtype) -> None:
+        self.f = fn.f
+        self.inplace = fn.inplace
+        self.y_shape = y_shape
+        self.y_dtype = y_dtype
+        self.args: tuple[Any, ...] = ()
+        self.caches: tuple[tuple[int, tuple[int, ...], torch.dtype], ...] = ()
+        self.tensors: tuple[Tensor, ...] = ()
+        if fn.args:  # the common case without contexts stays cheap (this is per call)
+            self._bind_contexts(fn)
+
+    def _bind_contexts(self, fn: Fn) -> None:
+        args = tuple(_context_value(v) for v in fn.args)
+        self.args = args
+        self.tensors = tuple(a for a in args if isinstance(a, Tensor))
+        self.caches = tuple(
+            (i, tuple(a.shape), a.dtype)
+            for i, (c, a) in enumerate(zip(fn.contexts, args, strict=True))
+            if isinstance(c, Cache) and isinstance(a, Tensor)
+        )
+
+    def __call__(self, x: Tensor) -> Tensor:
+        if not self.inplace and not self.caches:
+            return checked(self.f(x, *self.args))
+        args: Any = self.args
+        if self.caches:
+            args = list(args)
+            for i, shape, dtype in self.caches:
+                args[i] = x.new_zeros(shape, dtype=dtype)
+        if not self.inplace:
+            return checked(self.f(x, *args))
+        y = x.new_zeros(self.y_shape, dtype=self.y_dtype)
+        returned = self.f(y, x, *args)
+        if returned is not None:
+            msg = (
+                "A two-argument function f(y, x) must write into y and return None; it "
+                f"returned a {type(returned).__name__}."
+            )
+            raise FunctionOutputError(msg)
+        return y
+
+
+def checked(y: Any) -> Tensor:
+    """``y`` if it is a tensor; a clear error otherwise (e.g. a Python number)."""
+    if isinstance(y, Tensor):
+        return y
+    if isinstance(y, float | int | complex):
+        hint = (
+            " It looks like f converted its result to a Python number (.item(), float()): "
+            "return the 0-d array itself."
+        )
+    else:
+        hint = (
+            " Write f against the Array API (xp = array_api_compat.array_namespace(x)) so "
+            "that it returns an array of x's namespace; under AutoTorch, x is a torch tensor."
+        )
+    msg = f"AutoTorch needs f to return a torch tensor; it returned a {type(y).__name__}." + hint
+    raise FunctionOutputError(msg)
+
+
+class _NumericConversionGuard(TorchFunctionMode):
+    """Refuses ``.item()``, ``float()``, ``tolist()``... of a tensor that depends on ``x``."""
+
+    def __torch_function__(
+        self,
+        func: Any,
+        types: Any,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        if func in _NUMERIC_CONVERSIONS and args and getattr(args[0], "requires_grad", False):
+            name = getattr(func, "__name__", str(func))
+            msg = (
+                f"f called `{name}` on a value that depends on x, turning it into a Python "
+                "number: torch would treat that number as a constant and return silently "
+                "wrong derivatives. Keep the computation in arrays (for control flow, compare "
+                "0-d arrays directly: `if xp.sum(x) > 0:` works)."
+            )
+            raise FunctionOutputError(msg)
+        return func(*args, **(kwargs or {}))
+
+
+def check_misuse(fn: Fn, x: Any, y: Any) -> None:
+    """Evaluate ``f`` once on the tape at preparation and refuse what breaks derivatives.
+
+    Detected: an output that is not a tensor, and a conversion of an ``x``-dependent tensor to
+    a Python number (``.item()``, ``float()``, ``int()``, ``complex()``, ``tolist()``), which
+    torch treats as a constant. Not detectable: ``x``-dependent values leaving torch by other
+    routes (``.detach()``, ``.numpy()`` of a detached copy, data written into non-torch
+    storage), which are documented as unsupported.
+    """
+    bound = Bound(fn, tuple(y.shape), torch_dtype(y))
+    xt = as_tensor(x).detach().requires_grad_(True)
+    # Preparing a plan whose f calls another AutoTorch plan on x-dependent tensors (nested
+    # engines) is caught here: the inner plan sees a tensor that requires grad at depth > 0.
+    _tracing.depth += 1
+    try:
+        with torch.enable_grad(), _NumericConversionGuard():
+            bound(xt)
+    finally:
+        _tracing.depth -= 1
+
+
+# --- out of torch -----------------------------------------------------------------------------
+
+
+def _storage(t: Tensor) -> int:
+    return int(t.untyped_storage().data_ptr())
+
+
+def _overlapping(t: Tensor) -> bool:
+    """Whether several entries of ``t`` share memory (a stride-0 expansion)."""
+    return any(st == 0 and sz > 1 for st, sz in zip(t.stride(), t.shape, strict=True))
+
+
+def own(t: Tensor, sources: Iterable[Tensor]) -> Tensor:
+    """``t`` detached, without self-overlap, sharing storage with none of ``sources``.
+
+    Non-contiguous but non-overlapping results (a transposed Jacobian) are kept as they are:
+    numpy and torch callers get a strided array, as ``torch.func.jacfwd`` gives.
+    """
+    if t.requires_grad:
+        t = t.detach()
+    if not t.is_contiguous() and _overlapping(t):  # autograd expands, e.g. grad of a sum
+        return t.contiguous()
+    if t.is_meta:  # no storage to share, but never hand back an input object
+        return t.clone() if any(t is s for s in sources) else t
+    ptr = _storage(t)  # storages on different devices never share an address
+    if any(t is s or _storage(s) == ptr for s in sources):
+        return t.clone()
+    return t
+
+
+def detached(t: Tensor) -> Tensor:
+    """``t`` without autograd history (a no-op for tensors that have none)."""
+    return t.detach() if t.requires_grad else t
+
+
+def deliver(t: Tensor, like: Any, sources: Iterable[Tensor]) -> Any:
+    """``t`` as a fresh array of ``like``'s namespace and device."""
+    t = own(t, sources)
+    if type(like) is np.ndarray:
+        return t.numpy()
+    if isinstance(like, Tensor):
+        return t
+    return convert(t, namespace_of(like), device_of(like))
+
+
+# --- seeds ------------------------------------------------------------------------------------
+
+
+def basis(
+    start: int, count: int, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device
+) -> Tensor:
+    """Basis vectors ``start .. start + count - 1`` (wrapping around), ``(count, *shape)``."""
+    n = math.prod(shape)
+    rows = torch.zeros((count, n), dtype=dtype, device=device)
+    if device.type != "meta":
+        cols = torch.arange(start, start + count, device=device) % n
+        rows[torch.arange(count, device=device), cols] = 1
+    return rows.reshape((count, *shape))
+
+
+def zeros_like_batch(count: int, like: Tensor) -> Tensor:
+    """Zeros of shape ``(count, *like.shape)`` (derivatives of constant functions)."""
+    return like.new_zeros((count, *like.shape))
+
+
+Fun = Callable[[Tensor], Tensor]

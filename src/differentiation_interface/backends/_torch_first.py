@@ -1,0 +1,376 @@
+"""First-order torch plans: the autograd tape for reverse mode, forward AD for tangents.
+
+Which torch API backs what, and why (measured in ``docs/backends/torch.md``):
+
+* **pullback, reverse gradient, reverse Jacobian**: one forward pass recorded on the
+  ``torch.autograd`` tape, then ``torch.autograd.grad``; several cotangents (or the rows of a
+  Jacobian) in one batched backward pass (``is_grads_batched=True``, vmap over the backward
+  graph). The tape costs about a third of ``torch.func.grad`` on small problems and
+  differentiates through in-place writes (two-argument functions).
+* **one tangent** (pushforward, derivative): forward-mode dual numbers
+  (``torch.autograd.forward_ad``), about 4x cheaper than ``torch.func.jvp`` at small sizes.
+* **several tangents, forward gradient and forward Jacobian**: ``torch.func.vmap`` over
+  ``torch.func.jvp``, chunked (what ``torch.func.jacfwd`` does, with a chunk size).
+
+Forward-mode AD levels are process-global in torch (``torch.func.jvp`` enters one too), so
+forward passes hold :data:`FORWARD_LOCK`; tape passes run concurrently.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any
+
+import numpy as np
+import torch
+import torch.autograd.forward_ad as _forward_ad
+
+from .._array import MAX_STACK_ELEMENTS, chunking
+from ._base import (
+    DerivativePlan,
+    Fn,
+    GradientPlan,
+    JacobianPlan,
+    PullbackPlan,
+    PushforwardPlan,
+)
+from ._torch_bridge import (
+    Bound,
+    Fun,
+    as_tensor,
+    basis,
+    checked,
+    deliver,
+    detached,
+    own,
+    torch_dtype,
+    zeros_like_batch,
+)
+
+__all__ = [
+    "FORWARD_LOCK",
+    "Basis",
+    "DualDerivative",
+    "ForwardGradient",
+    "ForwardJacobian",
+    "Pushforward",
+    "TapeGradient",
+    "TapeJacobian",
+    "TapePullback",
+    "leaf",
+    "record",
+    "tape_grad",
+]
+
+Tensor = torch.Tensor
+fwad: Any = _forward_ad  # untyped module: its functions are typed as Any here
+
+#: Serialises forward-mode passes (torch's forward-AD levels are global, not per thread).
+FORWARD_LOCK = threading.RLock()
+
+
+# --- shared pieces ----------------------------------------------------------------------------
+
+
+class Signature:
+    """What a plan fixes at preparation: output shape and dtype (torch)."""
+
+    __slots__ = ("m", "n", "x_shape", "y_dtype", "y_shape")
+
+    def __init__(self, x: Any, y: Any) -> None:
+        self.x_shape = tuple(x.shape)
+        self.y_shape = tuple(y.shape)
+        self.y_dtype = torch_dtype(y)
+        self.n = math.prod(self.x_shape)
+        self.m = math.prod(self.y_shape)
+
+    def bind(self, fn: Fn) -> Bound:
+        return Bound(fn, self.y_shape, self.y_dtype)
+
+
+def leaf(x: Any) -> Tensor:
+    """``x`` as a fresh tensor object that requires grad (never the caller's object)."""
+    if type(x) is np.ndarray:
+        return as_tensor(x).requires_grad_(True)  # from_numpy made a new tensor object
+    return as_tensor(x).detach().requires_grad_(True)
+
+
+def record(func: Fun, xr: Tensor) -> Tensor:
+    """``func(xr)`` recorded on the tape, even if the caller disabled grad mode."""
+    if torch.is_grad_enabled():
+        return func(xr)
+    with torch.enable_grad():
+        return func(xr)
+
+
+def tape_grad(
+    y: Tensor,
+    xr: Tensor,
+    seed: Tensor | None = None,
+    *,
+    batched: bool = False,
+    retain: bool = False,
+    create: bool = False,
+) -> Tensor:
+    """``J^H seed`` by one backward pass; zeros where ``y`` does not depend on ``xr``.
+
+    With ``batched=True`` the seeds are stacked along a leading axis and pulled back in one
+    vmapped backward pass; if the backward graph has an operation vmap cannot batch, they are
+    pulled back one at a time on the same tape (one forward pass either way).
+    """
+    if not y.requires_grad:
+        return (
+            zeros_like_batch(seed.shape[0], xr)
+            if batched and seed is not None
+            else (torch.zeros_like(xr))
+        )
+    if batched and seed is not None:
+        try:
+            (g,) = torch.autograd.grad(
+                y,
+                xr,
+                seed,
+                retain_graph=True,
+                create_graph=create,
+                allow_unused=True,
+                is_grads_batched=True,
+            )
+        except RuntimeError:  # no batching rule for some backward op: same tape, in a loop
+            rows = [
+                tape_grad(y, xr, seed[k], retain=True, create=create) for k in range(seed.shape[0])
+            ]
+            return torch.stack(rows)
+        return zeros_like_batch(seed.shape[0], xr) if g is None else g
+    (g,) = torch.autograd.grad(
+        y, xr, seed, retain_graph=retain or create, create_graph=create, allow_unused=True
+    )
+    return torch.zeros_like(xr) if g is None else g
+
+
+def dual_jvp(func: Fun, xt: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+    """``(f(x), J t)`` with forward-mode dual numbers (caller holds :data:`FORWARD_LOCK`)."""
+    with fwad.dual_level():
+        out = func(fwad.make_dual(xt, t))
+        primal, tangent = fwad.unpack_dual(out)
+    return primal, (torch.zeros_like(primal) if tangent is None else tangent)
+
+
+def vmap_jvp(func: Fun, xt: Tensor, tangents: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
+    """``(f(x), stacked J t_b)`` by ``vmap(jvp)``, ``chunk`` tangents at a time."""
+
+    def one(t: Tensor) -> tuple[Tensor, Tensor]:
+        out = torch.func.jvp(func, (xt,), (t,))
+        return out[0], out[1]
+
+    count = tangents.shape[0]
+    y, ty = torch.func.vmap(one, chunk_size=chunk if chunk < count else None)(tangents)
+    return y[0], ty
+
+
+def batch_size(*sizes: int) -> int:
+    """Most directions one vmapped pass may take, for arrays of these sizes."""
+    return max(1, MAX_STACK_ELEMENTS // max(1, *sizes))
+
+
+class Basis:
+    """Chunks of the standard basis of an array of ``shape``, built once when they fit.
+
+    Chunks are balanced and the last one wraps around (every chunk has one shape), like the
+    generic fallbacks' seeds.
+    """
+
+    __slots__ = ("batch", "cached", "dtype", "n", "nchunks", "shape")
+
+    def __init__(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> None:
+        self.shape = shape
+        self.dtype = dtype
+        self.n = math.prod(shape)
+        self.batch, self.nchunks = chunking(self.n, batch_size(self.n))
+        self.cached: tuple[Tensor, ...] | None = None
+        if self.n * self.batch * self.nchunks <= MAX_STACK_ELEMENTS:
+            self.cached = tuple(self._build(k, device) for k in range(self.nchunks))
+
+    def _build(self, k: int, device: torch.device) -> Tensor:
+        return basis(k * self.batch, self.batch, self.shape, self.dtype, device)
+
+    def chunk(self, k: int, device: torch.device) -> Tensor:
+        """Chunk ``k`` on ``device``."""
+        if self.cached is not None and self.cached[k].device == device:
+            return self.cached[k]
+        return self._build(k, device)
+
+    def join(self, parts: list[Tensor]) -> Tensor:
+        """Per-chunk results ``(batch, k)`` as one ``(n, k)`` matrix (padding dropped)."""
+        joined = parts[0] if len(parts) == 1 else torch.cat(parts)
+        return joined[: self.n]
+
+
+def _device_of(x: Any) -> torch.device:
+    return x.device if isinstance(x, Tensor) else torch.device("cpu")
+
+
+# --- plans ------------------------------------------------------------------------------------
+
+
+class TapePullback(PullbackPlan):
+    """``J^H w`` for each cotangent: one recorded forward pass, one (batched) backward pass."""
+
+    def __init__(self, fn: Fn, x: Any, y: Any) -> None:
+        self.sig = Signature(x, y)
+
+    def run(self, fn: Fn, x: Any, ty: Any, *, value: bool) -> tuple[Any, Any]:
+        func = self.sig.bind(fn)
+        xr = leaf(x)
+        w = as_tensor(ty)
+        y = record(func, xr)
+        if w.shape[0] == 1:
+            tx = tape_grad(y, xr, w[0]).unsqueeze(0)
+        else:
+            tx = tape_grad(y, xr, w, batched=True)
+        sources = (xr, w, *func.tensors)
+        return (deliver(y, x, sources) if value else None), deliver(tx, x, sources)
+
+
+class TapeGradient(GradientPlan):
+    """The gradient by one backward pass (``df/dRe x + 1j df/dIm x`` for complex ``x``).
+
+    This is the hottest path of the library (a prepared gradient of a small function costs
+    about as much as the native ``torch.autograd.grad``), so the common case, a one-argument
+    ``f`` of a numpy ``x``, is written out without the general helpers' indirections.
+    """
+
+    def __init__(self, fn: Fn, x: Any, y: Any) -> None:
+        self.sig = Signature(x, y)
+        self.plain = not fn.inplace and not fn.contexts
+
+    def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
+        if self.plain and type(x) is np.ndarray and torch.is_grad_enabled():
+            if x.flags.writeable and min(x.strides, default=0) >= 0 and x.dtype.isnative:
+                xr = torch.from_numpy(x).requires_grad_(True)
+            else:
+                xr = leaf(x)
+            y = checked(fn.f(xr))
+            if y.requires_grad:
+                (g,) = torch.autograd.grad(y, xr, allow_unused=True)
+                grad = torch.zeros_like(xr) if g is None else g
+            else:
+                grad = torch.zeros_like(xr)
+            return (deliver(y, x, (xr,)) if value else None), own(grad, (xr,)).numpy()
+        func = self.sig.bind(fn)
+        xr = leaf(x)
+        y = record(func, xr)
+        grad = tape_grad(y, xr)
+        sources = (xr, *func.tensors)
+        return (deliver(y, x, sources) if value else None), deliver(grad, x, sources)
+
+
+class TapeJacobian(JacobianPlan):
+    """Rows of the Jacobian: batched backward passes over the basis of ``y`` (real dtypes)."""
+
+    def __init__(self, fn: Fn, x: Any, y: Any) -> None:
+        self.sig = Signature(x, y)
+        self.dtype = torch.promote_types(torch_dtype(x), self.sig.y_dtype)
+        self.seeds = Basis(self.sig.y_shape, self.sig.y_dtype, _device_of(x))
+
+    def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
+        sig, seeds = self.sig, self.seeds
+        func = sig.bind(fn)
+        xr = leaf(x)
+        y = record(func, xr)
+        parts = []
+        for k in range(seeds.nchunks):
+            rows = tape_grad(y, xr, seeds.chunk(k, xr.device), batched=True)
+            parts.append(rows.reshape(seeds.batch, sig.n))
+        jac = seeds.join(parts) if parts else xr.new_zeros((0, sig.n))
+        sources = (xr, *func.tensors, *(seeds.cached or ()))
+        value_out = deliver(y, x, sources) if value else None
+        return value_out, deliver(jac.to(self.dtype), x, sources)
+
+
+class Pushforward(PushforwardPlan):
+    """``J t`` for each tangent: dual numbers for one, ``vmap(jvp)`` for several."""
+
+    def __init__(self, fn: Fn, x: Any, y: Any) -> None:
+        self.sig = Signature(x, y)
+        self.chunk = batch_size(self.sig.n, self.sig.m)
+
+    def run(self, fn: Fn, x: Any, tx: Any, *, value: bool) -> tuple[Any, Any]:
+        func = self.sig.bind(fn)
+        xt = as_tensor(x)
+        t = as_tensor(tx)
+        with FORWARD_LOCK:
+            if t.shape[0] == 1:
+                y, ty1 = dual_jvp(func, xt, t[0])
+                ty = ty1.unsqueeze(0)
+            else:
+                y, ty = vmap_jvp(func, xt, t, self.chunk)
+        sources = (xt, t, *func.tensors)
+        return (deliver(y, x, sources) if value else None), deliver(ty, x, sources)
+
+
+class DualDerivative(DerivativePlan):
+    """The derivative of a function of a 0-d ``x``: one dual-number pass."""
+
+    def __init__(self, fn: Fn, x: Any, y: Any) -> None:
+        self.sig = Signature(x, y)
+
+    def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
+        func = self.sig.bind(fn)
+        xt = as_tensor(x)
+        with FORWARD_LOCK:
+            y, der = dual_jvp(func, xt, torch.ones_like(xt))
+        sources = (xt, *func.tensors)
+        return (deliver(y, x, sources) if value else None), deliver(der, x, sources)
+
+
+class ForwardJacobian(JacobianPlan):
+    """Columns of the Jacobian: ``vmap(jvp)`` over chunks of the basis of ``x`` (real dtypes)."""
+
+    def __init__(self, fn: Fn, x: Any, y: Any) -> None:
+        self.sig = Signature(x, y)
+        xdtype = torch_dtype(x)
+        self.dtype = torch.promote_types(xdtype, self.sig.y_dtype)
+        self.seeds = Basis(self.sig.x_shape, xdtype, _device_of(x))
+
+    def columns(self, func: Fun, xt: Tensor) -> tuple[Tensor | None, Tensor]:
+        """``(f(x) or None when x is empty, (n, m) matrix of columns)``."""
+        sig, seeds = self.sig, self.seeds
+        y: Tensor | None = None
+        parts = []
+        with FORWARD_LOCK:
+            for k in range(seeds.nchunks):
+                y, cols = vmap_jvp(func, xt, seeds.chunk(k, xt.device), seeds.batch)
+                parts.append(cols.reshape(seeds.batch, sig.m))
+        if not parts:
+            return None, xt.new_zeros((0, sig.m), dtype=sig.y_dtype)
+        return y, seeds.join(parts)
+
+    def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
+        func = self.sig.bind(fn)
+        xt = as_tensor(x)
+        y, cols = self.columns(func, xt)
+        if value and y is None:
+            y = detached(func(xt))
+        sources = (xt, *func.tensors, *(self.seeds.cached or ()))
+        jac = cols.mT.to(self.dtype)
+        value_out = deliver(y, x, sources) if value and y is not None else None
+        return value_out, deliver(jac, x, sources)
+
+
+class ForwardGradient(GradientPlan):
+    """The gradient by forward mode: ``vmap(jvp)`` over the basis of ``x`` (real ``x``)."""
+
+    def __init__(self, fn: Fn, x: Any, y: Any) -> None:
+        self.jacobian = ForwardJacobian(fn, x, y)
+
+    def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
+        func = self.jacobian.sig.bind(fn)
+        xt = as_tensor(x)
+        y, cols = self.jacobian.columns(func, xt)
+        if value and y is None:
+            y = detached(func(xt))
+        sources = (xt, *func.tensors, *(self.jacobian.seeds.cached or ()))
+        grad = cols.reshape(xt.shape).to(xt.dtype)
+        value_out = deliver(y, x, sources) if value and y is not None else None
+        return value_out, deliver(grad, x, sources)

@@ -1,0 +1,191 @@
+"""Second-order torch plans.
+
+* **reverse mode**: reverse over reverse on the tape. The gradient is recorded with
+  ``create_graph=True`` and differentiated again: one product with ``autograd.grad``, several
+  (and the Hessian's rows, in chunks of the basis) with one batched backward pass each.
+  Measured about 11x ``f`` per product, against 75-91x for ``torch.func.jvp(torch.func.grad)``.
+* **forward mode**: forward over reverse. One product pushes dual numbers through the tape
+  gradient; several products and the Hessian use ``vmap(jvp(torch.func.grad))``
+  over the tangents (or chunks of the basis), i.e. ``jacfwd(jacrev)`` with a chunk size.
+* **second derivative** (0-d ``x``, both modes): ``torch.func.jvp`` of ``torch.func.jvp``,
+  which gives ``f``, ``f'`` and ``f''`` in one nested pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.autograd.forward_ad as _forward_ad
+
+from ._base import Fn, HessianPlan, HVPPlan, SecondDerivativePlan
+from ._torch_bridge import Bound, Fun, as_tensor, deliver, torch_dtype, zeros_like_batch
+from ._torch_first import (
+    FORWARD_LOCK,
+    Basis,
+    Signature,
+    _device_of,
+    batch_size,
+    leaf,
+    tape_grad,
+)
+
+__all__ = ["ForwardHVP", "ForwardHessian", "NestedSecondDerivative", "TapeHVP", "TapeHessian"]
+
+Tensor = torch.Tensor
+fwad: Any = _forward_ad  # untyped module: its functions are typed as Any here
+
+
+def _tape_gradient(func: Fun, xr: Tensor) -> tuple[Tensor, Tensor]:
+    """``(f(x), gradient)`` with the gradient itself on the tape (differentiable)."""
+    with torch.enable_grad():
+        y = func(xr)
+        return y, tape_grad(y, xr, create=True)
+
+
+def _second_pass(g: Tensor, xr: Tensor, seeds: Tensor, *, retain: bool) -> Tensor:
+    """``H t`` for stacked ``seeds`` (``(B, *x.shape)``) from a recorded gradient."""
+    if not g.requires_grad:  # f is at most linear in x
+        return zeros_like_batch(seeds.shape[0], xr)
+    if seeds.shape[0] == 1:
+        return tape_grad(g, xr, seeds[0], retain=retain).unsqueeze(0)
+    return tape_grad(g, xr, seeds, batched=True)
+
+
+class TapeHVP(HVPPlan):
+    """Reverse over reverse: double backward, batched over the tangents."""
+
+    def __init__(self, fn: Fn, x: Any, y: Any) -> None:
+        self.sig = Signature(x, y)
+
+    def run(self, fn: Fn, x: Any, tx: Any, *, value: bool) -> tuple[Any, Any]:
+        func = self.sig.bind(fn)
+        xr = leaf(x)
+        t = as_tensor(tx)
+        _, g = _tape_gradient(func, xr)
+        tg = _second_pass(g, xr, t, retain=False)
+        sources = (xr, t, *func.tensors)
+        return (deliver(g, x, sources) if value else None), deliver(tg, x, sources)
+
+
+class TapeHessian(HessianPlan):
+    """Reverse over reverse: the gradient's rows by batched backward passes over the basis."""
+
+    def __init__(self, fn: Fn, x: Any, y: Any) -> None:
+        self.sig = Signature(x, y)
+        self.seeds = Basis(self.sig.x_shape, torch_dtype(x), _device_of(x))
+
+    def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any, Any]:
+        sig, seeds = self.sig, self.seeds
+        func = sig.bind(fn)
+        xr = leaf(x)
+        y, g = _tape_gradient(func, xr)
+        parts = [
+            _second_pass(g, xr, seeds.chunk(k, xr.device), retain=True).reshape(seeds.batch, sig.n)
+            for k in range(seeds.nchunks)
+        ]
+        hess = seeds.join(parts) if parts else xr.new_zeros((0, 0))
+        sources = (xr, *func.tensors, *(seeds.cached or ()))
+        if not value:
+            return None, None, deliver(hess, x, sources)
+        return deliver(y, x, sources), deliver(g, x, sources), deliver(hess, x, sources)
+
+
+def _dual_over_tape(func: Fun, xt: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+    """``(gradient, H t)``: dual numbers pushed through the tape gradient."""
+    with FORWARD_LOCK, fwad.dual_level(), torch.enable_grad():
+        xd = fwad.make_dual(xt.detach().requires_grad_(True), t)
+        y = func(xd)
+        if not y.requires_grad:
+            zeros = torch.zeros_like(xt)
+            return zeros, zeros.clone()
+        (g,) = torch.autograd.grad(y, xd, create_graph=True, allow_unused=True)
+        if g is None:
+            zeros = torch.zeros_like(xt)
+            return zeros, zeros.clone()
+        primal, tangent = fwad.unpack_dual(g)
+    return primal.detach(), (torch.zeros_like(primal) if tangent is None else tangent.detach())
+
+
+def _vmap_jvp_grad(func: Fun, xt: Tensor, seeds: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
+    """``(gradient, stacked H t_b)`` by ``vmap(jvp(grad))``."""
+    grad = torch.func.grad(func)
+
+    def one(t: Tensor) -> tuple[Tensor, Tensor]:
+        out = torch.func.jvp(grad, (xt,), (t,))
+        return out[0], out[1]
+
+    count = seeds.shape[0]
+    with FORWARD_LOCK:
+        g, tg = torch.func.vmap(one, chunk_size=chunk if chunk < count else None)(seeds)
+    return g[0], tg
+
+
+class ForwardHVP(HVPPlan):
+    """Forward over reverse: dual numbers through the tape (one), ``vmap(jvp(grad))`` (several)."""
+
+    def __init__(self, fn: Fn, x: Any, y: Any) -> None:
+        self.sig = Signature(x, y)
+        self.chunk = batch_size(self.sig.n)
+
+    def run(self, fn: Fn, x: Any, tx: Any, *, value: bool) -> tuple[Any, Any]:
+        func = self.sig.bind(fn)
+        xt = as_tensor(x)
+        t = as_tensor(tx)
+        if t.shape[0] == 1:
+            g, tg1 = _dual_over_tape(func, xt, t[0])
+            tg = tg1.unsqueeze(0)
+        else:
+            g, tg = _vmap_jvp_grad(func, xt, t, self.chunk)
+        sources = (xt, t, *func.tensors)
+        return (deliver(g, x, sources) if value else None), deliver(tg, x, sources)
+
+
+class ForwardHessian(HessianPlan):
+    """Forward over reverse over chunks of the basis: ``jacfwd(jacrev)`` with a chunk size."""
+
+    def __init__(self, fn: Fn, x: Any, y: Any) -> None:
+        self.sig = Signature(x, y)
+        self.seeds = Basis(self.sig.x_shape, torch_dtype(x), _device_of(x))
+
+    def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any, Any]:
+        sig, seeds = self.sig, self.seeds
+        func = sig.bind(fn)
+        xt = as_tensor(x)
+        g: Tensor | None = None
+        parts = []
+        for k in range(seeds.nchunks):
+            g, rows = _vmap_jvp_grad(func, xt, seeds.chunk(k, xt.device), seeds.batch)
+            parts.append(rows.reshape(seeds.batch, sig.n))
+        hess = seeds.join(parts) if parts else xt.new_zeros((0, 0))
+        sources = (xt, *func.tensors, *(seeds.cached or ()))
+        if not value:
+            return None, None, deliver(hess, x, sources)
+        y = func(xt)
+        if g is None:
+            g = torch.zeros_like(xt)
+        return deliver(y, x, sources), deliver(g, x, sources), deliver(hess, x, sources)
+
+
+class NestedSecondDerivative(SecondDerivativePlan):
+    """``f``, ``f'`` and ``f''`` of a function of a 0-d ``x`` by ``jvp(jvp)``."""
+
+    def __init__(self, fn: Fn, x: Any, y: Any) -> None:
+        self.sig = Signature(x, y)
+
+    def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any, Any]:
+        func: Bound = self.sig.bind(fn)
+        xt = as_tensor(x)
+        one = torch.ones_like(xt)
+
+        def first(z: Tensor) -> tuple[Tensor, Tensor]:
+            out = torch.func.jvp(func, (z,), (one,))
+            return out[0], out[1]
+
+        with FORWARD_LOCK:
+            nested = torch.func.jvp(first, (xt,), (one,))
+        (y, der), (_, der2) = nested[0], nested[1]
+        sources = (xt, *func.tensors)
+        if not value:
+            return None, None, deliver(der2, x, sources)
+        return deliver(y, x, sources), deliver(der, x, sources), deliver(der2, x, sources)
