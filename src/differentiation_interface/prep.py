@@ -62,6 +62,12 @@ def _describe(spec: Any) -> str:
     return f"{kind.__name__}({what})"
 
 
+def _quick_spec(spec: ArraySpec) -> ArraySpec:
+    """The spec with device ``None`` for numpy (whose device is always the CPU)."""
+    device = None if spec.type is np.ndarray else spec.device
+    return ArraySpec(spec.type, spec.shape, spec.dtype, device)
+
+
 def _equal_values(a: Any, b: Any) -> bool:
     if is_array(a) and is_array(b):
         xp = namespace_of(a)
@@ -121,6 +127,7 @@ class Prep:
         "operator",
         "plan",
         "quick",
+        "quick_tangents",
         "same_point",
         "signature",
         "strict",
@@ -156,14 +163,15 @@ class Prep:
         self._point = point
         self.x64 = x64
         self.fn = fn
-        # The spec of x for the quick path of calls with no tangents, contexts or y (the
-        # common case, where checking costs a few attribute comparisons); None otherwise.
+        # Specs of x and of the tangents for the quick path of calls with no contexts or y
+        # (the common case, where checking costs a few attribute comparisons); None if the
+        # call needs the full check.
         x_spec, tangents, contexts, y = signature
-        simple = not tangents and not contexts and y is None and point is None
-        self.quick = None
-        if simple and fn is not None:
-            device = None if x_spec.type is np.ndarray else x_spec.device
-            self.quick = ArraySpec(x_spec.type, x_spec.shape, x_spec.dtype, device)
+        simple = not contexts and y is None and point is None and fn is not None
+        self.quick = _quick_spec(x_spec) if simple else None
+        self.quick_tangents: tuple[int, ArraySpec] | None = None
+        if simple and tangents and all(t == tangents[0] for t in tangents):
+            self.quick_tangents = (len(tangents), _quick_spec(tangents[0]))
 
     def __repr__(self) -> str:
         kind = "same-point " if self.same_point else ""

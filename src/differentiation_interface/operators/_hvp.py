@@ -6,7 +6,7 @@ from typing import Any
 
 from ..prep import Prep
 from ._docs import fill
-from ._pipeline import OPERATORS, Call, prepare
+from ._pipeline import OPERATORS, Call, prepare, quick, run_quick_tangents
 
 __all__ = ["gradient_and_hvp", "hvp", "prepare_hvp", "prepare_hvp_same_point"]
 
@@ -141,6 +141,10 @@ def hvp(
     >>> np.allclose(hv, [4.0, 2.0])
     True
     """
+    if not contexts and out is None:
+        fast = quick("hvp", f, backend, x, prep, tx)
+        if fast is not None:
+            return run_quick_tangents(fast, f, x, tx, value=False)[1]  # type: ignore[no-any-return]
     call = Call(_OP, f, backend, x, tx, contexts, None, prep)
     if out is not None:
         call.check_out_tuple(out, "product", call.x_shape, call.x.dtype)
@@ -196,6 +200,10 @@ def gradient_and_hvp(
     >>> np.allclose(g, 2.0), np.allclose(hv, 2.0)
     (True, True)
     """
+    if not contexts and out is None:
+        fast = quick("hvp", f, backend, x, prep, tx)
+        if fast is not None:
+            return run_quick_tangents(fast, f, x, tx, value=True)  # type: ignore[no-any-return]
     call = Call(_OP, f, backend, x, tx, contexts, None, prep)
     if out is not None:
         out = call.out_pair(out, 2)

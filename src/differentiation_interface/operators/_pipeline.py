@@ -303,18 +303,21 @@ _quick_cache: dict[Any, Prep] = {}
 _QUICK_CACHE_SIZE = 256
 
 
-def quick(op_name: str, f: Any, backend: Any, x: Any, prep: Any) -> Prep | None:
-    """The prep for a call with no tangents, contexts, ``y`` or ``out``, if checks are trivial.
+def quick(
+    op_name: str, f: Any, backend: Any, x: Any, prep: Any, tangents: Any = None
+) -> Prep | None:
+    """The prep for a call with no contexts, ``y`` or ``out``, if checking it is trivial.
 
     This is the hot path of prepared and repeated unprepared calls: it checks the call
-    against the preparation with a handful of comparisons (type, shape, dtype, device,
-    function, backend) and returns ``None`` whenever anything is unusual, in which case
-    the full path (:class:`Call`) validates and reports.
+    against the preparation with a handful of comparisons (type, shape, dtype, device of
+    ``x`` and of each tangent, function, backend) and returns ``None`` whenever anything is
+    unusual, in which case the full path (:class:`Call`) validates and reports.
     """
     t = type(x)
     if prep is None:
+        count = len(tangents) if type(tangents) is tuple else -1
         try:
-            prep = _quick_cache.get((op_name, f, backend, t, x.shape, x.dtype))
+            prep = _quick_cache.get((op_name, f, backend, t, x.shape, x.dtype, count))
         except (TypeError, AttributeError):  # unhashable f, or x is not an array
             return None
         if prep is None:
@@ -337,13 +340,30 @@ def quick(op_name: str, f: Any, backend: Any, x: Any, prep: Any) -> Prep | None:
     device = found.quick.device  # type: ignore[union-attr]
     if device is not None and device_of(x) != device:
         return None
+    if tangents is not None and not _quick_tangents(found, tangents):
+        return None
     return found
 
 
-def _remember_quick(op_name: str, f: Any, backend: Any, x: Any, prep: Prep) -> None:
+def _quick_tangents(prep: Prep, tangents: Any) -> bool:
+    expected = prep.quick_tangents
+    if expected is None or type(tangents) is not tuple or len(tangents) != expected[0]:
+        return False
+    spec = expected[1]
+    for t in tangents:
+        kind: Any = type(t)  # checked first: anything else may not have a shape
+        if kind is not spec.type or t.shape != spec.shape or t.dtype != spec.dtype:
+            return False
+        if spec.device is not None and device_of(t) != spec.device:
+            return False
+    return True
+
+
+def _remember_quick(op_name: str, f: Any, backend: Any, x: Any, tangents: Any, prep: Prep) -> None:
     if prep.quick is None:
         return
-    key = (op_name, f, backend, type(x), x.shape, x.dtype)
+    count = len(tangents) if type(tangents) is tuple else -1
+    key = (op_name, f, backend, type(x), x.shape, x.dtype, count)
     try:
         with _quick_lock:
             if len(_quick_cache) >= _QUICK_CACHE_SIZE:
@@ -367,6 +387,20 @@ def run_quick(prep: Prep, f: Any, x: Any, *, value: bool) -> Any:
         with precision_scope(prep.xp, x):
             return _arrays(prep.plan.run(fn, x, value=value))
     return _arrays(prep.plan.run(fn, x, value=value))
+
+
+def run_quick_tangents(prep: Prep, f: Any, x: Any, tangents: Any, *, value: bool) -> Any:
+    """Run a plan with stacked tangents on the quick path; results as a tuple."""
+    fn = prep.fn if f is prep.f else Fn(f)
+    seeds = prep.xp.stack(list(tangents), axis=0)
+    if prep.x64:
+        with precision_scope(prep.xp, x):
+            first, stacked = prep.plan.run(fn, x, seeds, value=value)
+    else:
+        first, stacked = prep.plan.run(fn, x, seeds, value=value)
+    if isinstance(first, np.generic):
+        first = np.asarray(first)
+    return first, tuple(stacked[i, ...] for i in range(stacked.shape[0]))
 
 
 def quick_value(prep: Prep, x: Any, y: Any) -> Any:
@@ -406,7 +440,7 @@ class Call:
             if prep is None:
                 prep = prepare(op, f, backend, x, tangents, contexts, y, strict=False)
                 _cache.put(key, prep)
-                _remember_quick(op.name, f, backend, x, prep)
+                _remember_quick(op.name, f, backend, x, tangents, prep)
         elif not isinstance(prep, Prep):
             msg = f"`{op.name}` takes prep= from `prepare_{op.name}`; got {type(prep).__name__}."
             raise ArgumentTypeError(msg)
