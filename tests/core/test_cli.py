@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -40,3 +41,24 @@ def test_main_runs_as_a_module() -> None:
 def test_main_check_on_the_default_backends(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_main, "default_backends", lambda: [di.AutoFiniteDiff()])
     assert _main.main(["check"]) == 0
+
+
+def test_bench_writes_csv_and_json(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    csv_path, json_path = tmp_path / "b.csv", tmp_path / "b.json"
+    status = _main.main(
+        ["bench", "--backends", "fd", "--csv", str(csv_path), "--json", str(json_path)]
+    )
+    assert status == 0
+    assert csv_path.read_text().startswith("backend,scenario,operator,prepared,seconds,calls")
+    assert '"operator": "hessian"' in json_path.read_text()
+    assert "time/call" in capsys.readouterr().out
+
+
+def test_check_on_another_namespace(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _main.main(["check", "--backends", "fd", "--namespace", "strict-device1"]) == 0
+    assert "check on strict-device1" in capsys.readouterr().out
+
+
+def test_unknown_backend_name() -> None:
+    with pytest.raises(SystemExit, match=r"unknown backend 'fdd'; choose among fd, fd-forward"):
+        _main.main(["check", "--backends", "fdd"])

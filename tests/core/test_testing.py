@@ -77,3 +77,67 @@ def test_scenarios_convert_between_namespaces() -> None:
 def test_invalid_operator() -> None:
     with pytest.raises(ValueError, match=r"Scenario operator must be one of"):
         Scenario(lambda x: x, np.ones(1), operator="laplacian")
+
+
+class TestBenchmark:
+    def test_rows_count_calls_and_times(self) -> None:
+        from differentiation_interface.testing import benchmark_differentiation
+
+        rows = benchmark_differentiation(
+            [FD, di.AutoFiniteDiff(method="forward")], [GRADIENT], rounds=2, min_time=1e-4
+        )
+        assert [(r.backend, r.prepared) for r in rows] == [
+            ("AutoFiniteDiff()", True),
+            ("AutoFiniteDiff()", False),
+            ("AutoFiniteDiff(method='forward')", True),
+            ("AutoFiniteDiff(method='forward')", False),
+        ]
+        # central: 2n evaluations; forward: n + 1 (n = 4; sum over all: not batchable)
+        assert [r.calls for r in rows] == [8, 8, 5, 5]
+        assert all(r.status == "ok" and r.seconds > 0 for r in rows)
+        assert all(r.preparation_seconds > 0 for r in rows)
+
+    def test_failures_become_rows(self) -> None:
+        from differentiation_interface.testing import benchmark_differentiation
+
+        broken = Scenario(lambda x: "nope", np.ones(2), operator="gradient", name="broken")
+        complex_hessian = Scenario(
+            lambda z: np.sum(np.abs(z) ** 2),
+            np.ones(2, dtype=complex),
+            operator="hessian",
+            name="complex-hessian",
+        )
+        rows = benchmark_differentiation(FD, [broken, complex_hessian], prepared=(True,))
+        assert rows[0].status == "error"
+        assert "FunctionOutputError" in rows[0].message
+        assert rows[1].status == "unsupported"
+
+    def test_export(self, tmp_path: Any) -> None:
+        import csv
+        import json
+
+        from differentiation_interface.testing import (
+            benchmark_differentiation,
+            format_table,
+            write_csv,
+            write_json,
+        )
+
+        rows = benchmark_differentiation(FD, [GRADIENT], rounds=1, min_time=1e-4)
+        write_csv(rows, str(tmp_path / "rows.csv"))
+        write_json(rows, str(tmp_path / "rows.json"))
+        with open(tmp_path / "rows.csv") as handle:
+            records = list(csv.DictReader(handle))
+        assert records[0]["operator"] == "gradient"
+        assert json.loads((tmp_path / "rows.json").read_text())[1]["prepared"] is False
+        assert "gradient:vector->scalar" in format_table(rows)
+
+
+def test_cases_give_one_pytest_param_per_pair() -> None:
+    from differentiation_interface.testing import cases
+
+    params = cases([FD, di.AutoFiniteDiff(method="forward")], [GRADIENT])
+    assert [p.id for p in params] == [
+        "AutoFiniteDiff()-gradient:vector->scalar",
+        "AutoFiniteDiff(method='forward')-gradient:vector->scalar",
+    ]

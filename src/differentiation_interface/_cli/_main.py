@@ -1,10 +1,14 @@
-"""``check``: run the default scenarios on every installed engine and print a table."""
+"""``check`` and ``bench``: the default scenarios on every installed engine, as tables."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 
 from ..adtypes import (
     AbstractBackend,
@@ -15,26 +19,63 @@ from ..adtypes import (
     SecondOrder,
 )
 from ..backends import check_available
+from ..testing._benchmark import benchmark_differentiation, format_table, write_csv, write_json
 from ..testing._run import Outcome, run_scenario
-from ..testing.scenarios import OPERATOR_NAMES, default_scenarios
+from ..testing.scenarios import OPERATOR_NAMES, Scenario, default_scenarios
 from ._progress import progress
 
-__all__ = ["default_backends", "main"]
+__all__ = ["BACKENDS", "default_backends", "main"]
+
+#: Names accepted by ``--backends``.
+BACKENDS: dict[str, AbstractBackend] = {
+    "fd": AutoFiniteDiff(),
+    "fd-forward": AutoFiniteDiff(method="forward"),
+    "fd-over-fd": SecondOrder(AutoFiniteDiff(), AutoFiniteDiff()),
+    "jax": AutoJAX(),
+    "jax-forward": AutoJAX(mode="forward"),
+    "torch": AutoTorch(),
+    "torch-forward": AutoTorch(mode="forward"),
+    "autograd": AutoAutograd(),
+}
 
 
 def default_backends() -> list[AbstractBackend]:
     """Finite differences, plus every installed engine in each of its modes."""
-    candidates: list[AbstractBackend] = [
-        AutoFiniteDiff(),
-        AutoFiniteDiff(method="forward"),
-        SecondOrder(AutoFiniteDiff(), AutoFiniteDiff()),
-        AutoJAX(),
-        AutoJAX(mode="forward"),
-        AutoTorch(),
-        AutoTorch(mode="forward"),
-        AutoAutograd(),
-    ]
-    return [b for b in candidates if check_available(b)]
+    return [b for b in BACKENDS.values() if check_available(b)]
+
+
+def _namespace(name: str) -> tuple[Any, Any, bool]:
+    """(namespace, device, float64 allowed) for a ``--namespace`` name."""
+    if name == "numpy":
+        return np, "cpu", True
+    if name.startswith("strict"):
+        import array_api_strict as xps
+
+        device = {"strict": "CPU_DEVICE"}.get(name, name.removeprefix("strict-"))
+        return xps, xps.Device(device), device != "no_float64"
+    if name == "torch":
+        import array_api_compat.torch as torch_xp
+
+        return torch_xp, torch_xp.asarray(0.0).device, True
+    if name == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        return jnp, jax.devices("cpu")[0], True
+    if name == "dask":
+        import array_api_compat.dask.array as dask_xp
+
+        return dask_xp, "cpu", True
+    msg = f"unknown namespace {name!r}"
+    raise ValueError(msg)
+
+
+def _scenarios(namespace: str) -> list[Scenario]:
+    if namespace == "numpy":
+        return default_scenarios()
+    xp, device, float64 = _namespace(namespace)
+    dtype = np.float64 if float64 else np.float32
+    return [s.to_namespace(xp, device) for s in default_scenarios(dtype=dtype)]
 
 
 def _cell(outcomes: list[Outcome]) -> str:
@@ -59,16 +100,17 @@ def _table(backends: list[AbstractBackend], outcomes: list[Outcome]) -> list[lis
     return rows
 
 
-def _print_table(rows: list[list[str]]) -> None:
+def _print_table(rows: list[list[str]], title: str) -> None:
     try:
         from rich.console import Console
         from rich.table import Table
     except ImportError:
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        print(title)
         for r in rows:
             print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
         return
-    table = Table(title="differentiation-interface check (max relative error per operator)")
+    table = Table(title=title)
     for i, head in enumerate(rows[0]):
         table.add_column(head, no_wrap=i == 0)
     for r in rows[1:]:
@@ -79,16 +121,17 @@ def _print_table(rows: list[list[str]]) -> None:
     console.print(table)
 
 
-def check(backends: list[AbstractBackend]) -> int:
-    """Run the default scenarios on ``backends``; return the exit status."""
-    scenarios = default_scenarios()
+def check(backends: list[AbstractBackend], namespace: str = "numpy") -> int:
+    """Run the default scenarios on ``backends``; return the exit status (1 on failure)."""
+    scenarios = _scenarios(namespace)
     jobs = [(b, s) for b in backends for s in scenarios]
     outcomes = []
     with progress(len(jobs), "checking") as advance:
         for b, s in jobs:
             outcomes.append(run_scenario(b, s))
             advance(f"{b!r} {s.name}")
-    _print_table(_table(backends, outcomes))
+    title = f"differentiation-interface check on {namespace} (max relative error per operator)"
+    _print_table(_table(backends, outcomes), title)
     failures = [o for o in outcomes if o.status == "failed"]
     for b in backends:
         mine = [o for o in failures if o.backend == b]
@@ -103,18 +146,78 @@ def check(backends: list[AbstractBackend]) -> int:
     return 1 if failures else 0
 
 
+def bench(
+    backends: list[AbstractBackend],
+    namespace: str = "numpy",
+    csv_path: str | None = None,
+    json_path: str | None = None,
+) -> int:
+    """Time the default scenarios on ``backends``, print a table, optionally write files."""
+    scenarios = _scenarios(namespace)
+    with progress(len(backends) * len(scenarios) * 2, "timing") as advance:
+        rows = benchmark_differentiation(backends, scenarios, progress=advance)
+    print(format_table(rows))
+    if csv_path:
+        write_csv(rows, csv_path)
+    if json_path:
+        write_json(rows, json_path)
+    return 1 if any(r.status == "error" for r in rows) else 0
+
+
+def _selected(names: str | None) -> list[AbstractBackend]:
+    if names is None:
+        return default_backends()
+    chosen = []
+    for name in names.split(","):
+        if name not in BACKENDS:
+            msg = f"unknown backend {name!r}; choose among {', '.join(BACKENDS)}"
+            raise SystemExit(msg)
+        chosen.append(BACKENDS[name])
+    return chosen
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m differentiation_interface``."""
     parser = argparse.ArgumentParser(
         prog="python -m differentiation_interface",
-        description="Check which installed engines differentiate correctly.",
+        description="Check and time the installed differentiation engines.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("check", help="run the default scenarios on every installed engine")
+    for name, text in (
+        ("check", "run the default scenarios on every installed engine"),
+        ("bench", "time every installed engine on the default scenarios"),
+    ):
+        command = sub.add_parser(name, help=text)
+        command.add_argument(
+            "--backends",
+            help=f"comma-separated, among: {', '.join(BACKENDS)} (default: all installed)",
+        )
+        command.add_argument(
+            "--namespace",
+            default="numpy",
+            choices=[
+                "numpy",
+                "strict",
+                "strict-device1",
+                "strict-no_float64",
+                "torch",
+                "jax",
+                "dask",
+            ],
+            help="array namespace of the inputs (default: numpy)",
+        )
+        if name == "bench":
+            command.add_argument("--csv", help="write the rows to this CSV file")
+            command.add_argument("--json", help="write the rows to this JSON file")
     args = parser.parse_args(argv)
+    module = {"torch": "torch", "jax": "jax", "dask": "dask"}.get(args.namespace)
+    if module is not None and importlib.util.find_spec(module) is None:
+        print(f"--namespace {args.namespace} needs the '{module}' package.", file=sys.stderr)
+        return 2
+    backends = _selected(args.backends)
     if args.command == "check":
-        return check(default_backends())
-    return 2  # pragma: no cover - argparse rejects other commands
+        return check(backends, args.namespace)
+    return bench(backends, args.namespace, args.csv, args.json)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,18 +1,33 @@
-"""Testing companion: scenarios with references, and tools to check backends against them.
+"""Testing companion: scenarios with references, and tools to check and time backends.
 
-Public names: :class:`Scenario` and :func:`default_scenarios`. ``pytest`` is never imported
-at module level, so this package can be used from plain scripts.
+The Python counterpart of DifferentiationInterfaceTest: :class:`Scenario` and the scenario
+families, :func:`test_differentiation` (every variant against the references),
+:func:`benchmark_differentiation` (time per call, calls to ``f``, preparation time).
+``pytest`` is never imported at module level, so this package works from plain scripts.
 """
 
-from ._checks import check_scenario, test_differentiation
+from ._benchmark import (
+    BenchmarkRow,
+    benchmark_differentiation,
+    format_table,
+    write_csv,
+    write_json,
+)
+from ._checks import cases, check_scenario, test_differentiation
 from ._wrappers import ForwardFromPrimitive, ReverseFromPrimitive
 from .scenarios import Scenario, default_scenarios
 
 __all__ = [
+    "BenchmarkRow",
     "ForwardFromPrimitive",
     "ReverseFromPrimitive",
     "Scenario",
+    "benchmark_differentiation",
+    "cases",
     "check_scenario",
     "default_scenarios",
+    "format_table",
     "test_differentiation",
+    "write_csv",
+    "write_json",
 ]

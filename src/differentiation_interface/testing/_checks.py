@@ -24,7 +24,7 @@ from ._run import max_relative_error, tolerance
 from ._variants import OPERATORS, expected, perturbed, primal, zeros_like_result
 from .scenarios import Scenario
 
-__all__ = ["check_scenario", "test_differentiation"]
+__all__ = ["cases", "check_scenario", "test_differentiation"]
 
 
 class _CheckFailedError(AssertionError):
@@ -283,3 +283,30 @@ def test_differentiation(
 
 
 test_differentiation.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def cases(backends: Sequence[AbstractBackend], scenarios: Iterable[Scenario]) -> list[Any]:
+    """``pytest.param(backend, scenario)`` for every pair, with readable ids.
+
+    One test per (backend, scenario) in a pytest suite::
+
+        @pytest.mark.parametrize(("backend", "scenario"), cases(backends, scenarios))
+        def test_my_function(backend, scenario):
+            check_scenario(backend, scenario)
+
+    Examples
+    --------
+    >>> import differentiation_interface as di
+    >>> from differentiation_interface.testing import cases, default_scenarios
+    >>> params = cases([di.AutoFiniteDiff()], default_scenarios())
+    >>> params[0].id
+    'AutoFiniteDiff()-pushforward:vector->vector'
+    """
+    import pytest  # only when used from pytest
+
+    scenarios = list(scenarios)
+    return [
+        pytest.param(backend, scenario, id=f"{backend!r}-{scenario.name}")
+        for backend in backends
+        for scenario in scenarios
+    ]
