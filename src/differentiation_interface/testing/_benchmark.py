@@ -90,7 +90,7 @@ def _measure(
     f = _Counted(s.f)
     args = (s.x, s.tangents, *s.contexts) if functions.tangents else (s.x, *s.contexts)
     kwargs: dict[str, Any] = {} if s.y is None else {"y": s.y}
-    base = {
+    base: dict[str, Any] = {
         "backend": repr(backend),
         "scenario": s.name or "",
         "operator": s.operator,
