@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import operators as ops
-from .._array import is_array, namespace_of
+from .._array import is_array, namespace_of, precision_scope
 from ..contexts import Cache, Constant, Context
 from .scenarios import Scenario
 
@@ -76,11 +76,12 @@ _SECOND_ORDER = ("second_derivative", "hvp", "hessian")
 def primal(s: Scenario) -> Any:
     """``f(x)`` computed directly by the scenario's function (the value reference)."""
     args = tuple(c.value for c in s.contexts)
-    if s.y is None:
-        return s.f(s.x, *args)
-    buffer = namespace_of(s.y).asarray(s.y, copy=True)
-    s.f(buffer, s.x, *args)
-    return buffer
+    with precision_scope(namespace_of(s.x), s.x):
+        if s.y is None:
+            return s.f(s.x, *args)
+        buffer = namespace_of(s.y).asarray(s.y, copy=True)
+        s.f(buffer, s.x, *args)
+        return buffer
 
 
 def expected(s: Scenario, *, value: bool) -> tuple[Any, ...]:
@@ -111,16 +112,17 @@ def perturbed(s: Scenario) -> tuple[Any, tuple[Any, ...] | None, tuple[Context, 
     Preparing with them and calling at the scenario's point is what "reusing a prep"
     means; a backend that baked the preparation's values in fails the comparison.
     """
-    x = _scaled(s.x, 0.5, 0.25)
-    tangents = None if s.tangents is None else tuple(_scaled(t, 2.0, 0.5) for t in s.tangents)
-    contexts: list[Context] = []
-    for c in s.contexts:
-        if isinstance(c, Constant):
-            contexts.append(Constant(_scaled(c.value, 1.5, 0.0)))
-        elif isinstance(c, Cache) and is_array(c.value):
-            contexts.append(Cache(namespace_of(c.value).asarray(c.value, copy=True)))
-        else:
-            contexts.append(c)
+    with precision_scope(namespace_of(s.x), s.x):  # JAX float64 stays float64
+        x = _scaled(s.x, 0.5, 0.25)
+        tangents = None if s.tangents is None else tuple(_scaled(t, 2.0, 0.5) for t in s.tangents)
+        contexts: list[Context] = []
+        for c in s.contexts:
+            if isinstance(c, Constant):
+                contexts.append(Constant(_scaled(c.value, 1.5, 0.0)))
+            elif isinstance(c, Cache) and is_array(c.value):
+                contexts.append(Cache(namespace_of(c.value).asarray(c.value, copy=True)))
+            else:
+                contexts.append(c)
     return x, tangents, tuple(contexts)
 
 
@@ -128,4 +130,6 @@ def zeros_like_result(result: Any) -> Any:
     """Writable zero buffers shaped like a result (tuples mirrored), for ``out=``."""
     if isinstance(result, tuple):
         return tuple(zeros_like_result(r) for r in result)
-    return namespace_of(result).zeros_like(result)
+    xp = namespace_of(result)
+    with precision_scope(xp, result):
+        return xp.zeros_like(result)
