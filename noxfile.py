@@ -77,10 +77,22 @@ def engine(session: nox.Session, engine: str) -> None:
 
 
 @nox.session
-def conformance(session: nox.Session) -> None:
-    """The engine x namespace x scenario matrix for the engines installed here."""
-    _install(session, "test")
-    session.run("pytest", "conformance", *session.posargs)
+@nox.parametrize("engine", ("finite_diff", *ENGINES))
+def conformance(session: nox.Session, engine: str) -> None:
+    """One engine's row of the conformance matrix, in an environment with only that engine
+    (plus the namespaces it accepts: torch and jax arrays for finite differences)."""
+    extras = {"finite_diff": ("test", "torch", "jax")}.get(engine, ("test", engine))
+    _install(session, *extras)
+    if engine in ("autograd",):
+        session.install("jax", "torch", *CONSTRAINTS)  # its input namespaces
+    session.run("pytest", "conformance", *session.posargs, env={"DI_CONFORMANCE_ENGINES": engine})
+
+
+@nox.session
+def capabilities(session: nox.Session) -> None:
+    """Check that docs/explanation/capabilities.md matches the engines (all installed)."""
+    _install(session, "all")
+    session.run("python", "conformance/report.py", "--check")
 
 
 @nox.session

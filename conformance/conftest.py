@@ -1,7 +1,13 @@
-"""The conformance grid: engines x namespaces/devices x scenarios."""
+"""The conformance grid: engines x namespaces/devices x scenarios (see README.md).
+
+``DI_CONFORMANCE_ENGINES=jax,torch`` (or ``--engines``) restricts the grid to some engines;
+by default every installed engine is run.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import pathlib
 from typing import Any
 
@@ -10,6 +16,60 @@ import pytest
 import differentiation_interface as di
 
 HERE = pathlib.Path(__file__).parent
+
+#: The namespaces (and devices) each engine is run on.
+ENGINE_NAMESPACES: dict[str, tuple[str, ...]] = {
+    "finite_diff": (
+        "numpy",
+        "strict",
+        "strict-device1",
+        "strict-no_float64",
+        "dask",
+        "torch",
+        "jax",
+    ),
+    "jax": ("numpy", "strict", "strict-device1", "jax"),
+    "torch": ("numpy", "strict", "strict-device1", "strict-no_float64", "torch"),
+    "autograd": ("numpy", "strict", "strict-device1", "torch", "jax"),
+}
+
+_REQUIRES = {"jax": "jax", "torch": "torch", "autograd": "autograd", "dask": "dask"}
+
+
+def all_engines() -> dict[str, list[di.AbstractBackend]]:
+    """Every engine's backends, installed or not."""
+    fd = di.AutoFiniteDiff()
+    return {
+        "finite_diff": [fd, di.AutoFiniteDiff(method="forward"), di.SecondOrder(fd, fd)],
+        "jax": [di.AutoJAX(), di.AutoJAX(mode="forward")],
+        "torch": [di.AutoTorch(), di.AutoTorch(mode="forward")],
+        "autograd": [di.AutoAutograd()],
+    }
+
+
+def _installed(name: str) -> bool:
+    module = _REQUIRES.get(name)
+    return module is None or importlib.util.find_spec(module) is not None
+
+
+def selected_engines(config: pytest.Config | None = None) -> dict[str, list[di.AbstractBackend]]:
+    """The engines to run: those named by the option or variable, else every installed one."""
+    names = os.environ.get("DI_CONFORMANCE_ENGINES", "")
+    if config is not None and config.getoption("--engines", default=None):
+        names = config.getoption("--engines")
+    chosen = [n for n in names.split(",") if n] or [n for n in all_engines() if _installed(n)]
+    unknown = set(chosen) - set(all_engines())
+    if unknown:
+        msg = f"unknown engines {sorted(unknown)}; choose among {sorted(all_engines())}"
+        raise pytest.UsageError(msg)
+    return {n: all_engines()[n] for n in chosen}
+
+
+def namespace(name: str) -> tuple[Any, Any, bool]:
+    """``(xp, device, float64 allowed)`` for a namespace name of ``ENGINE_NAMESPACES``."""
+    from differentiation_interface._cli._main import _namespace
+
+    return _namespace(name)
 
 
 def expected_failures(engine: str) -> dict[str, str]:
@@ -25,40 +85,40 @@ def expected_failures(engine: str) -> dict[str, str]:
     return failures
 
 
-def namespaces() -> list[tuple[str, Any, Any, bool]]:
-    """(name, namespace, device, float64 allowed) for every namespace installed here."""
-    import array_api_strict as xps
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--engines", default=None, help="comma-separated engines to run")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "cell" not in metafunc.fixturenames:
+        return
     import numpy as np
 
-    found = [
-        ("numpy", np, "cpu", True),
-        ("strict", xps, xps.Device("CPU_DEVICE"), True),
-        ("strict-device1", xps, xps.Device("device1"), True),
-        ("strict-no_float64", xps, xps.Device("no_float64"), False),
-    ]
-    try:
-        import array_api_compat.dask.array as dask_xp
+    from differentiation_interface.testing import default_scenarios
 
-        found.append(("dask", dask_xp, "cpu", True))
-    except ImportError:
-        pass
-    return found
-
-
-ENGINES: dict[str, list[di.AbstractBackend]] = {
-    "finite_diff": [
-        di.AutoFiniteDiff(),
-        di.AutoFiniteDiff(method="forward"),
-        di.SecondOrder(di.AutoFiniteDiff(), di.AutoFiniteDiff()),
-    ],
-}
+    params = []
+    for engine, backends in selected_engines(metafunc.config).items():
+        for ns_name in ENGINE_NAMESPACES[engine]:
+            if not _installed(ns_name):
+                continue
+            _, _, float64 = namespace(ns_name)
+            scenarios = default_scenarios(dtype=np.float64 if float64 else np.float32)
+            if ns_name == "jax":  # immutable arrays: no two-argument functions there
+                scenarios = [s for s in scenarios if s.y is None]
+            for backend in backends:
+                for scenario in scenarios:
+                    cell_id = f"{engine}|{backend!r}|{ns_name}|{scenario.name}"
+                    params.append(pytest.param((engine, backend, ns_name, scenario), id=cell_id))
+    metafunc.parametrize("cell", params)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark the cells listed in the expected-failures files as strict xfails."""
-    for engine in ENGINES:
-        failures = expected_failures(engine)
-        for item in items:
-            reason = failures.get(item.name)
-            if reason is not None:
-                item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
+    failures = {}
+    for engine in all_engines():
+        failures.update(expected_failures(engine))
+    for item in items:
+        cell_id = item.name.partition("[")[2].removesuffix("]")
+        reason = failures.get(cell_id)
+        if reason is not None:
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=True))

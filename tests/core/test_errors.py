@@ -199,6 +199,12 @@ class TestTwoArgumentFunctions:
         with pytest.raises(di.FunctionOutputError, match=r"must write into y and return None"):
             di.jacobian(lambda y, x: x**2, FD, np.ones(2), y=np.zeros(2))
 
+    def test_y_must_be_writable(self) -> None:
+        y = np.zeros(2)
+        y.flags.writeable = False
+        with pytest.raises(di.ImmutableOutputError, match=r"needs y= to be writable"):
+            di.jacobian(lambda y, x: None, FD, np.ones(2), y=y)
+
     def test_y_must_be_an_array_of_the_namespace(self) -> None:
         with pytest.raises(di.ArgumentTypeError, match=r"needs y= to be a writable array"):
             di.jacobian(lambda y, x: None, FD, np.ones(2), y=[0.0, 0.0])

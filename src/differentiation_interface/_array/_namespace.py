@@ -24,6 +24,7 @@ __all__ = [
     "is_jax_namespace",
     "is_numpy_namespace",
     "is_torch_namespace",
+    "is_writable",
     "namespace_name",
     "namespace_of",
     "real_dtype",
@@ -67,6 +68,11 @@ def device_of(a: Any) -> Any:
     if type(a) is np.ndarray:
         return "cpu"
     return aac.device(a)
+
+
+def is_writable(a: Any) -> bool:
+    """Whether ``a`` can be written by index (not a JAX array, not read-only numpy)."""
+    return bool(aac.is_writeable_array(a))
 
 
 def is_eager_and_writable(a: Any) -> bool:

@@ -20,6 +20,7 @@ from .._array import (
     is_array,
     is_complex_dtype,
     is_floating_dtype,
+    is_writable,
     namespace_name,
     namespace_of,
     needs_x64,
@@ -33,6 +34,7 @@ from ..errors import (
     ArgumentTypeError,
     ArgumentValueError,
     FunctionOutputError,
+    ImmutableOutputError,
     UnsupportedOperationError,
 )
 from ..prep import Prep, PrepCache, call_signature
@@ -166,6 +168,13 @@ def _check_y_buffer(op: Operator, backend: Any, y: Any, xp: Any) -> None:
             f"({namespace_name(xp)}) for two-argument functions; got {type(y).__name__}."
         )
         raise ArgumentTypeError(msg)
+    if not is_writable(y):
+        msg = (
+            f"`{op.name}` needs y= to be writable for a two-argument function f(y, x); this "
+            f"{namespace_name(xp)} array is immutable or read-only. Write f to return its "
+            "output and call without y=."
+        )
+        raise ImmutableOutputError(msg)
 
 
 def _convert_contexts(contexts: tuple[Context, ...], xp: Any, device: Any) -> tuple[Context, ...]:
@@ -495,7 +504,8 @@ class Call:
         return self.prep.y_spec.dtype
 
     def jacobian_dtype(self) -> Any:
-        return self.xp.result_type(self.x.dtype, self.y_dtype)
+        with precision_scope(self.xp, self.x):  # JAX would canonicalise float64 away
+            return self.xp.result_type(self.x.dtype, self.y_dtype)
 
     # running and delivering
 

@@ -18,8 +18,9 @@ import numpy as np
 
 from .._array import device_of, is_array, namespace_name, namespace_of, to_numpy
 from ..adtypes import AbstractBackend
+from ..backends import check_inplace
 from ..contexts import Constant
-from ..errors import PreparationMismatchError
+from ..errors import PreparationMismatchError, UnsupportedOperationError
 from ._run import max_relative_error, tolerance
 from ._variants import OPERATORS, expected, perturbed, primal, zeros_like_result
 from .scenarios import Scenario
@@ -137,6 +138,9 @@ class _Checker:
 
     def run(self, *, out: bool, mismatch: bool) -> None:
         s, fns = self.s, self.fns
+        if s.y is not None and not check_inplace(self.backend):
+            self.check_unsupported_inplace()
+            return
         snapshot = _copy((s.x, s.tangents, s.contexts, s.res1, s.res2))
         y_kw = {} if s.y is None else {"y": namespace_of(s.y).asarray(s.y, copy=True)}
         try:
@@ -171,6 +175,18 @@ class _Checker:
             self.check_mismatch(here)
         if not _unchanged(snapshot, (s.x, s.tangents, s.contexts, s.res1, s.res2)):
             self.fail("all", "an input (x, tangents, contexts) or a reference was mutated")
+
+    def check_unsupported_inplace(self) -> None:
+        """A backend without two-argument support must say so, not compute something."""
+        s = self.s
+        y = namespace_of(s.y).asarray(s.y, copy=True)
+        try:
+            self.fns.plain(s.f, self.backend, *self.args(s.x, s.tangents, s.contexts), y=y)
+        except UnsupportedOperationError:
+            return
+        except Exception as err:  # noqa: BLE001 - reported with the variant's name
+            self.fail("two-argument f", f"raised {type(err).__name__} instead: {err}")
+        self.fail("two-argument f", "a backend without check_inplace accepted y=")
 
     def check_mismatch(self, prep: Any) -> None:
         s = self.s
@@ -234,7 +250,9 @@ def test_differentiation(
     It compares every result with the scenario's reference, checks that results live in
     ``x``'s namespace and device with the reference's dtype, that ``out=`` returns the very
     objects given (or raises :class:`~differentiation_interface.ImmutableOutputError` for
-    immutable arrays), that ``y`` holds ``f(x)`` after two-argument calls, that inputs and
+    immutable arrays), that ``y`` holds ``f(x)`` after two-argument calls (or that backends
+    without :func:`~differentiation_interface.check_inplace` raise
+    :class:`~differentiation_interface.UnsupportedOperationError`), that inputs and
     references are left untouched, and that a strict prep rejects another function.
 
     Parameters
