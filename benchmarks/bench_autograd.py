@@ -21,13 +21,13 @@ from typing import Any
 import autograd
 import autograd.numpy as anp
 import numpy as np
-from array_api_compat import array_namespace
 from autograd.differential_operators import make_vjp
 
 sys.path.insert(0, os.path.dirname(__file__))
 
 import differentiation_interface as di
 from _harness import Group, GroupResult, environment
+from _problems import diffusion, logsumexp, rosenbrock, sumsq
 from differentiation_interface.backends import Fn
 
 AG = di.AutoAutograd()
@@ -36,29 +36,7 @@ AG = di.AutoAutograd()
 # --- functions (Array API: the same f on both sides) ------------------------------------------
 
 
-def sumsq(x: Any) -> Any:
-    xp = array_namespace(x)
-    return xp.sum(x * x)
-
-
-def rosenbrock(x: Any) -> Any:
-    xp = array_namespace(x)
-    a, b = x[1:], x[:-1]
-    return xp.sum(100.0 * (a - b * b) ** 2 + (1.0 - b) ** 2)
-
-
-def logsumexp(x: Any) -> Any:
-    xp = array_namespace(x)
-    m = xp.max(x)
-    return m + xp.log(xp.sum(xp.exp(x - m)))
-
-
-def diffusion(u: Any) -> Any:
-    """``u[i-1] - 2 u[i] + u[i+1] + u (1 - u)`` with zero Dirichlet boundaries."""
-    xp = array_namespace(u)
-    zero = xp.zeros((1,), dtype=u.dtype)
-    padded = xp.concat([zero, u, zero])
-    return padded[:-2] - 2.0 * u + padded[2:] + u * (1.0 - u)
+# sumsq, rosenbrock, logsumexp and diffusion come from _problems (shared by every bench).
 
 
 def diffusion_native(u: Any) -> Any:
