@@ -43,8 +43,10 @@ def environment() -> dict[str, Any]:
     try:
         import jax
 
-        info["jax_cpu_enable_async_dispatch"] = bool(jax.config.jax_cpu_enable_async_dispatch)
-    except (ImportError, AttributeError):
+        info["jax_cpu_enable_async_dispatch"] = bool(
+            jax.config.read("jax_cpu_enable_async_dispatch")
+        )
+    except (ImportError, AttributeError, KeyError):
         pass
     return info
 

@@ -31,6 +31,7 @@ from .errors import (
     ImmutableOutputError,
     PreparationMismatchError,
     UnsupportedOperationError,
+    UntraceableFunctionError,
 )
 from .operators import (
     derivative,
@@ -81,6 +82,7 @@ __all__ = [
     "PreparationMismatchError",
     "SecondOrder",
     "UnsupportedOperationError",
+    "UntraceableFunctionError",
     "__version__",
     "check_available",
     "check_inplace",

@@ -20,6 +20,7 @@ __all__ = [
     "ImmutableOutputError",
     "PreparationMismatchError",
     "UnsupportedOperationError",
+    "UntraceableFunctionError",
 ]
 
 
@@ -147,4 +148,25 @@ class FunctionOutputError(DIError, ValueError):
     ... except di.FunctionOutputError as err:
     ...     print("jacobian" in str(err))
     True
+    """
+
+
+class UntraceableFunctionError(ArgumentTypeError):
+    """JAX could not trace ``f``: it must compute with the Array API or ``jax.numpy``.
+
+    Raised by engines that trace ``f`` (``AutoJAX``) when ``f`` calls numpy on a traced array,
+    converts a traced value to a Python number (``float()``, ``int()``, ``.item()``),
+    branches on a traced value, or writes into an array in place. It is an
+    :class:`~differentiation_interface.ArgumentTypeError` (so a ``DIError`` and a
+    ``TypeError``), and its ``__cause__`` is JAX's error.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> try:
+    ...     di.gradient(lambda x: np.sum(np.sin(x)), di.AutoJAX(), np.ones(3))
+    ... except di.DIError as err:
+    ...     print(type(err).__name__)
+    UntraceableFunctionError
     """

@@ -13,8 +13,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from ._array import ArraySpec, is_array, namespace_of, spec_of
 from .contexts import Constant, Context
 from .errors import PreparationMismatchError
@@ -60,12 +58,6 @@ def _describe(spec: Any) -> str:
     kind, inner = spec
     what = inner.describe() if isinstance(inner, ArraySpec) else f"a {inner.__name__}"
     return f"{kind.__name__}({what})"
-
-
-def _quick_spec(spec: ArraySpec) -> ArraySpec:
-    """The spec with device ``None`` for numpy (whose device is always the CPU)."""
-    device = None if spec.type is np.ndarray else spec.device
-    return ArraySpec(spec.type, spec.shape, spec.dtype, device)
 
 
 def _equal_values(a: Any, b: Any) -> bool:
@@ -150,6 +142,8 @@ class Prep:
         fn: Any = None,
         x64: bool = False,
         point: tuple[Any, tuple[Context, ...]] | None = None,
+        quick: ArraySpec | None = None,
+        quick_tangents: tuple[int, ArraySpec] | None = None,
     ) -> None:
         self.operator = operator
         self.f = f
@@ -164,14 +158,10 @@ class Prep:
         self.x64 = x64
         self.fn = fn
         # Specs of x and of the tangents for the quick path of calls with no contexts or y
-        # (the common case, where checking costs a few attribute comparisons); None if the
-        # call needs the full check.
-        x_spec, tangents, contexts, y = signature
-        simple = not contexts and y is None and point is None and fn is not None
-        self.quick = _quick_spec(x_spec) if simple else None
-        self.quick_tangents: tuple[int, ArraySpec] | None = None
-        if simple and tangents and all(t == tangents[0] for t in tangents):
-            self.quick_tangents = (len(tangents), _quick_spec(tangents[0]))
+        # (the common case, where checking costs a few attribute comparisons), with the
+        # device replaced by a cheaper "placement" key; None if calls need the full check.
+        self.quick = quick
+        self.quick_tangents = quick_tangents
 
     def __repr__(self) -> str:
         kind = "same-point " if self.same_point else ""

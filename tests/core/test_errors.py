@@ -277,3 +277,15 @@ class TestNoMutation:
         y, _ = di.value_and_jacobian(lambda v: v[:2], FD, x)
         assert not np.shares_memory(y, x)
         assert y.flags.writeable
+
+
+def test_immutable_out_is_refused_before_preparing() -> None:
+    from differentiation_interface.operators import clear_cache
+
+    clear_cache()
+    f = Counter()
+    out = np.zeros(3)
+    out.flags.writeable = False
+    with pytest.raises(di.ImmutableOutputError):
+        di.gradient(f, FD, np.ones(3), out=out)  # unprepared: nothing evaluated either
+    assert f.calls == 0

@@ -20,6 +20,7 @@ from ._namespace import (
     is_writable,
     namespace_name,
     namespace_of,
+    placement,
     real_dtype,
     spec_of,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "namespace_name",
     "namespace_of",
     "needs_x64",
+    "placement",
     "precision_scope",
     "real_dtype",
     "rows",

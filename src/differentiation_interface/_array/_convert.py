@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -43,14 +42,14 @@ def _is_64bit(a: Any) -> bool:
     return size == 16 or (size == 8 and not complex_)
 
 
-@contextlib.contextmanager
-def _jax_x64() -> Iterator[None]:
+def _jax_x64() -> contextlib.AbstractContextManager[Any]:
     jax = sys.modules["jax"]
-    enable = getattr(jax, "enable_x64", None)
-    if enable is None:  # jax < 0.8 kept it in jax.experimental
-        enable = jax.experimental.enable_x64
-    with enable(True):
-        yield
+    state = getattr(jax, "enable_x64", None)
+    if state is None:  # jax < 0.8 kept it in jax.experimental, as a function
+        return jax.experimental.enable_x64(True)  # type: ignore[no-any-return]
+    if getattr(state, "value", False):  # already 64-bit in this thread: nothing to enter
+        return contextlib.nullcontext()
+    return state(True)  # type: ignore[no-any-return]
 
 
 def needs_x64(xp: ModuleType, *arrays: Any) -> bool:
@@ -58,7 +57,7 @@ def needs_x64(xp: ModuleType, *arrays: Any) -> bool:
     return bool(aac.is_jax_namespace(xp)) and any(_is_64bit(a) for a in arrays)
 
 
-def precision_scope(xp: ModuleType, *arrays: Any) -> contextlib.AbstractContextManager[None]:
+def precision_scope(xp: ModuleType, *arrays: Any) -> contextlib.AbstractContextManager[Any]:
     """A context in which JAX keeps 64-bit dtypes, if ``xp`` is JAX and any array is 64-bit.
 
     For every other namespace (and 32-bit JAX work) this is a no-op context.

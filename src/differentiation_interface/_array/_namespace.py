@@ -27,6 +27,7 @@ __all__ = [
     "is_writable",
     "namespace_name",
     "namespace_of",
+    "placement",
     "real_dtype",
     "spec_of",
 ]
@@ -68,6 +69,16 @@ def device_of(a: Any) -> Any:
     if type(a) is np.ndarray:
         return "cpu"
     return aac.device(a)
+
+
+def placement(a: Any) -> Any:
+    """Where ``a`` lives, in a form that is cheap to get and compare: ``None`` for numpy
+    (always the CPU), the sharding for JAX arrays (0.2 us, against 4 us for
+    ``array_api_compat.device``), the device otherwise."""
+    if type(a) is np.ndarray:
+        return None
+    sharding = getattr(a, "sharding", None) if aac.is_jax_array(a) else None
+    return sharding if sharding is not None else device_of(a)
 
 
 def is_writable(a: Any) -> bool:

@@ -98,7 +98,7 @@ def derivative(
         fast = quick("derivative", f, backend, x, prep)
         if fast is not None:
             return run_quick(fast, f, x, value=False)[1]
-    call = Call(_OP, f, backend, x, None, contexts, y, prep)
+    call = Call(_OP, f, backend, x, None, contexts, y, prep, out)
     if out is not None:
         call.check_out(out, "the derivative", call.y_shape, call.y_dtype)
     value, der = call.run(value=False)
@@ -157,7 +157,7 @@ def value_and_derivative(
         if fast is not None:
             value, result = run_quick(fast, f, x, value=True)
             return quick_value(fast, x, value), result
-    call = Call(_OP, f, backend, x, None, contexts, y, prep)
+    call = Call(_OP, f, backend, x, None, contexts, y, prep, out)
     if out is not None:
         call.check_out(out, "the derivative", call.y_shape, call.y_dtype)
     value, der = call.run(value=True)

@@ -102,7 +102,7 @@ def gradient(
         fast = quick("gradient", f, backend, x, prep)
         if fast is not None:
             return run_quick(fast, f, x, value=False)[1]
-    call = Call(_OP, f, backend, x, None, contexts, None, prep)
+    call = Call(_OP, f, backend, x, None, contexts, None, prep, out)
     if out is not None:
         call.check_out(out, "the gradient", call.x_shape, call.x.dtype)
     _, grad = call.run(value=False)
@@ -153,7 +153,7 @@ def value_and_gradient(
         if fast is not None:
             value, grad = run_quick(fast, f, x, value=True)
             return quick_value(fast, x, value), grad
-    call = Call(_OP, f, backend, x, None, contexts, None, prep)
+    call = Call(_OP, f, backend, x, None, contexts, None, prep, out)
     if out is not None:
         call.check_out(out, "the gradient", call.x_shape, call.x.dtype)
     value, grad = call.run(value=True)

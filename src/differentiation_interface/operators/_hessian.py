@@ -94,7 +94,7 @@ def hessian(
         fast = quick("hessian", f, backend, x, prep)
         if fast is not None:
             return run_quick(fast, f, x, value=False)[2]
-    call = Call(_OP, f, backend, x, None, contexts, None, prep)
+    call = Call(_OP, f, backend, x, None, contexts, None, prep, out)
     if out is not None:
         call.check_out(out, "the Hessian", _shape(call), call.x.dtype)
     _, _, hess = call.run(value=False)
@@ -154,7 +154,7 @@ def value_gradient_and_hessian(
         if fast is not None:
             value, grad, hess = run_quick(fast, f, x, value=True)
             return quick_value(fast, x, value), grad, hess
-    call = Call(_OP, f, backend, x, None, contexts, None, prep)
+    call = Call(_OP, f, backend, x, None, contexts, None, prep, out)
     if out is not None:
         out = call.out_pair(out, 2)
         call.check_out(out[0], "the gradient", call.x_shape, call.x.dtype)

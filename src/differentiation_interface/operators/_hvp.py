@@ -145,7 +145,7 @@ def hvp(
         fast = quick("hvp", f, backend, x, prep, tx)
         if fast is not None:
             return run_quick_tangents(fast, f, x, tx, value=False)[1]  # type: ignore[no-any-return]
-    call = Call(_OP, f, backend, x, tx, contexts, None, prep)
+    call = Call(_OP, f, backend, x, tx, contexts, None, prep, out)
     if out is not None:
         call.check_out_tuple(out, "product", call.x_shape, call.x.dtype)
     _, tg = call.run(value=False)
@@ -204,7 +204,7 @@ def gradient_and_hvp(
         fast = quick("hvp", f, backend, x, prep, tx)
         if fast is not None:
             return run_quick_tangents(fast, f, x, tx, value=True)  # type: ignore[no-any-return]
-    call = Call(_OP, f, backend, x, tx, contexts, None, prep)
+    call = Call(_OP, f, backend, x, tx, contexts, None, prep, out)
     if out is not None:
         out = call.out_pair(out, 2)
         call.check_out(out[0], "the gradient", call.x_shape, call.x.dtype)

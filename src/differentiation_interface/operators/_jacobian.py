@@ -103,7 +103,7 @@ def jacobian(
         fast = quick("jacobian", f, backend, x, prep)
         if fast is not None:
             return run_quick(fast, f, x, value=False)[1]
-    call = Call(_OP, f, backend, x, None, contexts, y, prep)
+    call = Call(_OP, f, backend, x, None, contexts, y, prep, out)
     if out is not None:
         call.check_out(out, "the Jacobian", _shape(call), call.jacobian_dtype())
     value, jac = call.run(value=False)
@@ -162,7 +162,7 @@ def value_and_jacobian(
         if fast is not None:
             value, result = run_quick(fast, f, x, value=True)
             return quick_value(fast, x, value), result
-    call = Call(_OP, f, backend, x, None, contexts, y, prep)
+    call = Call(_OP, f, backend, x, None, contexts, y, prep, out)
     if out is not None:
         call.check_out(out, "the Jacobian", _shape(call), call.jacobian_dtype())
     value, jac = call.run(value=True)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .._array import (
+    ArraySpec,
     check_out,
     convert,
     device_of,
@@ -24,6 +25,7 @@ from .._array import (
     namespace_name,
     namespace_of,
     needs_x64,
+    placement,
     precision_scope,
     spec_of,
     write_out,
@@ -177,6 +179,18 @@ def _check_y_buffer(op: Operator, backend: Any, y: Any, xp: Any) -> None:
         raise ImmutableOutputError(msg)
 
 
+def _check_out_writable(op: Operator, out: Any) -> None:
+    for o in out if isinstance(out, tuple) else (out,):
+        if isinstance(o, tuple):
+            _check_out_writable(op, o)
+        elif is_array(o) and not is_writable(o):
+            msg = (
+                f"`{op.name}` cannot write into out=: this {namespace_name(namespace_of(o))} "
+                "array is immutable or read-only. Call without out= to get a new array."
+            )
+            raise ImmutableOutputError(msg)
+
+
 def _convert_contexts(contexts: tuple[Context, ...], xp: Any, device: Any) -> tuple[Context, ...]:
     """Array contexts in x's namespace and device (engines take it from there)."""
     converted = contexts
@@ -291,6 +305,15 @@ def prepare(
             _check_tangent_specs(op, tangents, like, what)
             seeds = xp.stack(list(tangents), axis=0)
         plan = build_plan(op.name, engine, fn, x, seeds, y0, same_point=same_point)
+    quick_spec, quick_tangents = None, None
+    if not contexts and y is None and not same_point:
+        quick_spec = ArraySpec(type(x), tuple(x.shape), x.dtype, placement(x))
+        if tangents and all(spec_of(t) == spec_of(tangents[0]) for t in tangents):
+            t0 = tangents[0]
+            quick_tangents = (
+                len(tangents),
+                ArraySpec(type(t0), tuple(t0.shape), t0.dtype, placement(t0)),
+            )
     return Prep(
         operator=op.name,
         f=f,
@@ -303,6 +326,8 @@ def prepare(
         fn=Fn(f) if not contexts and y is None else None,
         x64=needs_x64(xp, x, *(c.value for c in contexts)),
         point=_copy_point(x, contexts, xp) if same_point else None,
+        quick=quick_spec,
+        quick_tangents=quick_tangents,
     )
 
 
@@ -346,8 +371,8 @@ def quick(
         ):
             return None
     found: Prep = prep
-    device = found.quick.device  # type: ignore[union-attr]
-    if device is not None and device_of(x) != device:
+    where = found.quick.device  # type: ignore[union-attr]  # a placement, see ArraySpec
+    if where is not None and placement(x) != where:
         return None
     if tangents is not None and not _quick_tangents(found, tangents):
         return None
@@ -363,7 +388,7 @@ def _quick_tangents(prep: Prep, tangents: Any) -> bool:
         kind: Any = type(t)  # checked first: anything else may not have a shape
         if kind is not spec.type or t.shape != spec.shape or t.dtype != spec.dtype:
             return False
-        if spec.device is not None and device_of(t) != spec.device:
+        if spec.device is not None and placement(t) != spec.device:
             return False
     return True
 
@@ -394,8 +419,9 @@ def run_quick(prep: Prep, f: Any, x: Any, *, value: bool) -> Any:
     fn = prep.fn if f is prep.f else Fn(f)  # a non-strict prep may be given another f
     if prep.x64:
         with precision_scope(prep.xp, x):
-            return _arrays(prep.plan.run(fn, x, value=value))
-    return _arrays(prep.plan.run(fn, x, value=value))
+            return prep.plan.run(fn, x, value=value)
+    results = prep.plan.run(fn, x, value=value)
+    return _arrays(results) if prep.xp is np else results
 
 
 def run_quick_tangents(prep: Prep, f: Any, x: Any, tangents: Any, *, value: bool) -> Any:
@@ -435,8 +461,11 @@ class Call:
         contexts: tuple[Any, ...],
         y: Any,
         prep: Any,
+        out: Any = None,
     ) -> None:
         x = _check_x(op, x)
+        if out is not None:  # before preparing, which evaluates f
+            _check_out_writable(op, out)
         _check_contexts(op, contexts)
         if op.seeds is not None:
             tangents = _numpy_scalars_as_arrays(tangents)

@@ -159,7 +159,7 @@ def pullback(
         fast = quick("pullback", f, backend, x, prep, ty)
         if fast is not None:
             return run_quick_tangents(fast, f, x, ty, value=False)[1]  # type: ignore[no-any-return]
-    call = Call(_OP, f, backend, x, ty, contexts, y, prep)
+    call = Call(_OP, f, backend, x, ty, contexts, y, prep, out)
     if out is not None:
         call.check_out_tuple(out, "cotangent result", call.x_shape, call.x.dtype)
     value, tx = call.run(value=False)
@@ -222,7 +222,7 @@ def value_and_pullback(
         if fast is not None:
             value, results = run_quick_tangents(fast, f, x, ty, value=True)
             return quick_value(fast, x, value), results
-    call = Call(_OP, f, backend, x, ty, contexts, y, prep)
+    call = Call(_OP, f, backend, x, ty, contexts, y, prep, out)
     if out is not None:
         call.check_out_tuple(out, "cotangent result", call.x_shape, call.x.dtype)
     value, tx = call.run(value=True)

@@ -165,7 +165,7 @@ def pushforward(
         fast = quick("pushforward", f, backend, x, prep, tx)
         if fast is not None:
             return run_quick_tangents(fast, f, x, tx, value=False)[1]  # type: ignore[no-any-return]
-    call = Call(_OP, f, backend, x, tx, contexts, y, prep)
+    call = Call(_OP, f, backend, x, tx, contexts, y, prep, out)
     if out is not None:
         call.check_out_tuple(out, "tangent", call.y_shape, call.y_dtype)
     value, ty = call.run(value=False)
@@ -228,7 +228,7 @@ def value_and_pushforward(
         if fast is not None:
             value, results = run_quick_tangents(fast, f, x, tx, value=True)
             return quick_value(fast, x, value), results
-    call = Call(_OP, f, backend, x, tx, contexts, y, prep)
+    call = Call(_OP, f, backend, x, tx, contexts, y, prep, out)
     if out is not None:
         call.check_out_tuple(out, "tangent", call.y_shape, call.y_dtype)
     value, ty = call.run(value=True)

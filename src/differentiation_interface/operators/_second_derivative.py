@@ -96,7 +96,7 @@ def second_derivative(
         fast = quick("second_derivative", f, backend, x, prep)
         if fast is not None:
             return run_quick(fast, f, x, value=False)[2]
-    call = Call(_OP, f, backend, x, None, contexts, None, prep)
+    call = Call(_OP, f, backend, x, None, contexts, None, prep, out)
     if out is not None:
         call.check_out(out, "the second derivative", call.y_shape, call.y_dtype)
     _, _, der2 = call.run(value=False)
@@ -152,7 +152,7 @@ def value_derivative_and_second_derivative(
         if fast is not None:
             value, der, der2 = run_quick(fast, f, x, value=True)
             return quick_value(fast, x, value), der, der2
-    call = Call(_OP, f, backend, x, None, contexts, None, prep)
+    call = Call(_OP, f, backend, x, None, contexts, None, prep, out)
     if out is not None:
         out = call.out_pair(out, 2)
         call.check_out(out[0], "the derivative", call.y_shape, call.y_dtype)

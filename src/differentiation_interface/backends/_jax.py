@@ -1,0 +1,104 @@
+"""The JAX engine behind ``AutoJAX(mode="reverse" | "forward")``.
+
+Every operator has a native plan, jitted at preparation (:mod:`._jax_plan`):
+
+========================  =====================================================================
+operator                  JAX computation
+========================  =====================================================================
+pushforward               ``vmap`` of ``jvp`` over the tangents (same point: ``linearize``)
+pullback                  ``vjp`` + ``vmap`` of its pullback (same point: ``vjp`` kept)
+derivative                ``jvp`` along 1
+gradient                  reverse: ``grad``; forward: ``vmap`` of ``jvp`` over the basis
+jacobian                  reverse: ``jacrev`` layout; forward: ``jacfwd`` layout
+second_derivative         ``jvp`` of ``jvp``
+hvp                       ``vmap`` of ``jvp`` of ``grad`` (same point: ``linearize`` of ``grad``)
+hessian                   ``jvp`` of ``grad`` over the basis (``jax.hessian``)
+========================  =====================================================================
+
+This module and its ``_jax_*`` siblings are the only ones importing JAX; they are loaded on
+the first use of an ``AutoJAX`` selector. The engine never touches JAX's global
+``jax_enable_x64`` flag: 64-bit inputs are computed inside ``jax.enable_x64(True)``, which is
+thread-local, and ``jax.jit`` keys its caches on that setting.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..adtypes import AutoJAX
+from ._base import (
+    DerivativePlan,
+    Engine,
+    Fn,
+    GradientPlan,
+    HessianPlan,
+    HVPPlan,
+    JacobianPlan,
+    PullbackPlan,
+    PushforwardPlan,
+    SecondDerivativePlan,
+)
+from ._jax_first import (
+    JAXDerivative,
+    JAXForwardGradient,
+    JAXForwardJacobian,
+    JAXPullback,
+    JAXPullbackSamePoint,
+    JAXPushforward,
+    JAXPushforwardSamePoint,
+    JAXReverseGradient,
+    JAXReverseJacobian,
+)
+from ._jax_plan import prepare
+from ._jax_second import JAXHVP, JAXHessian, JAXHVPSamePoint, JAXSecondDerivative
+
+__all__ = ["JAXEngine"]
+
+
+class JAXEngine(Engine):
+    """JAX, with every operator native and jitted.
+
+    ``forward`` and ``reverse`` follow the selector's mode: they decide how the gradient and
+    the Jacobian are computed here, and which composition the generic second-order code picks
+    when this engine is one half of a ``SecondOrder`` selector.
+    """
+
+    backend: AutoJAX
+
+    def __init__(self, backend: AutoJAX) -> None:
+        super().__init__(backend)
+        self.forward = backend.mode == "forward"  # type: ignore[misc]
+        self.reverse = not self.forward  # type: ignore[misc]
+
+    def prepare_pushforward(
+        self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool
+    ) -> PushforwardPlan:
+        plan = JAXPushforwardSamePoint if same_point else JAXPushforward
+        return prepare(plan, self, "pushforward", fn, x, tx, y)  # type: ignore[no-any-return]
+
+    def prepare_pullback(
+        self, fn: Fn, x: Any, ty: Any, *, y: Any, same_point: bool
+    ) -> PullbackPlan:
+        plan = JAXPullbackSamePoint if same_point else JAXPullback
+        return prepare(plan, self, "pullback", fn, x, ty, y)  # type: ignore[no-any-return]
+
+    def prepare_derivative(self, fn: Fn, x: Any, *, y: Any) -> DerivativePlan:
+        return prepare(JAXDerivative, self, "derivative", fn, x, None, y)  # type: ignore[no-any-return]
+
+    def prepare_gradient(self, fn: Fn, x: Any, *, y: Any) -> GradientPlan:
+        plan = JAXForwardGradient if self.forward else JAXReverseGradient
+        return prepare(plan, self, "gradient", fn, x, None, y)  # type: ignore[no-any-return]
+
+    def prepare_jacobian(self, fn: Fn, x: Any, *, y: Any) -> JacobianPlan:
+        plan = JAXForwardJacobian if self.forward else JAXReverseJacobian
+        return prepare(plan, self, "jacobian", fn, x, None, y)  # type: ignore[no-any-return]
+
+    def prepare_second_derivative(self, fn: Fn, x: Any, *, y: Any) -> SecondDerivativePlan:
+        return prepare(JAXSecondDerivative, self, "second_derivative", fn, x, None, y)  # type: ignore[no-any-return]
+
+    def prepare_hvp(self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool) -> HVPPlan:
+        plan = JAXHVPSamePoint if same_point else JAXHVP
+        return prepare(plan, self, "hvp", fn, x, tx, y)  # type: ignore[no-any-return]
+
+    def prepare_hessian(self, fn: Fn, x: Any, *, y: Any) -> HessianPlan:
+        return prepare(JAXHessian, self, "hessian", fn, x, None, y)  # type: ignore[no-any-return]

@@ -1,0 +1,263 @@
+"""First-order JAX plans: ``jvp``, ``vjp``, ``grad`` and Jacobians, jitted and batched.
+
+Complex numbers (see :mod:`differentiation_interface.operators._first_order`)
+------------------------------------------------------------------------------
+``jax.jvp`` is the directional derivative, which is the library's pushforward as it is
+(``J t`` for holomorphic ``f``). ``jax.vjp`` transposes without conjugating: for a cotangent
+``w`` it gives ``J^T w`` for holomorphic ``f`` and the conjugate of the library's gradient for
+real-valued ``f``. The library's pullback (the adjoint for ``<a, b> = Re(sum(conj(a) b))``,
+``J^H w`` for holomorphic ``f``) is therefore ``conj(vjp(conj(w)))``, and gradients are
+conjugated. Jacobians of complex inputs assume ``f`` is holomorphic; for a real ``x`` and a
+complex ``f(x)``, reverse-mode rows are ``vjp(e_i) - 1j * vjp(1j * e_i)`` (a real-input
+``vjp`` keeps only the real part).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ._base import (
+    DerivativePlan,
+    GradientPlan,
+    JacobianPlan,
+    PullbackPlan,
+    PushforwardPlan,
+)
+from ._jax_io import X64, io_for
+from ._jax_plan import JAXPlan, Never, Setup
+from ._jax_trace import basis, call_traced, jit, pull_basis, push_basis
+
+__all__ = [
+    "JAXDerivative",
+    "JAXForwardGradient",
+    "JAXForwardJacobian",
+    "JAXPullback",
+    "JAXPullbackSamePoint",
+    "JAXPushforward",
+    "JAXPushforwardSamePoint",
+    "JAXReverseGradient",
+    "JAXReverseJacobian",
+    "SamePointPlan",
+    "cast",
+]
+
+
+def cast(a: Any, dtype: Any) -> Any:
+    """``a`` in ``dtype`` (inside a trace; no operation when it already is)."""
+    return a if a.dtype == dtype else a.astype(dtype)
+
+
+def _result(value: bool, y: Any, d: Any, y_dtype: Any) -> Any:
+    """What a first-order program returns: ``d`` alone, or ``(y, d)``."""
+    return (cast(y, y_dtype), d) if value else d
+
+
+class JAXPushforward(JAXPlan, PushforwardPlan):
+    """``vmap`` of ``jax.jvp`` over the stacked tangents (the primal is computed once)."""
+
+    lead = 2
+    run = JAXPlan.run_seeds  # type: ignore[assignment]  # same signature, tangents named seeds
+
+    def build(self, s: Setup, *, value: bool) -> Callable[..., Any]:
+        g, y_dtype = s.g, s.y_dtype
+
+        def pushforward(x: Any, tx: Any, *dyn: Any) -> Any:
+            def h(x: Any) -> Any:
+                return g(x, *dyn)
+
+            y, ty = jax.vmap(lambda t: jax.jvp(h, (x,), (t,)), out_axes=(None, 0))(tx)
+            return _result(value, y, cast(ty, y_dtype), y_dtype)
+
+        return pushforward
+
+
+def _pullback_of(s: Setup, pb: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The library's pullback ``conj(vjp(conj(w)))`` from JAX's ``vjp`` function ``pb``."""
+    x_complex, y_complex, x_dtype = s.x_complex, s.y_complex, s.x_dtype
+
+    def pullback(w: Any) -> Any:
+        tx = pb(jnp.conj(w) if y_complex else w)[0]
+        return cast(jnp.conj(tx) if x_complex else tx, x_dtype)
+
+    return pullback
+
+
+class JAXPullback(JAXPlan, PullbackPlan):
+    """One ``jax.vjp`` and a ``vmap`` of its pullback over the stacked cotangents."""
+
+    lead = 2
+    run = JAXPlan.run_seeds  # type: ignore[assignment]  # same signature, tangents named seeds
+
+    def build(self, s: Setup, *, value: bool) -> Callable[..., Any]:
+        g, y_dtype = s.g, s.y_dtype
+
+        def pullback(x: Any, ty: Any, *dyn: Any) -> Any:
+            y, pb = jax.vjp(lambda x: g(x, *dyn), x)
+            return _result(value, y, jax.vmap(_pullback_of(s, pb))(cast(ty, y.dtype)), y_dtype)
+
+        return pullback
+
+
+class SamePointPlan(JAXPlan):
+    """Base of same-point plans: the point's linearization is computed at preparation.
+
+    The jitted program takes only the tangents; ``x`` and the contexts are those of the
+    preparation (which strict preps check at every call), and the value (or gradient) at
+    the point is kept from preparation.
+    """
+
+    lead = 2
+    run = JAXPlan.run_seeds
+
+    def __init__(self, s: Setup) -> None:
+        self.op, self.io, self.x_type, self.x64 = s.op, s.io, s.x_type, s.x64
+        self.layout, self.nones, self.back1 = s.layout, (None,), None
+        self.direct_type, self.check_x64 = Never, s.x64  # the program takes tangents only
+        jdyn = s.jdyn
+
+        def h(x: Any) -> Any:
+            return s.g(x, *jdyn)
+
+        self.point_value, linear = self.linearize(s, jax.jit(h))
+        self.plain = self.with_value = jit(self.build_linear(s, linear), 1, None, s.sharding)
+        self.plain(s.jseeds)
+
+    def linearize(self, s: Setup, h: Callable[[Any], Any]) -> tuple[Any, Any]:
+        """``(value at the point, linear map)``, computed once."""
+        raise NotImplementedError
+
+    def build_linear(self, s: Setup, linear: Any) -> Callable[[Any], Any]:
+        """``fun(seeds) -> results`` from the linear map."""
+        raise NotImplementedError
+
+    def execute(self, value: bool, x: Any, lead: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
+        if self.x64 and not X64.value:
+            with X64(True):
+                return self.execute(value, x, lead, args)
+        io = self.io if type(x) is self.x_type else io_for(x)
+        seeds = lead[1] if io.identity else io.put(lead[1])
+        results = self.plain(seeds)
+        return io.back((self.point_value if value else None, results), x)
+
+
+class JAXPushforwardSamePoint(SamePointPlan, PushforwardPlan):
+    """``jax.linearize`` at preparation; calls ``vmap`` the linear map over the tangents."""
+
+    def linearize(self, s: Setup, h: Callable[[Any], Any]) -> tuple[Any, Any]:
+        y, lin = call_traced(s.op, jax.linearize, h, s.jx)
+        return cast(y, s.y_dtype), lin
+
+    def build_linear(self, s: Setup, linear: Any) -> Callable[[Any], Any]:
+        y_dtype = s.y_dtype
+        return lambda tx: cast(jax.vmap(linear)(tx), y_dtype)
+
+
+class JAXPullbackSamePoint(SamePointPlan, PullbackPlan):
+    """``jax.vjp`` at preparation (the forward pass is kept); calls ``vmap`` the pullback."""
+
+    def linearize(self, s: Setup, h: Callable[[Any], Any]) -> tuple[Any, Any]:
+        y, pb = call_traced(s.op, jax.vjp, h, s.jx)
+        return cast(y, s.y_dtype), pb
+
+    def build_linear(self, s: Setup, linear: Any) -> Callable[[Any], Any]:
+        pullback = _pullback_of(s, linear)
+        return jax.vmap(pullback)
+
+
+class JAXDerivative(JAXPlan, DerivativePlan):
+    """``jax.jvp`` along the tangent 1 (one forward pass, whatever the mode)."""
+
+    run = JAXPlan.run_x
+
+    def build(self, s: Setup, *, value: bool) -> Callable[..., Any]:
+        g, y_dtype = s.g, s.y_dtype
+
+        def derivative(x: Any, *dyn: Any) -> Any:
+            y, der = jax.jvp(lambda x: g(x, *dyn), (x,), (jnp.ones_like(x),))
+            return _result(value, y, cast(der, y_dtype), y_dtype)
+
+        return derivative
+
+
+class JAXReverseGradient(JAXPlan, GradientPlan):
+    """``jax.grad`` (or ``jax.value_and_grad``), conjugated for complex ``x``."""
+
+    run = JAXPlan.run_x
+
+    def build(self, s: Setup, *, value: bool) -> Callable[..., Any]:
+        g, x_dtype, y_dtype, x_complex = s.g, s.x_dtype, s.y_dtype, s.x_complex
+
+        def gradient(x: Any, *dyn: Any) -> Any:
+            def h(x: Any) -> Any:
+                return g(x, *dyn)
+
+            if value:
+                y, grad = jax.value_and_grad(h)(x)
+            else:
+                y, grad = None, jax.grad(h)(x)
+            return _result(value, y, cast(jnp.conj(grad) if x_complex else grad, x_dtype), y_dtype)
+
+        return gradient
+
+
+class JAXForwardGradient(JAXPlan, GradientPlan):
+    """Pushforwards of the basis of ``x`` (and ``1j`` times it for complex ``x``), batched."""
+
+    run = JAXPlan.run_x
+
+    def build(self, s: Setup, *, value: bool) -> Callable[..., Any]:
+        g, n, batch = s.g, s.n, s.batch
+        x_shape, x_dtype, y_dtype, x_complex = s.x_shape, s.x_dtype, s.y_dtype, s.x_complex
+
+        def gradient(x: Any, *dyn: Any) -> Any:
+            seeds = basis(x_shape, x_dtype, imaginary=x_complex)
+            y, d = push_basis(lambda x: g(x, *dyn), x, seeds, batch, 0)
+            if x_complex:  # df/dRe x + 1j df/dIm x
+                d = d[:n].astype(x_dtype) + d[n:].astype(x_dtype) * 1j
+            return _result(value, y, cast(jnp.reshape(d, x_shape), x_dtype), y_dtype)
+
+        return gradient
+
+
+class JAXForwardJacobian(JAXPlan, JacobianPlan):
+    """Columns by pushforwards of the basis of ``x`` (``jax.jacfwd``'s layout), batched."""
+
+    run = JAXPlan.run_x
+
+    def build(self, s: Setup, *, value: bool) -> Callable[..., Any]:
+        g, n, m, batch = s.g, s.n, s.m, s.batch
+        x_shape, x_dtype, y_dtype, jac_dtype = s.x_shape, s.x_dtype, s.y_dtype, s.jac_dtype
+
+        def jacobian(x: Any, *dyn: Any) -> Any:
+            seeds = basis(x_shape, x_dtype)
+            y, columns = push_basis(lambda x: g(x, *dyn), x, seeds, batch, -1)
+            return _result(value, y, cast(jnp.reshape(columns, (m, n)), jac_dtype), y_dtype)
+
+        return jacobian
+
+
+class JAXReverseJacobian(JAXPlan, JacobianPlan):
+    """Rows by pullbacks of the basis of ``f(x)`` (``jax.jacrev``'s layout), batched."""
+
+    run = JAXPlan.run_x
+
+    def build(self, s: Setup, *, value: bool) -> Callable[..., Any]:
+        g, n, m, batch = s.g, s.n, s.m, s.batch
+        y_shape, y_dtype, jac_dtype = s.y_shape, s.y_dtype, s.jac_dtype
+        # Real x, complex y: a real-input vjp keeps the real part, so use e_i and 1j * e_i.
+        two_seeds = s.y_complex and not s.x_complex
+
+        def jacobian(x: Any, *dyn: Any) -> Any:
+            y, pb = jax.vjp(lambda x: g(x, *dyn), x)
+            seeds = basis(y_shape, y.dtype, imaginary=two_seeds)
+            rows = pull_basis(lambda w: pb(w)[0], seeds, batch)
+            rows = jnp.reshape(rows, (rows.shape[0], n))
+            if two_seeds:
+                rows = rows[:m].astype(jac_dtype) - rows[m:].astype(jac_dtype) * 1j
+            return _result(value, y, cast(rows, jac_dtype), y_dtype)
+
+        return jacobian

@@ -1,0 +1,193 @@
+"""How the caller's arrays reach a jitted JAX function, and how results go back.
+
+Plans receive arrays of the caller's namespace. Each namespace has its cheapest safe route
+into JAX (measured on CPU, n = 10, in the project's reference notes):
+
+* **numpy** is passed straight to the jitted callable, whose C++ dispatch copies it in about
+  1.5 µs; ``jnp.asarray`` (13 µs) and ``jax.device_put`` (20 µs) are slower because numpy
+  buffers are rarely 64-byte aligned, so neither can alias them. Results come back with
+  ``np.array`` (a copy: a numpy view of a JAX buffer is read-only).
+* **JAX** arrays go in and come out as they are (immutable, so sharing is unobservable).
+* **JAX tracers** (a plan called inside another JAX transformation, as second-order
+  compositions do) are handled like JAX arrays, without any device placement.
+* **other host arrays** (array-api-strict on any device, torch on CPU, dask) go through a
+  zero-copy numpy view (``to_numpy``) and come back through ``from_numpy`` of a fresh copy.
+* **accelerator arrays** (CuPy, torch on CUDA) go through DLPack both ways and are copied on
+  the way back, since the exported buffer is JAX's.
+
+The 64-bit scope is :data:`X64` (``jax.enable_x64``, a thread-local state): its ``value``
+reads the current setting in about 0.1 µs, while entering the context costs 0.5-3 µs, so
+plans enter it only when the current thread is not already in 64-bit mode.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._array import convert, device_of, from_numpy, namespace_of, to_numpy
+
+__all__ = ["X64", "CallerIO", "io_for", "is_64bit", "single_device_sharding"]
+
+#: The thread-local 64-bit switch; ``X64.value`` reads it, ``X64(True)`` is a context.
+X64: Any = jax.enable_x64
+
+_HOST_DLPACK_DEVICES = (1, 3)  # kDLCPU, kDLCUDAHost: memory numpy can view
+
+
+def is_64bit(a: Any) -> bool:
+    """Whether ``a`` has a 64-bit real or 128-bit complex dtype (JAX truncates both without x64).
+
+    Reads ``itemsize`` where the dtype has one (numpy, JAX, torch) and looks at a numpy view
+    otherwise (array-api-strict); Python floats are weakly typed in JAX and never force 64-bit.
+    """
+    dtype = getattr(a, "dtype", None)
+    if dtype is None:
+        return False
+    if not hasattr(dtype, "itemsize"):
+        dtype = to_numpy(a).dtype
+    size = dtype.itemsize
+    complex_ = getattr(dtype, "kind", "") == "c" or bool(getattr(dtype, "is_complex", False))
+    return bool(size == 16 or (size == 8 and not complex_))
+
+
+def single_device_sharding(x: Any) -> Any:
+    """The sharding that pins results to a committed JAX ``x``'s device, or ``None``.
+
+    JAX places derivatives that do not depend on ``x`` (the gradient of ``sum(x)``) on the
+    *default* device even when ``x`` lives elsewhere; compiling with ``out_shardings`` set to
+    this keeps every result on ``x``'s device at no cost per call. Uncommitted arrays live on
+    the default device already, and multi-device shardings are left to JAX.
+    """
+    if not isinstance(x, jax.Array) or isinstance(x, jax.core.Tracer) or not x.committed:
+        return None
+    devices = x.sharding.device_set
+    if len(devices) != 1:
+        return None
+    return jax.sharding.SingleDeviceSharding(next(iter(devices)))
+
+
+class CallerIO:
+    """The route between one kind of caller array and JAX (base class: JAX arrays).
+
+    Attributes
+    ----------
+    kind : str
+        ``"numpy"``, ``"jax"``, ``"tracer"``, ``"host"`` or ``"dlpack"``.
+    identity : bool
+        Whether :meth:`put` returns its argument unchanged (no per-argument work).
+    """
+
+    kind = "jax"
+    identity = True
+
+    def put(self, a: Any) -> Any:
+        """``a`` as something a jitted JAX function accepts."""
+        return a
+
+    def back(self, outs: tuple[Any, ...], x: Any) -> tuple[Any, ...]:
+        """Results (``None`` entries kept) as fresh arrays of ``x``'s namespace and device."""
+        return outs
+
+    def dtype(self, a: Any) -> Any:
+        """The numpy dtype ``a`` has once in JAX (call inside the precision scope)."""
+        return np.dtype(self.put(a).dtype)
+
+
+class _NumpyIO(CallerIO):
+    kind = "numpy"
+
+    def __init__(self, device: Any) -> None:
+        # numpy callers compute on the CPU: only when JAX's default device is an
+        # accelerator does a numpy array need an explicit placement.
+        self.device = device
+        self.identity = device is None
+
+    def put(self, a: Any) -> Any:
+        return a if self.device is None else jax.device_put(a, self.device)
+
+    def back(self, outs: tuple[Any, ...], x: Any) -> tuple[Any, ...]:
+        if len(outs) == 2:  # (value or None, derivative): the hot path, unrolled
+            y, d = outs
+            return (None if y is None else np.array(y)), np.array(d)
+        return tuple([None if o is None else np.array(o) for o in outs])
+
+    def dtype(self, a: Any) -> Any:
+        return np.dtype(jax.dtypes.canonicalize_dtype(a.dtype))
+
+
+class _TracerIO(CallerIO):
+    kind = "tracer"
+
+
+class _HostIO(CallerIO):
+    """array-api-strict, torch on CPU, dask and other arrays numpy can view."""
+
+    kind = "host"
+    identity = False
+
+    def put(self, a: Any) -> Any:
+        return to_numpy(a)
+
+    def back(self, outs: tuple[Any, ...], x: Any) -> tuple[Any, ...]:
+        xp, device = namespace_of(x), device_of(x)
+        return tuple(None if o is None else from_numpy(np.array(o), xp, device) for o in outs)
+
+    def dtype(self, a: Any) -> Any:
+        return np.dtype(jax.dtypes.canonicalize_dtype(to_numpy(a).dtype))
+
+
+class _DLPackIO(CallerIO):
+    """CuPy and torch on an accelerator: zero-copy import, copied export."""
+
+    kind = "dlpack"
+    identity = False
+
+    def put(self, a: Any) -> Any:
+        detach = getattr(a, "detach", None)  # torch tensors that require grad
+        return jnp.from_dlpack(detach() if detach is not None else a)
+
+    def back(self, outs: tuple[Any, ...], x: Any) -> tuple[Any, ...]:
+        xp, device = namespace_of(x), device_of(x)
+        return tuple(None if o is None else _copy(xp, convert(o, xp, device)) for o in outs)
+
+
+def _copy(xp: ModuleType, a: Any) -> Any:
+    return xp.asarray(a, copy=True)
+
+
+_JAX_IO = CallerIO()
+_TRACER_IO = _TracerIO()
+_HOST_IO = _HostIO()
+_DLPACK_IO = _DLPackIO()
+_numpy_io: _NumpyIO | None = None
+
+
+def _numpy() -> _NumpyIO:
+    global _numpy_io  # noqa: PLW0603 - built once, on first use (needs JAX's device list)
+    if _numpy_io is None:
+        on_cpu = jax.devices()[0].platform == "cpu"
+        _numpy_io = _NumpyIO(None if on_cpu else jax.devices("cpu")[0])
+    return _numpy_io
+
+
+def io_for(x: Any) -> CallerIO:
+    """The route for arrays like ``x`` (x's contexts and tangents share its namespace)."""
+    if type(x) is np.ndarray:
+        return _numpy()
+    if isinstance(x, jax.core.Tracer):
+        return _TRACER_IO
+    if isinstance(x, jax.Array):
+        return _JAX_IO
+    dlpack_device = getattr(x, "__dlpack_device__", None)
+    if (
+        dlpack_device is not None
+        and dlpack_device()[0] not in _HOST_DLPACK_DEVICES
+        and jax.default_backend() != "cpu"  # a CPU-only JAX takes accelerator arrays via host
+    ):
+        return _DLPACK_IO
+    return _HOST_IO

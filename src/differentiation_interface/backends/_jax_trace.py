@@ -1,0 +1,215 @@
+"""What every JAX plan shares: how ``f`` and its contexts are traced, jitted and run.
+
+Contexts
+--------
+Each context of ``f`` reaches the jitted function in one of three ways, decided once at
+preparation from its value:
+
+``traced``
+    Arrays and Python floats/complex numbers are arguments of the jitted function, so a new
+    ``Constant`` value of the same shape and dtype reuses the compiled code.
+``static``
+    Other hashable values (ints, strings, tuples, callables, ``None``) are static arguments:
+    they may steer ``f``'s control flow or shapes; a new value compiles once more (and is then
+    cached by ``jax.jit``).
+``cache``
+    ``Cache`` arrays are scratch space whose content is irrelevant. JAX cannot write into the
+    caller's buffer, so the jitted function creates zeros of the same shape and dtype instead
+    of transferring the buffer at every call.
+
+Unhashable non-array values (lists, dicts of arrays) are traced as pytrees; JAX rejects them
+if their leaves are not arrays or numbers.
+
+Errors
+------
+A function JAX cannot trace (it calls numpy on a tracer, converts a traced value with
+``float()``, branches on one, or writes into an array) raises
+:class:`UntraceableFunctionError`, chained from JAX's own error, at preparation or at the
+first call that traces again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+import jax
+import jax.numpy as jnp
+
+from .._array import is_array
+from ..contexts import Cache, Context
+from ..errors import UntraceableFunctionError
+from ._jax_io import X64, CallerIO
+
+__all__ = [
+    "Layout",
+    "basis",
+    "call_traced",
+    "in_precision",
+    "jit",
+    "pull_basis",
+    "push_basis",
+    "reraise",
+]
+
+TRACED, STATIC, CACHE = "traced", "static", "cache"
+
+
+def untraceable(op: str, err: BaseException) -> UntraceableFunctionError:
+    """The library's error for a JAX tracing failure of ``f`` in operator ``op``."""
+    first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    hint = ""
+    if "immutable" in str(err):
+        hint = (
+            " JAX arrays cannot be written in place: build new arrays instead, e.g. with "
+            "array_api_extra.at(a)[i].set(v), and do not write into Cache buffers."
+        )
+    msg = (
+        f"`{op}` with AutoJAX could not trace f: {type(err).__name__}: {first_line}. "
+        "f must compute with the Array API namespace of its input "
+        "(xp = array_api_compat.array_namespace(x)) or with jax.numpy: no numpy functions on "
+        "x, no float()/int()/.item() or Python `if` on values computed from x, and no "
+        "shapes that depend on values (x[x > 0]) under jit." + hint
+    )
+    return UntraceableFunctionError(msg)
+
+
+def _is_untraceable(err: BaseException) -> bool:
+    if isinstance(err, jax.errors.JAXTypeError | jax.errors.JAXIndexError):
+        return True
+    return isinstance(err, TypeError) and "JAX arrays are immutable" in str(err)
+
+
+class Layout:
+    """How each context of ``f`` reaches the jitted function (see the module docstring)."""
+
+    __slots__ = ("caches", "kinds", "passthrough", "static")
+
+    def __init__(self, contexts: Sequence[Context], io: CallerIO) -> None:
+        kinds: list[tuple[str, Any]] = []
+        for c in contexts:
+            v = c.value
+            if isinstance(c, Cache) and is_array(v):
+                kinds.append((CACHE, (tuple(v.shape), io.dtype(v))))
+            elif is_array(v) or isinstance(v, float | complex):
+                kinds.append((TRACED, is_array(v)))
+            elif _hashable(v):
+                kinds.append((STATIC, None))
+            else:
+                kinds.append((TRACED, False))  # a pytree: JAX checks its leaves
+        self.kinds = tuple(kinds)
+        self.caches = any(k == CACHE for k, _ in kinds)
+        dynamic = [k for k, _ in kinds if k != CACHE]
+        #: positions of static values among the dynamic arguments
+        self.static = tuple(i for i, k in enumerate(dynamic) if k == STATIC)
+        #: whether a call's context values are the dynamic arguments as they are
+        self.passthrough = not self.caches and (
+            io.identity or not any(k == TRACED and arr for k, arr in kinds)
+        )
+
+    def dynamic(self, args: tuple[Any, ...], io: CallerIO) -> tuple[Any, ...]:
+        """The values passed to the jitted function for these context values."""
+        if self.passthrough and io.identity:
+            return args
+        out = []
+        for (kind, info), v in zip(self.kinds, args, strict=True):
+            if kind == CACHE:
+                continue
+            out.append(io.put(v) if kind == TRACED and info else v)
+        return tuple(out)
+
+    def full(self, dynamic: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Inside the trace: every argument of ``f``, with zeros standing for caches."""
+        if not self.caches:
+            return dynamic
+        values = iter(dynamic)
+        return tuple(
+            jnp.zeros(info[0], dtype=info[1]) if kind == CACHE else next(values)
+            for kind, info in self.kinds
+        )
+
+
+def _hashable(v: Any) -> bool:
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return True
+
+
+def jit(fun: Callable[..., Any], lead: int, layout: Layout | None, sharding: Any) -> Any:
+    """``jax.jit(fun)`` for ``fun(*lead_arrays, *dynamic_contexts)``.
+
+    Parameters
+    ----------
+    fun : callable
+        The computation (returning an array or a tuple of results).
+    lead : int
+        Number of leading array arguments (``x``, and tangents or seeds).
+    layout : Layout or None
+        Where the static context arguments are (``None``: no context arguments).
+    sharding : jax.sharding.Sharding or None
+        ``out_shardings`` pinning results to ``x``'s device (see ``single_device_sharding``).
+    """
+    static = () if layout is None else tuple(lead + i for i in layout.static)
+    if sharding is None:
+        return jax.jit(fun, static_argnums=static)
+    return jax.jit(fun, static_argnums=static, out_shardings=sharding)
+
+
+def reraise(op: str, err: TypeError | IndexError) -> NoReturn:
+    """Raise the library's error for an untraceable ``f``, or ``err`` itself otherwise."""
+    if _is_untraceable(err):
+        raise untraceable(op, err) from err
+    raise err
+
+
+def call_traced(op: str, fun: Callable[..., Any], *args: Any) -> Any:
+    """``fun(*args)`` (an eager JAX transformation at preparation) with error translation."""
+    try:
+        return fun(*args)
+    except (TypeError, IndexError) as err:
+        reraise(op, err)
+
+
+def in_precision(x64: bool, fun: Callable[..., Any], *args: Any) -> Any:
+    """``fun(*args)`` inside the 64-bit scope if ``x64`` and the thread is not in it yet."""
+    if x64 and not X64.value:
+        with X64(True):
+            return fun(*args)
+    return fun(*args)
+
+
+def basis(shape: tuple[int, ...], dtype: Any, *, imaginary: bool = False) -> Any:
+    """Inside a trace: the ``n`` basis vectors of arrays of ``shape``, ``(n, *shape)``.
+
+    With ``imaginary=True`` the ``2n`` seeds ``e_k`` then ``1j * e_k`` (complex inputs).
+    """
+    n = math.prod(shape)
+    eye = jnp.eye(n, dtype=dtype)
+    if imaginary:
+        eye = jnp.concatenate([eye, eye * 1j])
+    return jnp.reshape(eye, (eye.shape[0], *shape))
+
+
+def push_basis(
+    g: Callable[[Any], Any], x: Any, seeds: Any, batch: int, out_axis: int
+) -> tuple[Any, Any]:
+    """``(g(x), tangents)`` with the pushforwards of every seed stacked along ``out_axis``.
+
+    Up to ``batch`` seeds are pushed in one ``vmap`` (what ``jax.jacfwd`` does); more are
+    mapped in chunks of ``batch`` with ``lax.map`` so that memory stays bounded.
+    """
+    if seeds.shape[0] <= batch:
+        return jax.vmap(lambda t: jax.jvp(g, (x,), (t,)), out_axes=(None, out_axis))(seeds)
+    y, lin = jax.linearize(g, x)
+    tangents = jax.lax.map(lin, seeds, batch_size=batch)
+    return y, jnp.moveaxis(tangents, 0, out_axis)
+
+
+def pull_basis(pullback: Callable[[Any], Any], seeds: Any, batch: int) -> Any:
+    """The pullbacks of every seed, stacked along axis 0 (``vmap``, or chunked ``lax.map``)."""
+    if seeds.shape[0] <= batch:
+        return jax.vmap(pullback)(seeds)
+    return jax.lax.map(pullback, seeds, batch_size=batch)
