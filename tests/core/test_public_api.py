@@ -60,6 +60,7 @@ def test_all_lists_exactly_the_public_names() -> None:
         "errors",
         "operators",
         "prep",
+        "sparse",
         "testing",
     }
     assert public | {"__version__"} == set(di.__all__)

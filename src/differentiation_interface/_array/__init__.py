@@ -8,6 +8,7 @@ rules learned from experiments (see ``docs/explanation/arrays.md``) live in one 
 from ._convert import convert, fresh, from_numpy, needs_x64, precision_scope, to_numpy
 from ._namespace import (
     ArraySpec,
+    compat_namespace,
     device_of,
     eps_of,
     is_array,
@@ -16,6 +17,7 @@ from ._namespace import (
     is_floating_dtype,
     is_jax_namespace,
     is_numpy_namespace,
+    is_strict_namespace,
     is_torch_namespace,
     is_writable,
     namespace_name,
@@ -33,6 +35,7 @@ __all__ = [
     "basis_chunk",
     "check_out",
     "chunking",
+    "compat_namespace",
     "convert",
     "device_of",
     "eps_of",
@@ -44,6 +47,7 @@ __all__ = [
     "is_floating_dtype",
     "is_jax_namespace",
     "is_numpy_namespace",
+    "is_strict_namespace",
     "is_torch_namespace",
     "is_writable",
     "namespace_name",

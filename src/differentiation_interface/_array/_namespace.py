@@ -6,6 +6,7 @@ path of every prepared call: ``array_namespace`` costs about 0.7 µs, a dict loo
 
 from __future__ import annotations
 
+import importlib
 import threading
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -15,6 +16,7 @@ import numpy as np
 
 __all__ = [
     "ArraySpec",
+    "compat_namespace",
     "device_of",
     "eps_of",
     "is_array",
@@ -23,6 +25,7 @@ __all__ = [
     "is_floating_dtype",
     "is_jax_namespace",
     "is_numpy_namespace",
+    "is_strict_namespace",
     "is_torch_namespace",
     "is_writable",
     "namespace_name",
@@ -81,6 +84,13 @@ def placement(a: Any) -> Any:
     return sharding if sharding is not None else device_of(a)
 
 
+def compat_namespace(library: str) -> ModuleType:
+    """array-api-compat's namespace for ``"torch"``, ``"dask"``, ``"cupy"`` or ``"numpy"``
+    (imports that library: for tools choosing a namespace by name, not for the hot path)."""
+    module = {"dask": "dask.array"}.get(library, library)
+    return importlib.import_module(f"array_api_compat.{module}")
+
+
 def is_writable(a: Any) -> bool:
     """Whether ``a`` can be written by index (not a JAX array, not read-only numpy)."""
     return bool(aac.is_writeable_array(a))
@@ -104,6 +114,11 @@ def is_numpy_namespace(xp: ModuleType) -> bool:
 def is_jax_namespace(xp: ModuleType) -> bool:
     """Whether ``xp`` is ``jax.numpy``."""
     return bool(aac.is_jax_namespace(xp))
+
+
+def is_strict_namespace(xp: ModuleType) -> bool:
+    """Whether ``xp`` is array-api-strict."""
+    return bool(aac.is_array_api_strict_namespace(xp))
 
 
 def is_torch_namespace(xp: ModuleType) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .._array import compat_namespace
 from ..adtypes import (
     AbstractBackend,
     AutoAutograd,
@@ -54,8 +55,7 @@ def _namespace(name: str) -> tuple[Any, Any, bool]:
         device = {"strict": "CPU_DEVICE"}.get(name, name.removeprefix("strict-"))
         return xps, xps.Device(device), device != "no_float64"
     if name == "torch":
-        import array_api_compat.torch as torch_xp
-
+        torch_xp = compat_namespace("torch")
         return torch_xp, torch_xp.asarray(0.0).device, True
     if name == "jax":
         import jax
@@ -63,9 +63,7 @@ def _namespace(name: str) -> tuple[Any, Any, bool]:
 
         return jnp, jax.devices("cpu")[0], True
     if name == "dask":
-        import array_api_compat.dask.array as dask_xp
-
-        return dask_xp, "cpu", True
+        return compat_namespace("dask"), "cpu", True
     msg = f"unknown namespace {name!r}"
     raise ValueError(msg)
 

@@ -498,6 +498,13 @@ class Call:
 
     def check_out(self, out: Any, what: str, shape: tuple[int, ...], dtype: Any) -> None:
         """Check one ``out=`` array for a result of this shape and dtype."""
+        if getattr(self.prep.plan, "sparse_output", False):
+            msg = (
+                f"`{self.op.name}` returns a sparse matrix with this backend, which cannot be "
+                "written into an array: use AutoSparse(..., output='dense') with out=, or call "
+                "without out=."
+            )
+            raise ArgumentValueError(msg)
         check_out(self.op.name, what, out, xp=self.xp, shape=shape, dtype=dtype, device=self.device)
 
     def check_out_tuple(self, out: Any, what: str, shape: tuple[int, ...], dtype: Any) -> None:

@@ -16,17 +16,20 @@ from ._benchmark import (
 from ._checks import cases, check_scenario, test_differentiation
 from ._wrappers import ForwardFromPrimitive, ReverseFromPrimitive
 from .scenarios import Scenario, default_scenarios
+from .sparse_scenarios import SparseScenario, sparse_scenarios
 
 __all__ = [
     "BenchmarkRow",
     "ForwardFromPrimitive",
     "ReverseFromPrimitive",
     "Scenario",
+    "SparseScenario",
     "benchmark_differentiation",
     "cases",
     "check_scenario",
     "default_scenarios",
     "format_table",
+    "sparse_scenarios",
     "test_differentiation",
     "write_csv",
     "write_json",

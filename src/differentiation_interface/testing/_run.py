@@ -15,7 +15,7 @@ from ..adtypes import AbstractBackend, AutoFiniteDiff, SecondOrder
 from ..errors import UnsupportedOperationError
 from .scenarios import Scenario
 
-__all__ = ["Outcome", "max_relative_error", "run_scenario", "tolerance"]
+__all__ = ["Outcome", "dense", "max_relative_error", "run_scenario", "tolerance"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,17 @@ class Outcome:
     message: str = ""
 
 
+def dense(a: Any) -> Any:
+    """Sparse matrices of any ecosystem (scipy, torch, JAX BCOO, cupyx) as dense arrays."""
+    for method in ("toarray", "todense", "to_dense"):
+        convert = getattr(a, method, None)
+        if convert is not None and not hasattr(a, "__array_namespace__"):
+            return convert()
+    if getattr(a, "layout", None) is not None and str(a.layout) != "torch.strided":
+        return a.todense()
+    return a
+
+
 def max_relative_error(result: Any, reference: Any) -> float:
     """Largest ``|result - reference|`` relative to ``max(1, max|reference|)``, over tuples."""
     if isinstance(reference, tuple):
@@ -38,8 +49,8 @@ def max_relative_error(result: Any, reference: Any) -> float:
         return max(
             (max_relative_error(r, e) for r, e in zip(result, reference, strict=True)), default=0.0
         )
-    got = np.asarray(to_numpy(result))
-    want = np.asarray(to_numpy(reference))
+    got = np.asarray(to_numpy(dense(result)))
+    want = np.asarray(to_numpy(dense(reference)))
     if got.shape != want.shape:
         return math.inf
     if got.size == 0:

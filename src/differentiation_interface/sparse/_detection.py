@@ -1,0 +1,155 @@
+"""Sparsity detection: from a detector, a function and a point to a boolean pattern.
+
+Tracing runs ``f`` once on :class:`~._tracer_core.TracedArray` arguments (see
+:mod:`._tracer_core`). Contexts are traced too: a ``Constant`` becomes an array of unknown
+values (it may change between calls, so a zero in it is never taken as structural), a
+``Cache`` an array of unknown values that ``f`` may write into, and the ``y`` buffer of a
+two-argument function an array whose pattern is whatever ``f`` writes into it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .._array import device_of, is_array, namespace_of, to_numpy
+from ..backends import Fn, engine_for
+from ..contexts import Cache, Constant
+from ..errors import ArgumentTypeError, FunctionOutputError
+from . import _pattern as P
+from ._known import check_shape
+from ._selectors import (
+    AbstractSparsityDetector,
+    DenseSparsityDetector,
+    KnownHessianSparsity,
+    KnownJacobianSparsity,
+    TracerSparsityDetector,
+)
+from ._tracer_array import install
+from ._tracer_core import Tape, TracedArray, TracingError, lift
+
+__all__ = ["detect_hessian", "detect_jacobian", "trace"]
+
+
+def _host_dtype(a: Any) -> Any:
+    """numpy dtype of an array of any namespace (a zero-size host copy tells it)."""
+    if isinstance(a, np.ndarray):
+        return a.dtype
+    return np.asarray(to_numpy(namespace_of(a).reshape(a, (-1,))[:0])).dtype
+
+
+def _unknown(value: Any, tape: Tape) -> Any:
+    """A context value as an array of unknown values (others pass unchanged)."""
+    if is_array(value):
+        return TracedArray(tuple(value.shape), _host_dtype(value))
+    if isinstance(value, bool | int | float | complex):
+        return TracedArray((), np.asarray(value).dtype)
+    return value
+
+
+def trace(
+    fn: Fn, x: Any, *, second_order: bool
+) -> tuple[P.Pattern, P.Pattern | None, tuple[int, ...]]:
+    """Run ``fn`` on traced arguments: ``(Jacobian pattern, Hessian pattern, output shape)``."""
+    install()
+    n = math.prod(x.shape)
+    tape = Tape(n, second_order=second_order, device=device_of(x))
+    traced_x = TracedArray(tuple(x.shape), _host_dtype(x), pattern=P.eye(n), tape=tape)
+    args = []
+    for context in fn.contexts:
+        if isinstance(context, Constant | Cache):
+            args.append(_unknown(context.value, tape))
+        else:  # pragma: no cover - the pipeline accepts no other context kinds
+            args.append(context.value)
+    output: Any
+    if fn.y is not None:
+        buffer = TracedArray(tuple(fn.y.shape), _host_dtype(fn.y))
+        returned = fn.f(buffer, traced_x, *args)
+        if returned is not None:
+            msg = "A two-argument function f(y, x) must write into y and return None."
+            raise FunctionOutputError(msg)
+        output = buffer
+    else:
+        output = fn.f(traced_x, *args)
+    if isinstance(output, list | tuple) or output is None:
+        msg = (
+            f"Sparsity detection needs f to return one array; it returned {type(output).__name__}."
+        )
+        raise FunctionOutputError(msg)
+    try:
+        result = lift(output)
+    except TypeError as err:
+        msg = f"Sparsity detection needs f to return an array; it returned {type(output).__name__}."
+        raise FunctionOutputError(msg) from err
+    jacobian = P.as_pattern(
+        result.rows() if result.pattern is not None else P.empty(result.size, n)
+    )
+    hessian = tape.hessian() if second_order else None
+    return jacobian, hessian, result.shape
+
+
+def detect_jacobian(detector: AbstractSparsityDetector, fn: Fn, x: Any, y: Any) -> P.Pattern:
+    """The ``(y.size, x.size)`` Jacobian pattern of ``fn`` at ``x`` (``y = fn(x)``)."""
+    shape = (math.prod(y.shape), math.prod(x.shape))
+    if isinstance(detector, TracerSparsityDetector):
+        pattern, _, out_shape = trace(fn, x, second_order=False)
+        if tuple(out_shape) != tuple(y.shape):
+            msg = (
+                f"Sparsity detection: traced f returned shape {tuple(out_shape)}, but f(x) has "
+                f"shape {tuple(y.shape)}; f must compute the same thing for every x."
+            )
+            raise TracingError(msg)
+        return pattern
+    if isinstance(detector, KnownJacobianSparsity):
+        pattern = detector.pattern
+        check_shape(pattern, shape, "Jacobian", "KnownJacobianSparsity")
+        return pattern
+    if isinstance(detector, DenseSparsityDetector):
+        from ..operators._dispatch import build_plan
+
+        plan = build_plan("jacobian", engine_for(detector.backend), fn, x, None, y)
+        return _threshold(plan.run(fn, x, value=False)[1], detector.atol)
+    raise _wrong_detector(detector, "Jacobian")
+
+
+def detect_hessian(detector: AbstractSparsityDetector, fn: Fn, x: Any, y: Any) -> P.Pattern:
+    """The ``(x.size, x.size)`` symmetric Hessian pattern of a scalar ``fn`` at ``x``."""
+    n = math.prod(x.shape)
+    if isinstance(detector, TracerSparsityDetector):
+        _, pattern, out_shape = trace(fn, x, second_order=True)
+        if tuple(out_shape) != ():
+            msg = f"Hessian sparsity needs f to return a 0-d array; it returned shape {out_shape}."
+            raise FunctionOutputError(msg)
+        assert pattern is not None
+        return pattern
+    if isinstance(detector, KnownHessianSparsity):
+        pattern = detector.pattern
+        check_shape(pattern, (n, n), "Hessian", "KnownHessianSparsity")
+        return P.as_pattern(pattern + pattern.T)
+    if isinstance(detector, DenseSparsityDetector):
+        from ..operators._dispatch import build_plan
+
+        plan = build_plan("hessian", engine_for(detector.backend), fn, x, None, y)
+        pattern = _threshold(plan.run(fn, x, value=False)[2], detector.atol)
+        return P.as_pattern(pattern + pattern.T)
+    raise _wrong_detector(detector, "Hessian")
+
+
+def _threshold(matrix: Any, atol: float) -> P.Pattern:
+    import scipy.sparse as sp
+
+    return P.as_pattern(sp.csr_array(np.abs(np.asarray(to_numpy(matrix))) > atol))
+
+
+def _wrong_detector(detector: Any, what: str) -> ArgumentTypeError:
+    other = "KnownJacobianSparsity" if what == "Hessian" else "KnownHessianSparsity"
+    if type(detector).__name__ == other:
+        msg = (
+            f"{other} gives a {'Jacobian' if what == 'Hessian' else 'Hessian'} pattern; the "
+            f"{what} needs Known{what}Sparsity."
+        )
+    else:
+        msg = f"Expected a sparsity detector for the {what}; got {detector!r}."
+    return ArgumentTypeError(msg)
