@@ -1,8 +1,10 @@
 """Every check the project runs, one nox session each; CI runs the default sessions.
 
     nox                       # the default sessions: what CI runs (README's test command)
-    nox -s tests              # core tests: numpy, array-api-strict, dask; no engine
-    nox -s "engine(jax)"      # one engine's tests (jax, torch, autograd)
+    nox -s tests              # core and sparse tests: numpy, array-api-strict, dask; no engine
+    nox -s "engine(jax)"      # one engine's tests, alone (jax, torch, autograd)
+    nox -s integration        # every engine together: cross-engine tests, capability matrix
+    nox -s conformance        # engines x namespaces x scenarios x variants
     nox -s docs lint typecheck
     nox -s bench              # benchmarks (not run by CI)
 
@@ -19,10 +21,19 @@ import nox
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "tests",
+    "engine",
+    "integration",
+    "conformance",
+    "docs",
+]
 
 CONSTRAINTS = ("-c", "constraints/ci.txt")
 ENGINES = ("jax", "torch", "autograd")
+TWO_CPU_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
 
 
 def _install(session: nox.Session, *extras: str) -> None:
@@ -47,13 +58,16 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Core tests with no engine installed (finite differences on every namespace)."""
+    """Core and sparse tests with no engine installed (finite differences everywhere)."""
     _install(session, "test")
     session.run(
         "pytest",
         "tests/core",
+        "tests/sparse",
         "--doctest-modules",
         "src/differentiation_interface",
+        # engine modules import their engine; their doctests run in the engine sessions
+        *(f"--ignore-glob=*backends/_{engine}*" for engine in ENGINES),
         *session.posargs,
     )
 
@@ -63,36 +77,43 @@ def tests(session: nox.Session) -> None:
 def engine(session: nox.Session, engine: str) -> None:
     """One engine's tests, in an environment with only that engine."""
     _install(session, engine, "test")
-    env = {}
-    if engine == "jax":  # two fake CPU devices, to test device placement without a GPU
-        env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
     session.run(
         "pytest",
         f"tests/backends/test_{engine}.py",
         "--doctest-modules",
         *sorted(glob.glob(f"src/differentiation_interface/backends/_{engine}*.py")),
         *session.posargs,
-        env=env,
+        env=TWO_CPU_DEVICES if engine == "jax" else {},
     )
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """Every engine installed together: cross-engine compositions and inputs, sparse AD with
+    each engine as the dense backend, and the generated capability matrix."""
+    _install(session, "all", "test")
+    session.run(
+        "pytest",
+        "tests/integration",
+        "tests/sparse/test_engines.py",
+        "tests/backends/test_autograd.py",
+        "tests/backends/test_torch.py",
+        *session.posargs,
+        env=TWO_CPU_DEVICES,
+    )
+    session.run("python", "conformance/report.py", "--check")
 
 
 @nox.session
 @nox.parametrize("engine", ("finite_diff", *ENGINES))
 def conformance(session: nox.Session, engine: str) -> None:
-    """One engine's row of the conformance matrix, in an environment with only that engine
-    (plus the namespaces it accepts: torch and jax arrays for finite differences)."""
-    extras = {"finite_diff": ("test", "torch", "jax")}.get(engine, ("test", engine))
-    _install(session, *extras)
-    if engine in ("autograd",):
-        session.install("jax", "torch", *CONSTRAINTS)  # its input namespaces
-    session.run("pytest", "conformance", *session.posargs, env={"DI_CONFORMANCE_ENGINES": engine})
-
-
-@nox.session
-def capabilities(session: nox.Session) -> None:
-    """Check that docs/explanation/capabilities.md matches the engines (all installed)."""
-    _install(session, "all")
-    session.run("python", "conformance/report.py", "--check")
+    """One engine's row of the conformance matrix: every namespace it accepts x every
+    scenario x every variant (the namespaces' packages are installed with it)."""
+    extras = {"finite_diff": ("test", "torch", "jax"), "autograd": ("test", "all")}
+    _install(session, *extras.get(engine, ("test", engine)))
+    session.run(
+        "pytest", "conformance", *session.posargs, env={"DI_CONFORMANCE_ENGINES": engine}
+    )
 
 
 @nox.session
@@ -105,7 +126,8 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run the benchmarks and print their tables (not part of CI)."""
-    _install(session, "jax", "torch", "autograd", "test")
+    _install(session, "all", "test")
+    session.install("asdex")  # the sparse benchmark's reference
     os.makedirs("benchmarks/results", exist_ok=True)
     for script in sorted(os.listdir("benchmarks")):
         if script.startswith("bench_") and script.endswith(".py"):

@@ -508,6 +508,11 @@ def test_dask_input(backend: Any) -> None:
 def test_torch_input(backend: Any) -> None:
     torch = pytest.importorskip("torch")
     x = torch.linspace(0.1, 1.3, 5, dtype=torch.float64, requires_grad=True)
+    # A tensor on torch's tape may be inside a torch differentiation (SecondOrder(AutoTorch(),
+    # AutoJAX())): converting it to JAX would drop its derivative, so it is refused...
+    with pytest.raises(di.UnsupportedOperationError, match="torch is differentiating"):
+        di.gradient(sum_sin_sq, backend, x)
+    x = x.detach()  # ... and its values are used once detached
     g = di.gradient(sum_sin_sq, backend, x)
     assert isinstance(g, torch.Tensor)
     assert g.dtype == torch.float64

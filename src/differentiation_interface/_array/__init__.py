@@ -28,6 +28,7 @@ from ._namespace import (
 )
 from ._outputs import check_out, write_out
 from ._seeds import MAX_STACK_ELEMENTS, basis_chunk, chunking, rows, stack, unstack
+from ._tracing import differentiated_by, refuse_foreign
 
 __all__ = [
     "MAX_STACK_ELEMENTS",
@@ -38,6 +39,7 @@ __all__ = [
     "compat_namespace",
     "convert",
     "device_of",
+    "differentiated_by",
     "eps_of",
     "fresh",
     "from_numpy",
@@ -56,6 +58,7 @@ __all__ = [
     "placement",
     "precision_scope",
     "real_dtype",
+    "refuse_foreign",
     "rows",
     "spec_of",
     "stack",

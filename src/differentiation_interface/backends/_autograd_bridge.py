@@ -14,16 +14,22 @@ differentiate through the plan.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import Any
 
-import array_api_compat as aac
 import autograd.numpy as anp
 import numpy as np
 
-from .._array import device_of, from_numpy, is_array, is_numpy_namespace, namespace_of, to_numpy
-from ..errors import ArgumentTypeError, UnsupportedOperationError
+from .._array import (
+    device_of,
+    from_numpy,
+    is_array,
+    is_numpy_namespace,
+    namespace_of,
+    refuse_foreign,
+    to_numpy,
+)
+from ..errors import ArgumentTypeError
 from ._autograd_trace import getval, isbox
 
 __all__ = ["Bridge", "check_dtype", "host", "read_only", "stack"]
@@ -58,38 +64,10 @@ def host(a: Any) -> np.ndarray[Any, Any]:
 
 
 def _to_numpy(a: Any) -> np.ndarray[Any, Any]:
-    """``to_numpy``, refusing arrays another AD engine is differentiating.
-
-    Converting such an array to numpy would drop its derivative without a trace (for instance
-    ``SecondOrder(di.AutoTorch(), di.AutoAutograd())``: torch would see a constant and return
-    a wrong Hessian), so it raises instead.
-    """
-    if aac.is_torch_array(a) and _torch_tracked(a):
-        msg = (
-            "AutoAutograd() received a torch tensor that requires grad (or is being "
-            "differentiated by torch.func / forward-mode AD). autograd computes with numpy "
-            "and cannot pass derivatives back to torch, so they would be silently lost. Pass "
-            "x.detach() (or call under torch.no_grad()) if only the values matter, or use "
-            "di.AutoTorch()."
-        )
-        raise UnsupportedOperationError(msg)
-    if aac.is_jax_array(a) and isinstance(a, sys.modules["jax"].core.Tracer):
-        msg = (
-            "AutoAutograd() received a JAX tracer: autograd computes with numpy and cannot be "
-            "differentiated, jitted or vmapped by JAX. Use di.AutoJAX() inside JAX transforms."
-        )
-        raise UnsupportedOperationError(msg)
+    """``to_numpy``, refusing arrays another AD engine is differentiating (see
+    :func:`~differentiation_interface._array.refuse_foreign`)."""
+    refuse_foreign(a, "autograd", "AutoAutograd()")
     return to_numpy(a)
-
-
-def _torch_tracked(t: Any) -> bool:
-    torch = sys.modules["torch"]
-    if not torch.is_grad_enabled() and not torch._C._functorch.is_functorch_wrapped_tensor(t):
-        return False
-    if t.requires_grad or torch._C._functorch.is_functorch_wrapped_tensor(t):
-        return True
-    forward_ad = torch.autograd.forward_ad
-    return bool(forward_ad._current_level >= 0 and forward_ad.unpack_dual(t).tangent is not None)
 
 
 def read_only(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._array import convert, device_of, from_numpy, namespace_of, to_numpy
+from .._array import convert, device_of, from_numpy, namespace_of, refuse_foreign, to_numpy
 
 __all__ = ["X64", "CallerIO", "io_for", "is_64bit", "single_device_sharding"]
 
@@ -131,6 +131,7 @@ class _HostIO(CallerIO):
     identity = False
 
     def put(self, a: Any) -> Any:
+        refuse_foreign(a, "jax", "AutoJAX")
         return to_numpy(a)
 
     def back(self, outs: tuple[Any, ...], x: Any) -> tuple[Any, ...]:
@@ -148,6 +149,7 @@ class _DLPackIO(CallerIO):
     identity = False
 
     def put(self, a: Any) -> Any:
+        refuse_foreign(a, "jax", "AutoJAX")
         detach = getattr(a, "detach", None)  # torch tensors that require grad
         return jnp.from_dlpack(detach() if detach is not None else a)
 
@@ -183,6 +185,7 @@ def io_for(x: Any) -> CallerIO:
         return _TRACER_IO
     if isinstance(x, jax.Array):
         return _JAX_IO
+    refuse_foreign(x, "jax", "AutoJAX")
     dlpack_device = getattr(x, "__dlpack_device__", None)
     if (
         dlpack_device is not None

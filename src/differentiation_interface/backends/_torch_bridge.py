@@ -31,7 +31,7 @@ import torch
 import torch.autograd.forward_ad as _forward_ad
 from torch.overrides import TorchFunctionMode
 
-from .._array import convert, device_of, is_array, namespace_of
+from .._array import convert, device_of, is_array, namespace_of, refuse_foreign
 from ..contexts import Cache
 from ..errors import FunctionOutputError, UnsupportedOperationError
 from ._base import Fn
@@ -108,6 +108,7 @@ def as_tensor(a: Any) -> Tensor:
         return a.detach() if a.requires_grad else a
     if isinstance(a, np.generic):
         return torch.from_numpy(np.array(a))
+    refuse_foreign(a, "torch", "AutoTorch")
     dlpack_device = getattr(a, "__dlpack_device__", None)
     strides = getattr(a, "strides", None) or ()
     if (

@@ -23,7 +23,15 @@ import math
 import threading
 from typing import Any
 
-from .._array import basis_chunk, chunking, convert, device_of, is_complex_dtype, namespace_of
+from .._array import (
+    basis_chunk,
+    chunking,
+    convert,
+    device_of,
+    differentiated_by,
+    is_complex_dtype,
+    namespace_of,
+)
 from ..backends import Engine, Fn, engine_for
 from ..backends._base import HessianPlan, HVPPlan, SecondDerivativePlan
 from ..contexts import Constant
@@ -81,6 +89,27 @@ class SecondOrderEngine(Engine):
     def prepare_jacobian(self, fn: Fn, x: Any, *, y: Any) -> Any:
         return _dispatch.build_plan("jacobian", self._inner, fn, x, None, y)
 
+    # Second order: two backends of one engine (AutoJAX forward over AutoJAX reverse, ...)
+    # are served by that engine's native second order, which composes its own modes inside
+    # one compiled or taped computation; other pairs go through the generic composition.
+
+    def _same_engine(self) -> Engine | None:
+        return self._outer if type(self._outer) is type(self._inner) else None
+
+    def prepare_second_derivative(self, fn: Fn, x: Any, *, y: Any) -> Any:
+        engine = self._same_engine()
+        return None if engine is None else engine.prepare_second_derivative(fn, x, y=y)
+
+    def prepare_hvp(self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool) -> Any:
+        engine = self._same_engine()
+        if engine is None:
+            return None
+        return engine.prepare_hvp(fn, x, tx, y=y, same_point=same_point)
+
+    def prepare_hessian(self, fn: Fn, x: Any, *, y: Any) -> Any:
+        engine = self._same_engine()
+        return None if engine is None else engine.prepare_hessian(fn, x, y=y)
+
 
 class _Inner:
     """The inner plan of a composition, prepared again for each kind of array it receives.
@@ -106,6 +135,8 @@ class _Inner:
             # Arrays traced by an outer engine have no values to probe batchability with.
             traced = Fn(fn.f, fn.contexts, fn.y, batchable=False)
             plan = _dispatch.build_plan(self.op, self.engine, traced, x, seeds, fn(x))
+            if differentiated_by(x) == "jax":
+                return plan  # built from this trace's staged values: valid in this trace only
             with self.lock:
                 plan = self.plans.setdefault(key, plan)
         return plan
