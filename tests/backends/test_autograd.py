@@ -646,7 +646,7 @@ def test_torch_tensor_requiring_grad() -> None:
     import torch
 
     x = torch.linspace(0.5, 2.0, 5, dtype=torch.float32, requires_grad=True)
-    with pytest.raises(di.UnsupportedOperationError, match="received an array that torch is differentiating"):
+    with pytest.raises(di.UnsupportedOperationError, match="torch is differentiating"):
         di.gradient(_sum_sin_sq, AG, x)
     for call in (lambda: di.gradient(_sum_sin_sq, AG, x.detach()), lambda: _no_grad_gradient(x)):
         g = call()
@@ -667,7 +667,7 @@ def _no_grad_gradient(x: Any) -> Any:
 def test_torch_over_autograd_is_refused() -> None:
     # torch would see autograd's numpy result as a constant: a wrong Hessian, so an error
     x = np.array([0.5, 1.0, 1.5])
-    with pytest.raises(di.UnsupportedOperationError, match="received an array that torch is differentiating"):
+    with pytest.raises(di.UnsupportedOperationError, match="torch is differentiating"):
         di.hessian(_norm_times_sum, di.SecondOrder(di.AutoTorch(), AG), x)
 
 
@@ -679,7 +679,7 @@ def test_jax_transform_over_autograd_is_refused() -> None:
     def outer(v: Any) -> Any:
         return jnp.sum(di.gradient(_sum_sin_sq, AG, v))
 
-    with pytest.raises(di.UnsupportedOperationError, match="received an array that jax is differentiating"):
+    with pytest.raises(di.UnsupportedOperationError, match="jax is differentiating"):
         jax.grad(outer)(jnp.linspace(0.5, 2.0, 3))
 
 
