@@ -111,9 +111,7 @@ def conformance(session: nox.Session, engine: str) -> None:
     scenario x every variant (the namespaces' packages are installed with it)."""
     extras = {"finite_diff": ("test", "torch", "jax"), "autograd": ("test", "all")}
     _install(session, *extras.get(engine, ("test", engine)))
-    session.run(
-        "pytest", "conformance", *session.posargs, env={"DI_CONFORMANCE_ENGINES": engine}
-    )
+    session.run("pytest", "conformance", *session.posargs, env={"DI_CONFORMANCE_ENGINES": engine})
 
 
 @nox.session
