@@ -94,7 +94,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     import numpy as np
 
-    from differentiation_interface.testing import default_scenarios
+    from differentiation_interface.testing import (
+        complex_scenarios,
+        context_scenarios,
+        default_scenarios,
+        edge_scenarios,
+    )
 
     params = []
     for engine, backends in selected_engines(metafunc.config).items():
@@ -102,7 +107,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             if not _installed(ns_name):
                 continue
             _, _, float64 = namespace(ns_name)
-            scenarios = default_scenarios(dtype=np.float64 if float64 else np.float32)
+            real = np.float64 if float64 else np.float32
+            scenarios = [
+                *default_scenarios(dtype=real),
+                *context_scenarios(dtype=real),
+                *edge_scenarios(dtype=real),
+                *complex_scenarios(dtype=np.complex128 if float64 else np.complex64),
+            ]
             if ns_name == "jax":  # immutable arrays: no two-argument functions there
                 scenarios = [s for s in scenarios if s.y is None]
             for backend in backends:

@@ -5,7 +5,15 @@ conversion in and out, ``out=`` buffers, basis seeds) goes through this package,
 rules learned from experiments (see ``docs/explanation/arrays.md``) live in one place.
 """
 
-from ._convert import convert, fresh, from_numpy, needs_x64, precision_scope, to_numpy
+from ._convert import (
+    convert,
+    fresh,
+    from_numpy,
+    needs_x64,
+    precision_scope,
+    to_numpy,
+    x64_scope,
+)
 from ._namespace import (
     ArraySpec,
     compat_namespace,
@@ -65,4 +73,5 @@ __all__ = [
     "to_numpy",
     "unstack",
     "write_out",
+    "x64_scope",
 ]

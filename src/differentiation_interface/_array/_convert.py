@@ -31,6 +31,7 @@ __all__ = [
     "needs_x64",
     "precision_scope",
     "to_numpy",
+    "x64_scope",
 ]
 
 
@@ -40,6 +41,15 @@ def _is_64bit(a: Any) -> bool:
     size = getattr(dtype, "itemsize", 0)
     complex_ = getattr(dtype, "kind", "") == "c" or bool(getattr(dtype, "is_complex", False))
     return size == 16 or (size == 8 and not complex_)
+
+
+def x64_scope() -> contextlib.AbstractContextManager[Any]:
+    """JAX's 64-bit mode for this thread (a no-op context if it is already on).
+
+    For callers that already know the work needs it (a preparation records that once);
+    :func:`precision_scope` decides from the arrays.
+    """
+    return _jax_x64()
 
 
 def _jax_x64() -> contextlib.AbstractContextManager[Any]:

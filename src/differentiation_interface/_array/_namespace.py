@@ -80,7 +80,7 @@ def placement(a: Any) -> Any:
     ``array_api_compat.device``), the device otherwise."""
     if type(a) is np.ndarray:
         return None
-    sharding = getattr(a, "sharding", None) if aac.is_jax_array(a) else None
+    sharding = getattr(a, "sharding", None)  # only JAX arrays have one
     return sharding if sharding is not None else device_of(a)
 
 

@@ -138,15 +138,16 @@ def coordinate_sweep(fn: Fn, x: Any, shifted: list[Any], indices: tuple[Any, ...
     original = xp.reshape(x, (-1,))
     if xp is np:  # Python scalars are the cheapest values to write into numpy
         original, shifted = original.tolist(), [v.tolist() for v in shifted]
-    call = fn.f if not fn.inplace else None
-    args = fn.args
-    outputs = []
+    if fn.inplace:
+        call, args = fn, ()
+    else:
+        call, args = fn.f, fn.args  # direct calls: this loop is the hot path of loop mode
+    outputs: list[Any] = []
+    append, scalar = outputs.append, np.generic
     for values in shifted:
-        for j, index in enumerate(indices):
-            buffer[index] = values[j]
-            out = call(buffer, *args) if call is not None else fn(buffer)
-            if not isinstance(out, np.generic):
-                out = fresh(out, xp, (buffer,))
-            outputs.append(out)
-            buffer[index] = original[j]
+        for index, value, restore in zip(indices, values, original, strict=True):
+            buffer[index] = value
+            out = call(buffer, *args)
+            append(out if isinstance(out, scalar) else fresh(out, xp, (buffer,)))
+            buffer[index] = restore
     return stack(xp, outputs)

@@ -29,6 +29,7 @@ from .._array import (
     precision_scope,
     spec_of,
     write_out,
+    x64_scope,
 )
 from ..backends import Fn, check_inplace, engine_for
 from ..contexts import Constant, Context
@@ -418,7 +419,7 @@ def run_quick(prep: Prep, f: Any, x: Any, *, value: bool) -> Any:
     """Run a plan without tangents on the quick path (see :func:`quick`)."""
     fn = prep.fn if f is prep.f else Fn(f)  # a non-strict prep may be given another f
     if prep.x64:
-        with precision_scope(prep.xp, x):
+        with x64_scope():
             return prep.plan.run(fn, x, value=value)
     results = prep.plan.run(fn, x, value=value)
     return _arrays(results) if prep.xp is np else results
@@ -429,7 +430,7 @@ def run_quick_tangents(prep: Prep, f: Any, x: Any, tangents: Any, *, value: bool
     fn = prep.fn if f is prep.f else Fn(f)
     seeds = prep.xp.stack(list(tangents), axis=0)
     if prep.x64:
-        with precision_scope(prep.xp, x):
+        with x64_scope():
             first, stacked = prep.plan.run(fn, x, seeds, value=value)
     else:
         first, stacked = prep.plan.run(fn, x, seeds, value=value)

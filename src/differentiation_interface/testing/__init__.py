@@ -15,6 +15,7 @@ from ._benchmark import (
 )
 from ._checks import cases, check_scenario, test_differentiation
 from ._wrappers import ForwardFromPrimitive, ReverseFromPrimitive
+from .families import complex_scenarios, context_scenarios, edge_scenarios
 from .scenarios import Scenario, default_scenarios
 from .sparse_scenarios import SparseScenario, sparse_scenarios
 
@@ -27,7 +28,10 @@ __all__ = [
     "benchmark_differentiation",
     "cases",
     "check_scenario",
+    "complex_scenarios",
+    "context_scenarios",
     "default_scenarios",
+    "edge_scenarios",
     "format_table",
     "sparse_scenarios",
     "test_differentiation",

@@ -75,7 +75,7 @@ def tolerance(backend: AbstractBackend, scenario: Scenario) -> float:
     one-sided ones and the fused second-order stencils ``eps**(1/2)``, and second order by
     *nested* finite differences (a composite backend) only about ``eps**(1/3)``.
     """
-    single = str(getattr(scenario.x, "dtype", "")).endswith("float32")
+    single = str(getattr(scenario.x, "dtype", "")).endswith(("float32", "complex64", "float16"))
     second = scenario.operator in ("second_derivative", "hvp", "hessian")
     leaves = _leaves(backend)
     fd = [leaf for leaf in leaves if isinstance(leaf, AutoFiniteDiff)]
