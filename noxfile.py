@@ -50,8 +50,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package."""
-    _install(session, "test")
+    """mypy --strict on the package (engines installed, so their modules are checked)."""
+    _install(session, "all", "test")
     session.install("mypy>=1.10")
     session.run("mypy")
 
