@@ -19,7 +19,11 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import differentiation_interface as di  # noqa: E402
-from conformance.conftest import ENGINE_NAMESPACES, all_engines  # noqa: E402
+from conformance.conftest import (  # noqa: E402
+    ENGINE_NAMESPACES,
+    FIRST_BACKEND_ONLY,
+    all_engines,
+)
 from differentiation_interface.backends import Engine, engine_for  # noqa: E402
 
 PAGE = ROOT / "docs" / "explanation" / "capabilities.md"
@@ -93,7 +97,8 @@ def render() -> str:
         "|---|---|",
     ]
     for engine_name, namespaces in ENGINE_NAMESPACES.items():
-        lines.append(f"| {engine_name} | {', '.join(namespaces)} |")
+        names = [f"{n} (first backend only)" if n in FIRST_BACKEND_ONLY else n for n in namespaces]
+        lines.append(f"| {engine_name} | {', '.join(names)} |")
     lines.append("")
     return "\n".join(lines)
 
