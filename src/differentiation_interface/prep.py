@@ -140,7 +140,7 @@ class Prep:
         y_spec: ArraySpec,
         strict: bool,
         fn: Any = None,
-        x64: bool = False,
+        x64: Any = None,
         point: tuple[Any, tuple[Context, ...]] | None = None,
         quick: ArraySpec | None = None,
         quick_tangents: tuple[int, ArraySpec] | None = None,
@@ -155,7 +155,7 @@ class Prep:
         self.strict = strict
         self.same_point = point is not None
         self._point = point
-        self.x64 = x64
+        self.x64 = x64  # JAX's 64-bit switch if calls must run in 64-bit mode, else None
         self.fn = fn
         # Specs of x and of the tangents for the quick path of calls with no contexts or y
         # (the common case, where checking costs a few attribute comparisons), with the

@@ -12,7 +12,7 @@ from ._convert import (
     needs_x64,
     precision_scope,
     to_numpy,
-    x64_scope,
+    x64_switch,
 )
 from ._namespace import (
     ArraySpec,
@@ -73,5 +73,5 @@ __all__ = [
     "to_numpy",
     "unstack",
     "write_out",
-    "x64_scope",
+    "x64_switch",
 ]

@@ -246,7 +246,8 @@ class TapeGradient(GradientPlan):
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
         if self.plain and type(x) is np.ndarray and torch.is_grad_enabled():
-            if x.flags.writeable and min(x.strides, default=0) >= 0 and x.dtype.isnative:
+            flags = x.flags  # C-contiguous: no negative strides; as_tensor copies the rest
+            if flags.writeable and flags.c_contiguous and x.dtype.isnative:
                 xr = torch.from_numpy(x).requires_grad_(True)
             else:
                 xr = leaf(x)
@@ -256,7 +257,13 @@ class TapeGradient(GradientPlan):
                 grad = torch.zeros_like(xr) if g is None else g
             else:
                 grad = torch.zeros_like(xr)
-            return (deliver(y, x, (xr,)) if value else None), own(grad, (xr,)).numpy()
+            # own(grad, (xr,)) for this case, inlined (1.3 us of its 2.7 us): autograd.grad's
+            # result has no history, lives on the CPU and may only alias x or overlap itself.
+            if not grad.is_contiguous():
+                grad = own(grad, (xr,))
+            elif grad.untyped_storage().data_ptr() == xr.untyped_storage().data_ptr():
+                grad = grad.clone()
+            return (deliver(y, x, (xr,)) if value else None), grad.numpy()
         func = self.sig.bind(fn)
         xr = leaf(x)
         y = record(func, xr)

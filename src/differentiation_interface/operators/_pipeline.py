@@ -29,7 +29,7 @@ from .._array import (
     precision_scope,
     spec_of,
     write_out,
-    x64_scope,
+    x64_switch,
 )
 from ..backends import Fn, check_inplace, engine_for
 from ..contexts import Constant, Context
@@ -325,7 +325,7 @@ def prepare(
         y_spec=spec_of(y0),
         strict=strict,
         fn=Fn(f) if not contexts and y is None else None,
-        x64=needs_x64(xp, x, *(c.value for c in contexts)),
+        x64=x64_switch() if needs_x64(xp, x, *(c.value for c in contexts)) else None,
         point=_copy_point(x, contexts, xp) if same_point else None,
         quick=quick_spec,
         quick_tangents=quick_tangents,
@@ -373,8 +373,11 @@ def quick(
             return None
     found: Prep = prep
     where = found.quick.device  # type: ignore[union-attr]  # a placement, see ArraySpec
-    if where is not None and placement(x) != where:
-        return None
+    if where is not None:
+        # placement(x), inlined: this runs on every prepared call with JAX or torch arrays
+        here = getattr(x, "sharding", None)
+        if (here if here is not None else device_of(x)) != where:
+            return None
     if tangents is not None and not _quick_tangents(found, tangents):
         return None
     return found
@@ -410,18 +413,21 @@ def _remember_quick(op_name: str, f: Any, backend: Any, x: Any, tangents: Any, p
 
 def _arrays(results: tuple[Any, ...]) -> tuple[Any, ...]:
     """0-d numpy results as 0-d arrays: numpy arithmetic on 0-d arrays gives numpy scalars."""
-    if any(isinstance(r, np.generic) for r in results):
-        return tuple(np.asarray(r) if isinstance(r, np.generic) else r for r in results)
+    for r in results:  # a loop, not any(<generator>): this runs on every quick numpy call
+        if isinstance(r, np.generic):
+            return tuple(np.asarray(r) if isinstance(r, np.generic) else r for r in results)
     return results
 
 
 def run_quick(prep: Prep, f: Any, x: Any, *, value: bool) -> Any:
     """Run a plan without tangents on the quick path (see :func:`quick`)."""
     fn = prep.fn if f is prep.f else Fn(f)  # a non-strict prep may be given another f
-    if prep.x64:
-        with x64_scope():
-            return prep.plan.run(fn, x, value=value)
-    results = prep.plan.run(fn, x, value=value)
+    switch = prep.x64
+    if switch is not None and not switch.value:
+        with switch(True):
+            results = prep.plan.run(fn, x, value=value)
+    else:
+        results = prep.plan.run(fn, x, value=value)
     return _arrays(results) if prep.xp is np else results
 
 
@@ -429,8 +435,9 @@ def run_quick_tangents(prep: Prep, f: Any, x: Any, tangents: Any, *, value: bool
     """Run a plan with stacked tangents on the quick path; results as a tuple."""
     fn = prep.fn if f is prep.f else Fn(f)
     seeds = prep.xp.stack(list(tangents), axis=0)
-    if prep.x64:
-        with x64_scope():
+    switch = prep.x64
+    if switch is not None and not switch.value:
+        with switch(True):
             first, stacked = prep.plan.run(fn, x, seeds, value=value)
     else:
         first, stacked = prep.plan.run(fn, x, seeds, value=value)
