@@ -115,6 +115,7 @@ class Prep:
         "_point",
         "backend",
         "f",
+        "fast",
         "fn",
         "operator",
         "plan",
@@ -162,6 +163,9 @@ class Prep:
         # device replaced by a cheaper "placement" key; None if calls need the full check.
         self.quick = quick
         self.quick_tangents = quick_tangents
+        # The shortest path of a prepared call (see operators._pipeline.direct_path): a
+        # callable(op, f, backend, x) giving the result, or None when it cannot serve the call.
+        self.fast: Any = None
 
     def __repr__(self) -> str:
         kind = "same-point " if self.same_point else ""

@@ -356,6 +356,33 @@ def test_strict_prep_mismatches(device1: Any) -> None:
         di.gradient(sum_sin_sq, REVERSE, jax.device_put(xj, device1), prep=prep_j)
 
 
+def test_prepared_shortcut_serves_only_the_prepared_call(device1: Any) -> None:
+    """A prepared call's shortcut (the plan's ``direct``) must refuse anything else."""
+    with jax.enable_x64(True):
+        x = jnp.linspace(0.1, 1.3, 5)
+    prep = di.prepare_gradient(sum_sin_sq, REVERSE, x)
+    step = jax.jit(lambda v: v * 0.9)
+    for _ in range(3):  # one computation's results share a sharding object
+        with jax.enable_x64(True):
+            x = step(x)
+            inside = di.gradient(sum_sin_sq, REVERSE, x, prep=prep)
+        outside = di.gradient(sum_sin_sq, REVERSE, x, prep=prep)  # 64-bit mode off
+        for g in (inside, outside):
+            assert g.dtype == jnp.float64
+            assert g.sharding == x.sharding
+            with jax.enable_x64(True):
+                close(g, np.sin(2 * np.asarray(x)), rtol=1e-14, atol=1e-15)
+    with pytest.raises(di.PreparationMismatchError, match=r"\[mismatch\] x"):
+        di.gradient(sum_sin_sq, REVERSE, jax.device_put(x, device1), prep=prep)
+    with pytest.raises(di.PreparationMismatchError, match="made by `prepare_gradient`"):
+        di.hessian(sum_sin_sq, REVERSE, x, prep=prep)
+    xn = np.linspace(0.1, 1.3, 5)
+    prep_n = di.prepare_hessian(sum_sin_sq, REVERSE, xn)
+    h = di.hessian(sum_sin_sq, REVERSE, xn, prep=prep_n)  # numpy: 64-bit scope entered
+    assert h.flags.writeable
+    close(h, np.diag(2 * np.cos(2 * xn)), rtol=1e-14, atol=1e-15)
+
+
 def test_same_point_preps_do_not_evaluate_f_again() -> None:
     x = np.linspace(0.1, 1.3, 4)
     f, calls = counted(lambda v: v * array_namespace(v).sin(v))

@@ -150,6 +150,20 @@ def test_numpy_layouts(backend: di.AutoTorch, layout: str) -> None:
     assert x.flags.writeable == flags
 
 
+def test_prepared_gradient_takes_any_numpy_layout() -> None:
+    # The prepared call's shortcut must copy what torch.from_numpy cannot take safely.
+    prep = di.prepare_gradient(_sum_sin_sq, REVERSE, np.linspace(0.0, 1.0, 6))
+    layouts = _numpy_layouts()
+    for name in ("readonly", "negative-stride", "non-contiguous"):
+        x = layouts[name]
+        before = x.copy()
+        g = di.gradient(_sum_sin_sq, REVERSE, x, prep=prep)
+        close(g, np.sin(2 * x))
+        assert g.flags.writeable
+        assert not np.shares_memory(g, x)
+        np.testing.assert_array_equal(x, before)
+
+
 def test_readonly_input_is_never_written() -> None:
     x = np.linspace(1.0, 2.0, 4)
     x.flags.writeable = False

@@ -24,11 +24,15 @@ An engine subclasses :class:`Engine`, sets the class flags ``forward`` / ``rever
 override any other ``prepare_<operator>`` to provide a native implementation; each returns a
 plan or ``None`` ("use the generic fallback", derived from pushforward and pullback in
 :mod:`differentiation_interface.operators`). Engines never import the operators.
+
+Plans of operators without tangents may also set ``direct`` (see :class:`DirectPath`): the
+prepared call's shortest path, for engines whose calls cost microseconds.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from .._array import MAX_STACK_ELEMENTS, namespace_of
@@ -36,6 +40,7 @@ from ..contexts import Cache, Context
 
 __all__ = [
     "DerivativePlan",
+    "DirectPath",
     "Engine",
     "Fn",
     "GradientPlan",
@@ -117,7 +122,21 @@ class PullbackPlan(ABC):
         """Return ``(y or None, tx)`` with ``tx`` of shape ``(B, *x.shape)``."""
 
 
-class DerivativePlan(ABC):
+class DirectPath:
+    """The optional shortcut of plans for operators without tangents.
+
+    ``direct(x)`` returns the operator's result alone (no value) as a fresh array of the
+    caller's namespace, or ``None`` when it cannot serve this call (the pipeline then calls
+    ``run``). The pipeline only calls it for the prepared ``f`` without contexts and an ``x``
+    of the prepared type, shape, dtype and device, in the prepared JAX precision; everything
+    else the plan must check itself. It saves the generic call path's frames: about 2 us of
+    a 10 us jitted JAX gradient on the project's benchmark machine.
+    """
+
+    direct: Callable[[Any], Any] | None = None
+
+
+class DerivativePlan(DirectPath, ABC):
     """Prepared derivative of a function of a 0-d array."""
 
     @abstractmethod
@@ -125,7 +144,7 @@ class DerivativePlan(ABC):
         """Return ``(y or None, der)``."""
 
 
-class GradientPlan(ABC):
+class GradientPlan(DirectPath, ABC):
     """Prepared gradient of a real scalar function."""
 
     @abstractmethod
@@ -133,7 +152,7 @@ class GradientPlan(ABC):
         """Return ``(y or None, grad)``."""
 
 
-class JacobianPlan(ABC):
+class JacobianPlan(DirectPath, ABC):
     """Prepared Jacobian, shape ``(y.size, x.size)``."""
 
     @abstractmethod
@@ -141,7 +160,7 @@ class JacobianPlan(ABC):
         """Return ``(y or None, jac)``."""
 
 
-class SecondDerivativePlan(ABC):
+class SecondDerivativePlan(DirectPath, ABC):
     """Prepared second derivative of a function of a 0-d array."""
 
     @abstractmethod
@@ -157,7 +176,7 @@ class HVPPlan(ABC):
         """Return ``(grad or None, tg)`` with ``tg`` of shape ``(B, *x.shape)``."""
 
 
-class HessianPlan(ABC):
+class HessianPlan(DirectPath, ABC):
     """Prepared Hessian, shape ``(x.size, x.size)``."""
 
     @abstractmethod

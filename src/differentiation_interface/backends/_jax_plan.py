@@ -120,6 +120,7 @@ class JAXPlan:
 
     lead = 1
     slots = 2
+    direct: Callable[[Any], Any] | None = None  # see DirectPath
 
     def __init__(self, s: Setup) -> None:
         self.op = s.op
@@ -148,6 +149,11 @@ class JAXPlan:
                 self.__dict__["run"] = self._x_jax if jax_x else self._x_numpy
             else:
                 self.__dict__["run"] = self._seeds_jax if jax_x else self._seeds_numpy
+        if self.lead == 1 and self.direct_type is not Never:
+            # The pipeline's shortcut (DirectPath): JAX callers get the compiled function
+            # itself, with no Python frame in between (it has been traced for this f,
+            # signature and precision, so a call cannot raise a tracing error).
+            self.direct = self.plain if s.io.kind == "jax" else self._direct_numpy
         lead = (s.jx,) if self.lead == 1 else (s.jx, s.jseeds)
         try:  # compile now: prepared calls never trace
             self.plain(*lead, *s.jdyn)
@@ -218,6 +224,14 @@ class JAXPlan:
             except (TypeError, IndexError) as err:
                 reraise(self.op, err)
         return self.execute(value, x, (x,), fn.args)
+
+    def _direct_numpy(self, x: Any) -> Any:
+        if self.check_x64 and not X64.value:
+            return None  # run enters the 64-bit scope
+        try:
+            return np.array(self.plain(x))
+        except (TypeError, IndexError) as err:
+            reraise(self.op, err)
 
     def _seeds_jax(self, fn: Fn, x: Any, seeds: Any, *, value: bool) -> Any:
         if type(x) is self.direct_type and not value and not fn.args:

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..prep import Prep
 from ._docs import fill
-from ._pipeline import OPERATORS, Call, prepare, quick, quick_value, run_quick
+from ._pipeline import OPERATORS, Call, cached_direct, prepare, quick, quick_value, run_quick
 
 __all__ = ["derivative", "prepare_derivative", "value_and_derivative"]
 
@@ -95,6 +95,11 @@ def derivative(
     True
     """
     if not contexts and out is None and y is None:
+        direct = prep.fast if type(prep) is Prep else cached_direct(_OP.name, f, backend, x, prep)
+        if direct is not None:
+            result = direct("derivative", f, backend, x)
+            if result is not None:
+                return result
         fast = quick("derivative", f, backend, x, prep)
         if fast is not None:
             return run_quick(fast, f, x, value=False)[1]

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..prep import Prep
 from ._docs import fill
-from ._pipeline import OPERATORS, Call, prepare, quick, quick_value, run_quick
+from ._pipeline import OPERATORS, Call, cached_direct, prepare, quick, quick_value, run_quick
 
 __all__ = ["gradient", "prepare_gradient", "value_and_gradient"]
 
@@ -99,6 +99,11 @@ def gradient(
     True
     """
     if not contexts and out is None:
+        direct = prep.fast if type(prep) is Prep else cached_direct("gradient", f, backend, x, prep)
+        if direct is not None:
+            result = direct("gradient", f, backend, x)
+            if result is not None:
+                return result
         fast = quick("gradient", f, backend, x, prep)
         if fast is not None:
             return run_quick(fast, f, x, value=False)[1]

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..prep import Prep
 from ._docs import fill
-from ._pipeline import OPERATORS, Call, prepare, quick, quick_value, run_quick
+from ._pipeline import OPERATORS, Call, cached_direct, prepare, quick, quick_value, run_quick
 
 __all__ = ["jacobian", "prepare_jacobian", "value_and_jacobian"]
 
@@ -100,6 +100,11 @@ def jacobian(
     ((3, 2), True)
     """
     if not contexts and out is None and y is None:
+        direct = prep.fast if type(prep) is Prep else cached_direct("jacobian", f, backend, x, prep)
+        if direct is not None:
+            result = direct("jacobian", f, backend, x)
+            if result is not None:
+                return result
         fast = quick("jacobian", f, backend, x, prep)
         if fast is not None:
             return run_quick(fast, f, x, value=False)[1]

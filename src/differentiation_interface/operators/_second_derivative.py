@@ -6,7 +6,7 @@ from typing import Any
 
 from ..prep import Prep
 from ._docs import fill
-from ._pipeline import OPERATORS, Call, prepare, quick, quick_value, run_quick
+from ._pipeline import OPERATORS, Call, cached_direct, prepare, quick, quick_value, run_quick
 
 __all__ = [
     "prepare_second_derivative",
@@ -93,6 +93,11 @@ def second_derivative(
     True
     """
     if not contexts and out is None:
+        direct = prep.fast if type(prep) is Prep else cached_direct(_OP.name, f, backend, x, prep)
+        if direct is not None:
+            result = direct("second_derivative", f, backend, x)
+            if result is not None:
+                return result
         fast = quick("second_derivative", f, backend, x, prep)
         if fast is not None:
             return run_quick(fast, f, x, value=False)[2]

@@ -113,8 +113,10 @@ class _SparsePlan:
     """
 
     output: Any
+    slots = 2  # results of ``run``: the matrix last, after the value(s)
     fused: tuple[Callable[[Any], Any], Callable[[Any], Any]] | None = None
     f: Any = None
+    direct: Callable[[Any], Any] | None = None  # see DirectPath
 
     def evaluate(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, ...]:
         raise NotImplementedError
@@ -136,7 +138,9 @@ class _SparsePlan:
         f, batchable = fn.f, fn.batchable
 
         def program(value: bool) -> Callable[[Any], Any]:
-            return lambda x: self.assemble(Fn(f, batchable=batchable), x, value=value)
+            if value:
+                return lambda x: self.assemble(Fn(f, batchable=batchable), x, value=True)
+            return lambda x: self.assemble(Fn(f, batchable=batchable), x, value=False)[-1]
 
         plain = jax.jit(program(False))
         try:  # compile now; a dense engine JAX cannot trace (torch) keeps the eager path
@@ -145,11 +149,14 @@ class _SparsePlan:
             return
         self.f = f
         self.fused = (plain, jax.jit(program(True)))
+        self.direct = plain  # the matrix alone, one dispatch of compiled code
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> Any:
         fused = self.fused
         if fused is not None and fn.f is self.f and not fn.args:
-            return fused[1](x) if value else fused[0](x)
+            if value:
+                return fused[1](x)
+            return (*(None,) * (self.slots - 1), fused[0](x))
         return self.assemble(fn, x, value=value)
 
 
@@ -234,6 +241,8 @@ class SparseHessianPlan(_SparsePlan, HessianPlan):
     decompression : str
         ``"direct"`` (star coloring) or ``"substitution"`` (acyclic coloring).
     """
+
+    slots = 3
 
     def __init__(self, backend: AutoSparse, dense: Engine, fn: Fn, x: Any, y: Any) -> None:
         xp, device = namespace_of(x), device_of(x)
