@@ -4,7 +4,7 @@ Goals, all with numpy in and numpy out on both sides, float64, one thread:
 
 * prepared ``gradient`` at n = 10: <= 1.10x native ``torch.autograd.grad``
   (reported twice: the engine's plan alone, and the public ``di.gradient(..., prep=prep)``);
-* ``gradient`` / f <= 6 at n = 1e5;
+* ``gradient`` / f <= 6 at n = 1e5 (also with ``AutoTorch(compile=True)``);
 * ``hvp`` <= 15x f;
 * ``jacobian`` <= 1.1x native ``torch.func.jacrev`` (reverse) / ``torch.func.jacfwd`` (forward).
 
@@ -34,6 +34,7 @@ torch.set_num_threads(1)
 
 REVERSE = di.AutoTorch()
 FORWARD = di.AutoTorch(mode="forward")
+COMPILED = di.AutoTorch(compile=True)
 
 
 # --- functions (Array API: the same f on both sides) ------------------------------------------
@@ -95,10 +96,15 @@ def cheap_gradient_groups(rounds: int, n: int) -> list[tuple[GroupResult, str]]:
     for f in (sumsq, rosenbrock, logsumexp):
         x = rng.uniform(0.5, 1.5, n)
         prep = di.prepare_gradient(f, REVERSE, x)
+        prep_c = di.prepare_gradient(f, COMPILED, x)
         g = Group(f"gradient / f, {f.__name__}, n = {n}", rounds=rounds)
         g.add("torch f", lambda f=f, x=x: native_f(f, x))
         g.add("native torch.autograd.grad", lambda f=f, x=x: native_gradient(f, x))
         g.add("di.gradient, prepared", lambda f=f, x=x, p=prep: di.gradient(f, REVERSE, x, prep=p))
+        g.add(
+            "di.gradient AutoTorch(compile=True), prepared",
+            lambda f=f, x=x, p=prep_c: di.gradient(f, COMPILED, x, prep=p),
+        )
         out.append((g.run(), "torch f"))
     return out
 

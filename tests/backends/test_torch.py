@@ -164,6 +164,31 @@ def test_prepared_gradient_takes_any_numpy_layout() -> None:
         np.testing.assert_array_equal(x, before)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:torch")  # inductor's own imports
+@pytest.mark.filterwarnings("ignore:Dynamo detected a call to a `functools.lru_cache`")
+def test_compiled_gradient() -> None:
+    backend = di.AutoTorch(compile=True)
+    assert repr(backend) == "AutoTorch(compile=True)"
+    x = np.linspace(0.1, 2.0, 50)
+    prep = di.prepare_gradient(_sum_sin_sq, backend, x)
+    assert prep.plan.f is not _sum_sin_sq  # the compiled function runs
+    xt = torch.linspace(0.3, 1.1, 50, dtype=torch.float64)
+    for point, p in ((x, prep), (x[::-1], prep), (xt, None)):  # None: prepares (and compiles)
+        g = di.gradient(_sum_sin_sq, backend, point, prep=p)
+        close(g, np.sin(2 * np.asarray(point)))
+        y, g = di.value_and_gradient(_sum_sin_sq, backend, point, prep=p)
+        close(y, np.sum(np.sin(np.asarray(point)) ** 2))
+        close(g, np.sin(2 * np.asarray(point)))
+    loose = di.prepare_gradient(_sum_sin_sq, backend, x, strict=False)
+
+    def cube_sum(v: Any) -> Any:
+        return (v**3).sum()
+
+    close(di.gradient(cube_sum, backend, x, prep=loose), 3 * x**2)  # f itself, not _sum_sin_sq
+    with pytest.raises(TypeError, match="compile"):
+        di.AutoTorch(compile=1)  # type: ignore[arg-type]
+
+
 def test_readonly_input_is_never_written() -> None:
     x = np.linspace(1.0, 2.0, 4)
     x.flags.writeable = False

@@ -126,7 +126,7 @@ class TorchEngine(Engine):
         check_misuse(fn, x, y)
         if self.forward:
             return ForwardGradient(fn, x, y)
-        return TapeGradient(fn, x, y)
+        return TapeGradient(fn, x, y, compile=self.backend.compile)
 
     def prepare_jacobian(self, fn: Fn, x: Any, *, y: Any) -> JacobianPlan | None:
         if _complex(x) or _complex(y):

@@ -27,6 +27,7 @@ import torch
 import torch.autograd.forward_ad as _forward_ad
 
 from .._array import MAX_STACK_ELEMENTS, chunking
+from ..errors import UnsupportedOperationError
 from ._base import (
     DerivativePlan,
     Fn,
@@ -232,6 +233,21 @@ class TapePullback(PullbackPlan):
         return (deliver(y, x, sources) if value else None), deliver(tx, x, sources)
 
 
+def compiled(f: Any, x: Any) -> Any:
+    """``torch.compile(f)``, compiled now (preparation), or a clear error if it cannot be."""
+    fc: Any = torch.compile(f)
+    try:
+        xr = leaf(x)
+        torch.autograd.grad(fc(xr), xr, allow_unused=True)
+    except Exception as err:  # inductor fails in many ways (no C++ compiler, graph breaks)
+        msg = (
+            f"AutoTorch(compile=True) could not compile f with torch.compile "
+            f"({type(err).__name__}: {err}). Use AutoTorch() to run f as it is."
+        )
+        raise UnsupportedOperationError(msg) from err
+    return fc
+
+
 class TapeGradient(GradientPlan):
     """The gradient by one backward pass (``df/dRe x + 1j df/dIm x`` for complex ``x``).
 
@@ -240,11 +256,14 @@ class TapeGradient(GradientPlan):
     ``f`` of a numpy ``x``, is written out without the general helpers' indirections.
     """
 
-    def __init__(self, fn: Fn, x: Any, y: Any) -> None:
+    def __init__(self, fn: Fn, x: Any, y: Any, *, compile: bool = False) -> None:
         self.sig = Signature(x, y)
         self.plain = not fn.inplace and not fn.contexts
+        self.f = fn.f  # what runs: f, or torch.compile(f) (see AutoTorch's compile)
+        self.given = fn.f  # the prepared f: calls with another f (strict=False) run that one
+        if compile and self.plain:
+            self.f = compiled(fn.f, x)
         if self.plain and type(x) is np.ndarray:
-            self.f = fn.f
             self.direct = self._direct
 
     def _direct(self, x: Any) -> Any:
@@ -274,7 +293,11 @@ class TapeGradient(GradientPlan):
         return (deliver(y, x, (xr,)) if value else None), grad.numpy()
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
-        if self.plain and type(x) is np.ndarray and torch.is_grad_enabled():
+        if self.plain and fn.f is self.given:
+            if type(x) is np.ndarray and torch.is_grad_enabled():
+                return self._numpy_tape(self.f, x, value=value)
+            fn = Fn(self.f)
+        elif self.plain and type(x) is np.ndarray and torch.is_grad_enabled():
             return self._numpy_tape(fn.f, x, value=value)
         func = self.sig.bind(fn)
         xr = leaf(x)
