@@ -37,6 +37,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import differentiation_interface as di
 from _harness import Group, GroupResult, environment
+from _problems import diffusion, rosenbrock, sumsq
 from differentiation_interface.backends import Fn
 
 jax.config.update("jax_cpu_enable_async_dispatch", False)  # the benchmark only, never the library
@@ -45,32 +46,13 @@ REVERSE = di.AutoJAX()
 FORWARD = di.AutoJAX(mode="forward")
 
 
-# --- functions (Array API: the same f on both sides) ------------------------------------------
-
-
-def sumsq(x: Any) -> Any:
-    xp = array_namespace(x)
-    return xp.sum(x * x)
-
-
-def rosenbrock(x: Any) -> Any:
-    xp = array_namespace(x)
-    a, b = x[1:], x[:-1]
-    return xp.sum(100.0 * (a - b * b) ** 2 + (1.0 - b) ** 2)
+# --- functions (Array API: the same f on both sides; the others come from _problems) --------
 
 
 def coupled(x: Any) -> Any:
     """``sum(tanh(x_i x_j))``: a dense Hessian through an outer product."""
     xp = array_namespace(x)
     return xp.sum(xp.tanh(x[:, None] * x[None, :]))
-
-
-def diffusion(u: Any) -> Any:
-    """``u[i-1] - 2 u[i] + u[i+1] + u (1 - u)`` with zero Dirichlet boundaries."""
-    xp = array_namespace(u)
-    zero = xp.zeros((1,), dtype=u.dtype)
-    padded = xp.concat([zero, u, zero])
-    return padded[:-2] - 2.0 * u + padded[2:] + u * (1.0 - u)
 
 
 # --- groups -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from ._convert import (
     x64_switch,
 )
 from ._namespace import (
+    DTYPE_NAMES,
     ArraySpec,
     compat_namespace,
     device_of,
@@ -39,6 +40,7 @@ from ._seeds import MAX_STACK_ELEMENTS, basis_chunk, chunking, rows, stack, unst
 from ._tracing import differentiated_by, refuse_foreign
 
 __all__ = [
+    "DTYPE_NAMES",
     "MAX_STACK_ELEMENTS",
     "ArraySpec",
     "basis_chunk",

@@ -43,16 +43,6 @@ def _is_64bit(a: Any) -> bool:
     return size == 16 or (size == 8 and not complex_)
 
 
-def _jax_x64() -> contextlib.AbstractContextManager[Any]:
-    jax = sys.modules["jax"]
-    state = getattr(jax, "enable_x64", None)
-    if state is None:  # jax < 0.8 kept it in jax.experimental, as a function
-        return jax.experimental.enable_x64(True)  # type: ignore[no-any-return]
-    if getattr(state, "value", False):  # already 64-bit in this thread: nothing to enter
-        return contextlib.nullcontext()
-    return state(True)  # type: ignore[no-any-return]
-
-
 class _OldJAXSwitch:
     """``jax.enable_x64``'s interface (``.value``, a call giving a context) for JAX < 0.8."""
 
@@ -84,7 +74,9 @@ def precision_scope(xp: ModuleType, *arrays: Any) -> contextlib.AbstractContextM
     For every other namespace (and 32-bit JAX work) this is a no-op context.
     """
     if needs_x64(xp, *arrays):
-        return _jax_x64()
+        switch = x64_switch()
+        if not switch.value:  # already 64-bit in this thread: nothing to enter
+            return switch(True)  # type: ignore[no-any-return]
     return contextlib.nullcontext()
 
 

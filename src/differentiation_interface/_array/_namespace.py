@@ -74,6 +74,24 @@ def device_of(a: Any) -> Any:
     return aac.device(a)
 
 
+#: The dtypes the Array API standard names (what a namespace exposes as ``xp.<name>``).
+DTYPE_NAMES = (
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
+)
+
+
 def placement(a: Any) -> Any:
     """Where ``a`` lives, in a form that is cheap to get and compare: ``None`` for numpy
     (always the CPU), the sharding for JAX arrays (0.2 us, against 4 us for

@@ -37,6 +37,8 @@ import autograd.numpy as anp
 import numpy as np
 from autograd.tracer import getval, isbox
 
+from .._array import DTYPE_NAMES
+
 __all__ = [
     "astype",
     "axes_of",
@@ -66,24 +68,6 @@ _ALIASES = {
     "atanh": "arctanh",
     "pow": "power",
 }
-
-# numpy_wrapper replaces integer dtypes by subclasses (so that ``anp.int64(box)`` works);
-# Array-API code only uses dtypes as dtypes, so it gets numpy's own objects.
-_DTYPES = (
-    "bool",
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "float32",
-    "float64",
-    "complex64",
-    "complex128",
-)
 
 
 def axis_of(axis: int, ndim: int) -> int:
@@ -365,7 +349,9 @@ def build_namespace() -> ModuleType:
     """
     name = "differentiation_interface.autograd_array_api"
     top = dict(_TOP)
-    top.update({d: getattr(np, d) for d in _DTYPES})
+    # numpy_wrapper replaces integer dtypes by subclasses (so that ``anp.int64(box)`` works);
+    # Array-API code only uses dtypes as dtypes, so it gets numpy's own objects.
+    top.update({d: getattr(np, d) for d in DTYPE_NAMES})
     from ._autograd_fft import FFT  # these import this module's helpers
     from ._autograd_linalg import LINALG
 

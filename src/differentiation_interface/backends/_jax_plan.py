@@ -21,7 +21,7 @@ import numpy as np
 
 from .._array import is_array
 from ..errors import UnsupportedOperationError
-from ._base import Engine, Fn
+from ._base import DirectPath, Engine, Fn
 from ._jax_io import X64, CallerIO, io_for, is_64bit, single_device_sharding
 from ._jax_trace import Layout, in_precision, jit, reraise
 
@@ -108,7 +108,7 @@ class Never:
     """A type no array has: plans whose calls cannot take the direct path compare to it."""
 
 
-class JAXPlan:
+class JAXPlan(DirectPath):
     """Base of the JAX plans: two jitted variants and the prepared-call path.
 
     Subclasses define :meth:`build` (the traced computation), set ``lead`` (the number of
@@ -120,7 +120,6 @@ class JAXPlan:
 
     lead = 1
     slots = 2
-    direct: Callable[[Any], Any] | None = None  # see DirectPath
 
     def __init__(self, s: Setup) -> None:
         self.op = s.op
@@ -131,7 +130,7 @@ class JAXPlan:
         self.nones: tuple[None, ...] = (None,) * (self.slots - 1)
         self.plain = jit(self.build(s, value=False), self.lead, s.layout, s.sharding)
         self.with_value = jit(self.build(s, value=True), self.lead, s.layout, s.sharding)
-        # The direct path (see run_x) serves numpy and JAX callers: no conversion in, and
+        # The direct path (see run_arrays) serves numpy and JAX callers: no conversion in, and
         # ``np.array`` (a writable copy) or nothing on the way out.
         self.direct_type: type = (
             s.x_type if s.io.kind in ("numpy", "jax") and s.io.identity else Never
@@ -141,14 +140,6 @@ class JAXPlan:
         # (64-bit iff x or an array context is, which for JAX callers is exactly when this
         # plan needs it); numpy callers are not in one, so their plans check and enter it.
         self.check_x64 = s.x64 and s.io.kind != "jax"
-        if self.slots == 2 and self.direct_type is not Never:
-            # first order and hvp: a direct path specialized for the caller kind shadows
-            # the class's run (one attribute test and one tuple building less per call)
-            jax_x = s.io.kind == "jax"
-            if self.lead == 1:
-                self.__dict__["run"] = self._x_jax if jax_x else self._x_numpy
-            else:
-                self.__dict__["run"] = self._seeds_jax if jax_x else self._seeds_numpy
         if self.lead == 1 and self.direct_type is not Never:
             # The pipeline's shortcut (DirectPath): JAX callers get the compiled function
             # itself, with no Python frame in between (it has been traced for this f,
@@ -170,60 +161,28 @@ class JAXPlan:
 
     def run_x(self, fn: Fn, x: Any, *, value: bool) -> Any:
         """``run`` of plans whose only array argument is ``x``."""
-        # The direct path, for the common prepared call: numpy or JAX x, no contexts, no
-        # value, and the thread already in the right precision. One compiled call, and a
-        # copy for numpy (JAX's host buffers are read-only), around a few attribute reads.
-        if (
-            type(x) is self.direct_type
-            and not value
-            and not fn.args
-            and (not self.check_x64 or X64.value)
-        ):
-            try:
-                d = self.plain(x)
-            except (TypeError, IndexError) as err:
-                reraise(self.op, err)
-            return (*self.nones, d if self.back1 is None else self.back1(d))
-        return self.execute(value, x, (x,), fn.args)
+        return self.run_arrays(value, x, (x,), fn.args)
 
     def run_seeds(self, fn: Fn, x: Any, seeds: Any, *, value: bool) -> Any:
         """``run`` of plans taking ``x`` and stacked tangents or cotangents."""
+        return self.run_arrays(value, x, (x, seeds), fn.args)
+
+    def run_arrays(self, value: bool, x: Any, lead: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
+        """One compiled call and a copy for numpy (JAX's host buffers are read-only) when
+        ``x`` is numpy or JAX, with no contexts, no value, in the right precision; else
+        :meth:`execute`, which converts, enters the precision and passes contexts."""
         if (
             type(x) is self.direct_type
             and not value
-            and not fn.args
+            and not args
             and (not self.check_x64 or X64.value)
         ):
             try:
-                d = self.plain(x, seeds)
+                d = self.plain(*lead)
             except (TypeError, IndexError) as err:
                 reraise(self.op, err)
             return (*self.nones, d if self.back1 is None else self.back1(d))
-        return self.execute(value, x, (x, seeds), fn.args)
-
-    # The same direct paths, specialized for two results and one caller kind: they save the
-    # generic tail (a tuple unpacking and a test of the caller kind), about 0.2 us a call.
-
-    def _x_jax(self, fn: Fn, x: Any, *, value: bool) -> Any:
-        if type(x) is self.direct_type and not value and not fn.args:
-            try:
-                return None, self.plain(x)
-            except (TypeError, IndexError) as err:
-                reraise(self.op, err)
-        return self.execute(value, x, (x,), fn.args)
-
-    def _x_numpy(self, fn: Fn, x: Any, *, value: bool) -> Any:
-        if (
-            type(x) is self.direct_type
-            and not value
-            and not fn.args
-            and (not self.check_x64 or X64.value)
-        ):
-            try:
-                return None, np.array(self.plain(x))
-            except (TypeError, IndexError) as err:
-                reraise(self.op, err)
-        return self.execute(value, x, (x,), fn.args)
+        return self.execute(value, x, lead, args)
 
     def _direct_numpy(self, x: Any) -> Any:
         if self.check_x64 and not X64.value:
@@ -232,27 +191,6 @@ class JAXPlan:
             return np.array(self.plain(x))
         except (TypeError, IndexError) as err:
             reraise(self.op, err)
-
-    def _seeds_jax(self, fn: Fn, x: Any, seeds: Any, *, value: bool) -> Any:
-        if type(x) is self.direct_type and not value and not fn.args:
-            try:
-                return None, self.plain(x, seeds)
-            except (TypeError, IndexError) as err:
-                reraise(self.op, err)
-        return self.execute(value, x, (x, seeds), fn.args)
-
-    def _seeds_numpy(self, fn: Fn, x: Any, seeds: Any, *, value: bool) -> Any:
-        if (
-            type(x) is self.direct_type
-            and not value
-            and not fn.args
-            and (not self.check_x64 or X64.value)
-        ):
-            try:
-                return None, np.array(self.plain(x, seeds))
-            except (TypeError, IndexError) as err:
-                reraise(self.op, err)
-        return self.execute(value, x, (x, seeds), fn.args)
 
     def execute(self, value: bool, x: Any, lead: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
         """Run the variant for ``value`` on caller arrays; results in the caller's namespace."""

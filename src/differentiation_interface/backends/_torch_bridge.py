@@ -277,9 +277,11 @@ def own(t: Tensor, sources: Iterable[Tensor]) -> Tensor:
         return t.contiguous()
     if t.is_meta:  # no storage to share, but never hand back an input object
         return t.clone() if any(t is s for s in sources) else t
+    # A loop, not any(<generator>): this runs on every call, the prepared gradient included.
     ptr = _storage(t)  # storages on different devices never share an address
-    if any(t is s or _storage(s) == ptr for s in sources):
-        return t.clone()
+    for s in sources:
+        if t is s or _storage(s) == ptr:
+            return t.clone()
     return t
 
 

@@ -353,11 +353,7 @@ def quick(
     """
     t = type(x)
     if prep is None:
-        count = len(tangents) if type(tangents) is tuple else -1
-        try:
-            prep = _quick_cache.get((op_name, f, backend, t, x.shape, x.dtype, count))
-        except (TypeError, AttributeError):  # unhashable f, or x is not an array
-            return None
+        prep = _cached(op_name, f, backend, x, tangents)
         if prep is None:
             return None
     else:
@@ -376,11 +372,8 @@ def quick(
             return None
     found: Prep = prep
     where = found.quick.device  # type: ignore[union-attr]  # a placement, see ArraySpec
-    if where is not None:
-        # placement(x), inlined: this runs on every prepared call with JAX or torch arrays
-        here = getattr(x, "sharding", None)
-        if (here if here is not None else device_of(x)) != where:
-            return None
+    if where is not None and placement(x) != where:
+        return None
     if tangents is not None and not _quick_tangents(found, tangents):
         return None
     return found
@@ -438,11 +431,23 @@ def cached_direct(op_name: str, f: Any, backend: Any, x: Any, prep: Any) -> Any:
     so that a repeated unprepared call costs what a prepared one does; None otherwise."""
     if prep is not None:
         return None
+    found = _cached(op_name, f, backend, x, None)
+    return None if found is None else found.fast
+
+
+def _quick_key(op_name: str, f: Any, backend: Any, x: Any, tangents: Any) -> tuple[Any, ...]:
+    """The quick cache's key: operator, function, backend and the kind of ``x`` (raises
+    ``AttributeError`` if ``x`` is not an array)."""
+    count = len(tangents) if type(tangents) is tuple else -1
+    return (op_name, f, backend, type(x), x.shape, x.dtype, count)
+
+
+def _cached(op_name: str, f: Any, backend: Any, x: Any, tangents: Any) -> Prep | None:
+    """The cached preparation of an unprepared call like this one, if any."""
     try:
-        found = _quick_cache.get((op_name, f, backend, type(x), x.shape, x.dtype, -1))
+        return _quick_cache.get(_quick_key(op_name, f, backend, x, tangents))
     except (TypeError, AttributeError):  # unhashable f, or x is not an array
         return None
-    return None if found is None else found.fast
 
 
 def _quick_tangents(prep: Prep, tangents: Any) -> bool:
@@ -462,8 +467,7 @@ def _quick_tangents(prep: Prep, tangents: Any) -> bool:
 def _remember_quick(op_name: str, f: Any, backend: Any, x: Any, tangents: Any, prep: Prep) -> None:
     if prep.quick is None:
         return
-    count = len(tangents) if type(tangents) is tuple else -1
-    key = (op_name, f, backend, type(x), x.shape, x.dtype, count)
+    key = _quick_key(op_name, f, backend, x, tangents)
     try:
         with _quick_lock:
             if len(_quick_cache) >= _QUICK_CACHE_SIZE:
@@ -481,15 +485,20 @@ def _arrays(results: tuple[Any, ...]) -> tuple[Any, ...]:
     return results
 
 
-def run_quick(prep: Prep, f: Any, x: Any, *, value: bool) -> Any:
-    """Run a plan without tangents on the quick path (see :func:`quick`)."""
-    fn = prep.fn if f is prep.f else Fn(f)  # a non-strict prep may be given another f
+def _run_plan(prep: Prep, fn: Fn, *arrays: Any, value: bool) -> Any:
+    """``prep.plan.run`` in JAX's 64-bit mode if the preparation needs it (and the thread
+    is not in it already: then the switch costs one attribute read, not a context)."""
     switch = prep.x64
     if switch is not None and not switch.value:
         with switch(True):
-            results = prep.plan.run(fn, x, value=value)
-    else:
-        results = prep.plan.run(fn, x, value=value)
+            return prep.plan.run(fn, *arrays, value=value)
+    return prep.plan.run(fn, *arrays, value=value)
+
+
+def run_quick(prep: Prep, f: Any, x: Any, *, value: bool) -> Any:
+    """Run a plan without tangents on the quick path (see :func:`quick`)."""
+    fn = prep.fn if f is prep.f else Fn(f)  # a non-strict prep may be given another f
+    results = _run_plan(prep, fn, x, value=value)
     return _arrays(results) if prep.xp is np else results
 
 
@@ -497,12 +506,7 @@ def run_quick_tangents(prep: Prep, f: Any, x: Any, tangents: Any, *, value: bool
     """Run a plan with stacked tangents on the quick path; results as a tuple."""
     fn = prep.fn if f is prep.f else Fn(f)
     seeds = prep.xp.stack(list(tangents), axis=0)
-    switch = prep.x64
-    if switch is not None and not switch.value:
-        with switch(True):
-            first, stacked = prep.plan.run(fn, x, seeds, value=value)
-    else:
-        first, stacked = prep.plan.run(fn, x, seeds, value=value)
+    first, stacked = _run_plan(prep, fn, x, seeds, value=value)
     if isinstance(first, np.generic):
         first = np.asarray(first)
     return first, tuple(stacked[i, ...] for i in range(stacked.shape[0]))

@@ -30,6 +30,7 @@ from . import _pattern as P
 
 __all__ = [
     "column_index",
+    "count_colors",
     "row_index",
     "seeds",
     "star_index",
@@ -39,6 +40,11 @@ __all__ = [
 
 class ColoringError(AssertionError):
     """A coloring does not allow decompression (a bug: colorings are checked)."""
+
+
+def count_colors(colors: Any) -> int:
+    """The number of colors of a coloring (0 for an empty one)."""
+    return int(colors.max()) + 1 if colors.shape[0] else 0
 
 
 def seeds(colors: Any, ncolors: int) -> Any:
@@ -65,7 +71,7 @@ def column_index(pattern: P.Pattern, colors: Any) -> Any:
     """Gather index into the flattened ``(ncolors, m)`` compressed matrix, per nonzero."""
     m = pattern.shape[0]
     rows, cols = _coords(pattern)
-    ncolors = int(colors.max()) + 1 if colors.shape[0] else 0
+    ncolors = count_colors(colors)
     _check_alone(rows, colors[cols], ncolors, "column")
     return colors[cols] * m + rows
 
@@ -74,7 +80,7 @@ def row_index(pattern: P.Pattern, colors: Any) -> Any:
     """Gather index into the flattened ``(ncolors, n)`` compressed matrix, per nonzero."""
     n = pattern.shape[1]
     rows, cols = _coords(pattern)
-    ncolors = int(colors.max()) + 1 if colors.shape[0] else 0
+    ncolors = count_colors(colors)
     _check_alone(cols, colors[rows], ncolors, "row")
     return colors[rows] * n + cols
 
@@ -82,7 +88,7 @@ def row_index(pattern: P.Pattern, colors: Any) -> Any:
 def star_index(pattern: P.Pattern, colors: Any) -> Any:
     """Gather index into the flattened ``(ncolors, n)`` compressed Hessian, per nonzero."""
     n = pattern.shape[0]
-    ncolors = int(colors.max()) + 1 if colors.shape[0] else 0
+    ncolors = count_colors(colors)
     rows, cols = _coords(pattern)
     # neighbours[i, c]: how many nonzeros row i has in columns of color c.
     neighbours = sp.csr_array(

@@ -35,7 +35,7 @@ from .._array import (
 )
 from ..adtypes import AbstractBackend, SecondOrder
 from ..backends import Engine, Fn, engine_for
-from ..backends._base import HessianPlan, JacobianPlan
+from ..backends._base import DirectPath, HessianPlan, JacobianPlan
 from ..errors import UnsupportedOperationError
 from ..operators._dispatch import build_plan
 from . import _coloring as C
@@ -105,7 +105,7 @@ def _index(index: Any, xp: Any, device: Any) -> Any:
     return convert(index.astype(np.int32 if small else np.int64), xp, device)
 
 
-class _SparsePlan:
+class _SparsePlan(DirectPath):
     """What the Jacobian and Hessian plans share: output, and the optional fused program.
 
     Subclasses define ``evaluate(fn, x, value)``, returning the value(s) and the nonzeros
@@ -113,10 +113,9 @@ class _SparsePlan:
     """
 
     output: Any
-    slots = 2  # results of ``run``: the matrix last, after the value(s)
+    nones: tuple[None, ...] = (None,)  # ``run``'s results before the matrix, without value
     fused: tuple[Callable[[Any], Any], Callable[[Any], Any]] | None = None
     f: Any = None
-    direct: Callable[[Any], Any] | None = None  # see DirectPath
 
     def evaluate(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, ...]:
         raise NotImplementedError
@@ -156,7 +155,7 @@ class _SparsePlan:
         if fused is not None and fn.f is self.f and not fn.args:
             if value:
                 return fused[1](x)
-            return (*(None,) * (self.slots - 1), fused[0](x))
+            return (*self.nones, fused[0](x))
         return self.assemble(fn, x, value=value)
 
 
@@ -194,7 +193,7 @@ class SparseJacobianPlan(_SparsePlan, JacobianPlan):
             "column", graph, algorithm.orders, seed=algorithm.seed
         )
         self.colors = np.asarray(colors, dtype=np.int64)
-        self.ncolors = int(self.colors.max()) + 1 if self.colors.shape[0] else 0
+        self.ncolors = D.count_colors(self.colors)
         if forward:
             index = D.column_index(pattern, self.colors)
         else:
@@ -242,7 +241,7 @@ class SparseHessianPlan(_SparsePlan, HessianPlan):
         ``"direct"`` (star coloring) or ``"substitution"`` (acyclic coloring).
     """
 
-    slots = 3
+    nones = (None, None)
 
     def __init__(self, backend: AutoSparse, dense: Engine, fn: Fn, x: Any, y: Any) -> None:
         xp, device = namespace_of(x), device_of(x)
@@ -264,7 +263,7 @@ class SparseHessianPlan(_SparsePlan, HessianPlan):
         )
         colors = result if kind == "star" else result[0]
         self.colors = np.asarray(colors, dtype=np.int64)
-        self.ncolors = int(self.colors.max()) + 1 if self.colors.shape[0] else 0
+        self.ncolors = D.count_colors(self.colors)
         self.substitution = None
         if kind == "star":
             self.index = _index(D.star_index(pattern, self.colors), xp, device)

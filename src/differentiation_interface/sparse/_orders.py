@@ -20,13 +20,13 @@ each costs O(vertices + edges) list operations.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
-__all__ = ["ORDERS", "vertex_order"]
+__all__ = ["ORDERS", "Order", "vertex_order"]
 
-ORDERS = (
+Order = Literal[
     "natural",
     "random",
     "largest_first",
@@ -34,7 +34,8 @@ ORDERS = (
     "incidence_degree",
     "dynamic_largest_first",
     "saturation",
-)
+]
+ORDERS: tuple[str, ...] = get_args(Order)
 
 
 def vertex_order(order: str, indptr: Any, indices: Any, *, seed: int = 0) -> list[int]:

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 
 from ..adtypes import AbstractBackend
 from ..backends import check_inplace
-from ._orders import ORDERS
+from ._orders import ORDERS, Order
 
 __all__ = [
     "AbstractSparsityDetector",
@@ -212,17 +212,6 @@ class KnownHessianSparsity(_KnownSparsity):
     """
 
     _what = "Hessian"
-
-
-Order = Literal[
-    "natural",
-    "random",
-    "largest_first",
-    "smallest_last",
-    "incidence_degree",
-    "dynamic_largest_first",
-    "saturation",
-]
 
 
 @dataclass(frozen=True, repr=False)

@@ -6,28 +6,12 @@ from typing import Any
 
 import numpy as np
 
+from .._array import DTYPE_NAMES
 from ._tracer_core import TracedArray, lift
 
 __all__ = ["DTYPES", "Info", "astype", "can_cast", "finfo", "iinfo", "isdtype", "result_type"]
 
-DTYPES = {
-    name: np.dtype(name)
-    for name in (
-        "bool",
-        "int8",
-        "int16",
-        "int32",
-        "int64",
-        "uint8",
-        "uint16",
-        "uint32",
-        "uint64",
-        "float32",
-        "float64",
-        "complex64",
-        "complex128",
-    )
-}
+DTYPES = {name: np.dtype(name) for name in DTYPE_NAMES}
 
 
 def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> TracedArray:
