@@ -164,6 +164,47 @@ def test_prepared_gradient_takes_any_numpy_layout() -> None:
         np.testing.assert_array_equal(x, before)
 
 
+def test_backward_pass_without_the_grad_wrapper_is_faithful() -> None:
+    """Backward passes call torch's autograd engine directly when nothing needs the
+    ``torch.autograd.grad`` wrapper; with a torch function mode active they go through it."""
+    x = np.linspace(0.1, 2.0, 7)
+    t = np.linspace(-1.0, 1.0, 7)
+    close(di.gradient(_sum_sin_sq, REVERSE, x), np.sin(2 * x))
+    close(di.hvp(_sum_sin_sq, REVERSE, x, (t,))[0], 2 * np.cos(2 * x) * t)
+    # f(x) = x (0-d): the engine hands back the implicit seed itself, which is shared
+    first = di.gradient(lambda v: v, REVERSE, np.array(2.0))
+    first[...] = 7.0
+    close(di.gradient(lambda v: v, REVERSE, np.array(3.0)), 1.0)
+
+    seen: list[Any] = []
+
+    class Spy(torch.overrides.TorchFunctionMode):
+        def __torch_function__(
+            self, func: Any, types: Any, args: Any = (), kwargs: Any = None
+        ) -> Any:
+            seen.append(func)
+            return func(*args, **(kwargs or {}))
+
+    with Spy():
+        close(di.gradient(_sum_sin_sq, REVERSE, x), np.sin(2 * x))
+        close(di.hvp(_sum_sin_sq, REVERSE, x, (t,))[0], 2 * np.cos(2 * x) * t)
+    assert torch.autograd.grad in seen  # the mode saw the backward passes
+
+
+def test_backward_keeps_the_seed_on_both_routes() -> None:
+    from differentiation_interface.backends._torch_backward import backward
+
+    x = torch.linspace(0.1, 1.0, 4, dtype=torch.float64, requires_grad=True)
+    y = x**2
+    w = torch.arange(4.0, dtype=torch.float64)
+    expected = 2 * np.linspace(0.1, 1.0, 4) * np.arange(4.0)
+    # a plain tensor takes the engine route, a subclass (Parameter) torch.autograd.grad
+    for seed in (w, torch.nn.Parameter(w.clone(), requires_grad=False)):
+        g = backward(y, x, seed, retain=True)
+        assert g is not None
+        close(g.detach().numpy(), expected)
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning:torch")  # inductor's own imports
 @pytest.mark.filterwarnings("ignore:Dynamo detected a call to a `functools.lru_cache`")
 def test_compiled_gradient() -> None:

@@ -3,8 +3,9 @@
 Which torch API backs what, and why (measured in ``docs/backends/torch.md``):
 
 * **pullback, reverse gradient, reverse Jacobian**: one forward pass recorded on the
-  ``torch.autograd`` tape, then ``torch.autograd.grad``; several cotangents (or the rows of a
-  Jacobian) in one batched backward pass (``is_grads_batched=True``, vmap over the backward
+  ``torch.autograd`` tape, then one backward pass (``_torch_backward.backward``: the autograd
+  engine without ``torch.autograd.grad``'s Python wrapper); several cotangents (or the rows
+  of a Jacobian) in one batched backward pass (``is_grads_batched=True``, vmap over the backward
   graph). The tape costs about a third of ``torch.func.grad`` on small problems and
   differentiates through in-place writes (two-argument functions).
 * **one tangent** (pushforward, derivative): forward-mode dual numbers
@@ -36,6 +37,7 @@ from ._base import (
     PullbackPlan,
     PushforwardPlan,
 )
+from ._torch_backward import backward
 from ._torch_bridge import (
     Bound,
     Fun,
@@ -143,10 +145,8 @@ def tape_grad(
             ]
             return torch.stack(rows)
         return zeros_like_batch(seed.shape[0], xr) if g is None else g
-    (g,) = torch.autograd.grad(
-        y, xr, seed, retain_graph=retain or create, create_graph=create, allow_unused=True
-    )
-    return torch.zeros_like(xr) if g is None else g
+    pulled = backward(y, xr, seed, retain=retain, create=create)
+    return torch.zeros_like(xr) if pulled is None else pulled
 
 
 def dual_jvp(func: Fun, xt: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
@@ -280,7 +280,7 @@ class TapeGradient(GradientPlan):
             xr = leaf(x)
         y = checked(f(xr))
         if y.requires_grad:
-            (g,) = torch.autograd.grad(y, xr, allow_unused=True)
+            g = backward(y, xr)
             grad = torch.zeros_like(xr) if g is None else g
         else:
             grad = torch.zeros_like(xr)

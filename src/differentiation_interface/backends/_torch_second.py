@@ -19,6 +19,7 @@ import torch
 import torch.autograd.forward_ad as _forward_ad
 
 from ._base import Fn, HessianPlan, HVPPlan, SecondDerivativePlan
+from ._torch_backward import backward
 from ._torch_bridge import Bound, Fun, as_tensor, deliver, torch_dtype, zeros_like_batch
 from ._torch_first import (
     FORWARD_LOCK,
@@ -99,7 +100,7 @@ def _dual_over_tape(func: Fun, xt: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
         if not y.requires_grad:
             zeros = torch.zeros_like(xt)
             return zeros, zeros.clone()
-        (g,) = torch.autograd.grad(y, xd, create_graph=True, allow_unused=True)
+        g = backward(y, xd, create=True)
         if g is None:
             zeros = torch.zeros_like(xt)
             return zeros, zeros.clone()
