@@ -374,6 +374,14 @@ def test_prepared_shortcut_serves_only_the_prepared_call(device1: Any) -> None:
                 close(g, np.sin(2 * np.asarray(x)), rtol=1e-14, atol=1e-15)
     with pytest.raises(di.PreparationMismatchError, match=r"\[mismatch\] x"):
         di.gradient(sum_sin_sq, REVERSE, jax.device_put(x, device1), prep=prep)
+    # The shortcut trusts array objects it has checked (abstract value, sharding): others
+    # of the same kind pass, arrays of another shape or dtype do not.
+    with jax.enable_x64(True):
+        other = jnp.asarray(np.linspace(0.2, 1.0, 5))  # a new aval and sharding object
+        close(di.gradient(sum_sin_sq, REVERSE, other, prep=prep), np.sin(2 * np.asarray(other)))
+        for wrong in (jnp.ones(6), jnp.ones(5, dtype=jnp.float32), x[None, :]):
+            with pytest.raises(di.PreparationMismatchError, match=r"\[mismatch\] x"):
+                di.gradient(sum_sin_sq, REVERSE, wrong, prep=prep)
     with pytest.raises(di.PreparationMismatchError, match="made by `prepare_gradient`"):
         di.hessian(sum_sin_sq, REVERSE, x, prep=prep)
     xn = np.linspace(0.1, 1.3, 5)

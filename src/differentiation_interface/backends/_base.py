@@ -35,7 +35,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from .._array import MAX_STACK_ELEMENTS, namespace_of
+from .._array import MAX_STACK_ELEMENTS, ArraySpec, namespace_of
 from ..contexts import Cache, Context
 
 __all__ = [
@@ -134,6 +134,18 @@ class DirectPath:
     """
 
     direct: Callable[[Any], Any] | None = None
+
+    def shortcut(
+        self, operator: str, f: Any, backend: Any, like: ArraySpec
+    ) -> Callable[[str, Any, Any, Any], Any] | None:
+        """The whole prepared-call check and call, if this engine can do it faster.
+
+        Returns ``fast(op_name, f, backend, x)``, with the pipeline's contract: the result
+        of ``direct(x)`` when ``op_name``, ``f`` and ``backend`` are the prepared objects
+        and ``x`` is like ``like`` (type, shape, dtype, placement) in the prepared
+        precision, else ``None``. The default, ``None``, lets the pipeline build it.
+        """
+        return None
 
 
 class DerivativePlan(DirectPath, ABC):

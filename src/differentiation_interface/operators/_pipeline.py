@@ -387,18 +387,22 @@ def direct_path(prep: Prep) -> Callable[[str, Any, Any, Any], Any] | None:
     ``x`` of the same type, shape, dtype and placement; JAX's 64-bit mode if needed): the
     operator then takes :func:`quick` and the full path, which check and report. The
     preparation's facts are closure variables, cheaper to read than attributes: this is
-    what a prepared call of a microsecond-scale engine pays, every time.
+    what a prepared call of a microsecond-scale engine pays, every time. A plan may build
+    the whole closure itself (``plan.shortcut``) when its arrays allow cheaper checks.
     """
-    direct = getattr(prep.plan, "direct", None)
+    plan = prep.plan
+    direct = getattr(plan, "direct", None)
     spec = prep.quick
     if direct is None or spec is None:
         return None
     op0, f0, backend0, switch = prep.operator, prep.f, prep.backend, prep.x64
+    own = plan.shortcut(op0, f0, backend0, spec)
+    if own is not None:
+        return own  # type: ignore[no-any-return]
     type0: Any = spec.type  # Any: narrowing x to an instance of `type` would hide x.shape
     shape0, dtype0, where = spec.shape, spec.dtype, spec.device
-    # The last placement object found equal to the prepared one. Comparing JAX shardings
-    # costs 0.6 us, but the results of one computation share one sharding object, so in a
-    # loop x_{k+1} = step(x_k) an identity test settles it.
+    # The last placement object found equal to the prepared one (comparing JAX shardings
+    # costs 0.6 us; results of one computation share one sharding object).
     seen = [where]
 
     def fast(op_name: str, f: Any, backend: Any, x: Any) -> Any:
@@ -408,7 +412,7 @@ def direct_path(prep: Prep) -> Callable[[str, Any, Any, Any], Any] | None:
             or backend is not backend0
             or op_name != op0
             or x.shape != shape0
-            or x.dtype != dtype0
+            or (x.dtype is not dtype0 and x.dtype != dtype0)  # numpy shares dtype objects
         ):
             return None
         if where is not None:  # placement(x), inlined
