@@ -384,6 +384,15 @@ def test_prepared_shortcut_serves_only_the_prepared_call(device1: Any) -> None:
                 di.gradient(sum_sin_sq, REVERSE, wrong, prep=prep)
     with pytest.raises(di.PreparationMismatchError, match="made by `prepare_gradient`"):
         di.hessian(sum_sin_sq, REVERSE, x, prep=prep)
+    # The shortcut is the executable's checking entry point (a regression here costs speed).
+    assert type(prep.plan.checked_call).__name__ == "PjitFunction"
+    # Prepared on device 1: an uncommitted array (default device) is not moved there.
+    with jax.enable_x64(True):
+        on1 = jax.device_put(jnp.linspace(0.1, 1.3, 5), device1)
+        prep1 = di.prepare_gradient(sum_sin_sq, REVERSE, on1)
+        assert di.gradient(sum_sin_sq, REVERSE, on1, prep=prep1).sharding == on1.sharding
+        with pytest.raises(di.PreparationMismatchError, match=r"\[mismatch\] x"):
+            di.gradient(sum_sin_sq, REVERSE, jnp.linspace(0.1, 1.3, 5), prep=prep1)
     xn = np.linspace(0.1, 1.3, 5)
     prep_n = di.prepare_hessian(sum_sin_sq, REVERSE, xn)
     h = di.hessian(sum_sin_sq, REVERSE, xn, prep=prep_n)  # numpy: 64-bit scope entered

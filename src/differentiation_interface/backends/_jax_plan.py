@@ -23,7 +23,7 @@ from .._array import ArraySpec, is_array
 from ..errors import UnsupportedOperationError
 from ._base import DirectPath, Engine, Fn
 from ._jax_io import X64, CallerIO, io_for, is_64bit, single_device_sharding
-from ._jax_trace import Layout, in_precision, jit, reraise
+from ._jax_trace import Layout, compiled_call, in_precision, jit, reraise
 
 __all__ = ["JAXPlan", "Never", "Setup", "prepare"]
 
@@ -150,45 +150,67 @@ class JAXPlan(DirectPath):
             self.plain(*lead, *s.jdyn)
         except (TypeError, IndexError) as err:
             reraise(s.op, err)
+        # The executable's own checking entry point, for the pipeline's shortcut (below):
+        # plans that the direct path serves (x alone, no contexts).
+        self.checked_call: Any = (
+            compiled_call(self.plain, s.jx)
+            if self.direct is not None and not s.layout.kinds
+            else None
+        )
 
     def shortcut(
         self, operator: str, f: Any, backend: Any, like: ArraySpec
     ) -> Callable[[str, Any, Any, Any], Any] | None:
-        """JAX callers: the pipeline's checks, by object identity where JAX allows it.
+        """The prepared call as one checked dispatch of the compiled executable.
 
-        A JAX array holds its abstract value (``aval``: shape, dtype, weak type) and its
-        sharding as objects that every result of one compiled computation shares. Once an
-        array has passed the full comparison, the next one with the same two objects (the
-        next iterate of a loop ``x = step(x)``) is accepted by two identity tests; reading
-        and comparing shape, dtype and sharding costs 0.6 us, the identity tests 0.1 us,
-        against a 10 us call. Only objects that passed the full comparison are trusted.
+        The executable's C++ entry point (:func:`~._jax_trace.compiled_call`) checks the
+        type, shape, dtype and sharding of ``x`` itself, raising ``TypeError`` or
+        ``ValueError`` on a mismatch, so the closure tests only what it cannot see: the
+        operator, ``f``, backend and array type, and, for JAX callers, that ``x`` lives
+        where the preparation's did (an uncommitted array on another device would be moved
+        silently). The sharding test is an identity test against the last sharding object
+        found equal: results of one computation share it. For numpy callers a float64 plan
+        needs the thread in 64-bit mode (outside it JAX sees float64 numpy as float32).
         """
-        kind: Any = like.type  # Any: narrowing x to `type` would hide its attributes
-        if self.direct is not self.plain or not all(
-            hasattr(kind, name) for name in ("aval", "_sharding")
-        ):
+        call = self.checked_call
+        if call is None:
             return None
-        plain: Any = self.plain
-        switch = X64 if self.x64 else None
-        shape0, dtype0, where = like.shape, like.dtype, like.device
-        aval_ok: Any = None  # the last objects found to describe an array like `like`
-        sharding_ok: Any = None
+        kind: Any = like.type  # Any: narrowing x to `type` would hide its attributes
+        if self.io.kind == "numpy":
+            switch = X64 if self.x64 else None
 
-        def same_kind(x: Any) -> bool:
-            nonlocal aval_ok, sharding_ok
-            if x.shape != shape0 or x.dtype != dtype0 or x.sharding != where:
+            def fast_numpy(op_name: str, f_: Any, backend_: Any, x: Any) -> Any:
+                if type(x) is not kind or f_ is not f or backend_ is not backend:
+                    return None
+                if op_name != operator or (switch is not None and not switch.value):
+                    return None
+                try:
+                    return np.array(call(x))  # a writable copy of JAX's read-only buffer
+                except (TypeError, ValueError):  # not the prepared kind: the pipeline reports
+                    return None
+
+            return fast_numpy
+        if not hasattr(kind, "_sharding"):
+            return None
+        where = like.device
+        sharding_ok: Any = None  # the last sharding object found equal to `where`
+
+        def same_place(x: Any) -> bool:
+            nonlocal sharding_ok
+            if x.sharding != where:
                 return False
-            aval_ok, sharding_ok = x.aval, x._sharding
+            sharding_ok = x._sharding
             return True
 
         def fast(op_name: str, f_: Any, backend_: Any, x: Any) -> Any:
             if type(x) is not kind or f_ is not f or backend_ is not backend or op_name != operator:
                 return None
-            if (x.aval is not aval_ok or x._sharding is not sharding_ok) and not same_kind(x):
+            if x._sharding is not sharding_ok and not same_place(x):
                 return None
-            if switch is not None and not switch.value:
+            try:
+                return call(x)
+            except (TypeError, ValueError):  # not the prepared kind: the pipeline reports
                 return None
-            return plain(x)
 
         return fast
 

@@ -158,6 +158,25 @@ def jit(fun: Callable[..., Any], lead: int, layout: Layout | None, sharding: Any
     return jax.jit(fun, static_argnums=static, out_shardings=sharding)
 
 
+def compiled_call(jitted: Any, *args: Any) -> Any:
+    """The C++ entry point of ``jitted``'s executable for these arguments, or None.
+
+    ``jitted.lower(*args).compile()`` finds the executable a call has compiled already
+    (0.3 ms), and the ``Compiled`` object's C++ callable runs it as fast as ``jitted``
+    itself (0.98x here) while checking each argument's type, shape, dtype and sharding in
+    C++: a mismatch raises ``TypeError`` or ``ValueError`` instead of tracing again. It
+    runs in the precision it was compiled in, whatever the calling thread's 64-bit mode.
+    ``_call`` is private: anything unexpected gives None (the plan's Python path stays).
+    """
+    try:
+        compiled = jitted.lower(*args).compile()
+        compiled(*args)  # builds the C++ entry point
+    except Exception:  # noqa: BLE001 - any failure only means "no shortcut"
+        return None
+    call = getattr(compiled, "_call", None)
+    return call if type(call).__name__ == "PjitFunction" else None
+
+
 def reraise(op: str, err: TypeError | IndexError) -> NoReturn:
     """Raise the library's error for an untraceable ``f``, or ``err`` itself otherwise."""
     if _is_untraceable(err):
