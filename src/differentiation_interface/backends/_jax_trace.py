@@ -166,14 +166,15 @@ def compiled_call(jitted: Any, *args: Any) -> Any:
     itself (0.98x here) while checking each argument's type, shape, dtype and sharding in
     C++: a mismatch raises ``TypeError`` or ``ValueError`` instead of tracing again. It
     runs in the precision it was compiled in, whatever the calling thread's 64-bit mode.
-    ``_call`` is private: anything unexpected gives None (the plan's Python path stays).
+    The entry point is built without running the computation again (``Compiled`` builds
+    it on its first call); the attributes this takes are private, so anything unexpected
+    gives None, and the plan keeps its Python path.
     """
     try:
         compiled = jitted.lower(*args).compile()
-        compiled(*args)  # builds the C++ entry point
+        call = compiled._executable.create_cpp_call(compiled._params)
     except Exception:  # noqa: BLE001 - any failure only means "no shortcut"
         return None
-    call = getattr(compiled, "_call", None)
     return call if type(call).__name__ == "PjitFunction" else None
 
 
