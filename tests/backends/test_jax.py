@@ -400,6 +400,27 @@ def test_prepared_shortcut_serves_only_the_prepared_call(device1: Any) -> None:
     close(h, np.diag(2 * np.cos(2 * xn)), rtol=1e-14, atol=1e-15)
 
 
+@pytest.mark.parametrize("in_x64", [True, False])
+def test_prepared_numpy_call_takes_any_layout(in_x64: bool) -> None:
+    """The numpy shortcut hands numpy arrays of any layout to the executable's entry point."""
+    base = np.linspace(0.1, 1.3, 12)
+    prep = di.prepare_gradient(sum_sin_sq, REVERSE, base[:6])
+    readonly = base[:6].copy()
+    readonly.flags.writeable = False
+    layouts = {"readonly": readonly, "negative-stride": base[5::-1], "strided": base[::2]}
+    with jax.enable_x64(in_x64):
+        for name, x in layouts.items():
+            before = x.copy()
+            g = di.gradient(sum_sin_sq, REVERSE, x, prep=prep)
+            assert g.dtype == np.float64, name
+            assert g.flags.writeable, name
+            assert not np.shares_memory(g, x), name
+            close(g, np.sin(2 * x), rtol=1e-14, atol=1e-15)
+            np.testing.assert_array_equal(x, before)
+        with pytest.raises(di.PreparationMismatchError, match=r"\[mismatch\] x"):
+            di.gradient(sum_sin_sq, REVERSE, base[:6].astype(np.float32), prep=prep)
+
+
 def test_same_point_preps_do_not_evaluate_f_again() -> None:
     x = np.linspace(0.1, 1.3, 4)
     f, calls = counted(lambda v: v * array_namespace(v).sin(v))
