@@ -5,7 +5,9 @@ alone, ``with_value`` the operator's full tuple of results (a bare array is chea
 return than a tuple). Preparation compiles ``plain`` by running it once on the preparation's
 arguments; ``with_value`` compiles on its first call. A call then costs the JAX dispatch of
 the compiled function, the route of the caller's arrays in and out (:mod:`._jax_io`) and,
-only when the thread is not in 64-bit mode already, entering it.
+only when the thread is not in 64-bit mode already, entering it. A prepared call of ``x``
+alone is less: one dispatch of the executable's C++ entry point, which checks ``x`` itself
+(:meth:`JAXPlan.shortcut`).
 
 Plans are immutable after preparation (``jax.jit`` objects are thread-safe and the 64-bit
 scope is thread-local), so one prep may serve several threads at once.

@@ -388,7 +388,7 @@ def direct_path(prep: Prep) -> Callable[[str, Any, Any, Any], Any] | None:
     operator then takes :func:`quick` and the full path, which check and report. The
     preparation's facts are closure variables, cheaper to read than attributes: this is
     what a prepared call of a microsecond-scale engine pays, every time. A plan may build
-    the whole closure itself (``plan.shortcut``) when its arrays allow cheaper checks.
+    the whole closure itself (``plan.shortcut``) when its engine can check faster.
     """
     plan = prep.plan
     direct = getattr(plan, "direct", None)
