@@ -132,7 +132,7 @@ class JAXPlan(DirectPath):
         self.nones: tuple[None, ...] = (None,) * (self.slots - 1)
         self.plain = jit(self.build(s, value=False), self.lead, s.layout, s.sharding)
         self.with_value = jit(self.build(s, value=True), self.lead, s.layout, s.sharding)
-        # The direct path (see run_arrays) serves numpy and JAX callers: no conversion in, and
+        # The plain call (see run_arrays) serves numpy and JAX callers: no conversion in, and
         # ``np.array`` (a writable copy) or nothing on the way out.
         self.direct_type: type = (
             s.x_type if s.io.kind in ("numpy", "jax") and s.io.identity else Never
@@ -142,21 +142,16 @@ class JAXPlan(DirectPath):
         # (64-bit iff x or an array context is, which for JAX callers is exactly when this
         # plan needs it); numpy callers are not in one, so their plans check and enter it.
         self.check_x64 = s.x64 and s.io.kind != "jax"
-        if self.lead == 1 and self.direct_type is not Never:
-            # The pipeline's shortcut (DirectPath): JAX callers get the compiled function
-            # itself, with no Python frame in between (it has been traced for this f,
-            # signature and precision, so a call cannot raise a tracing error).
-            self.direct = self.plain if s.io.kind == "jax" else self._direct_numpy
         lead = (s.jx,) if self.lead == 1 else (s.jx, s.jseeds)
         try:  # compile now: prepared calls never trace
             self.plain(*lead, *s.jdyn)
         except (TypeError, IndexError) as err:
             reraise(s.op, err)
-        # The executable's own checking entry point, for the pipeline's shortcut (below):
-        # plans that the direct path serves (x alone, no contexts).
+        # The executable's own checking entry point, for the prepared-call shortcut (below):
+        # numpy or JAX callers, x alone, no contexts.
         self.checked_call: Any = (
             compiled_call(self.plain, s.jx)
-            if self.direct is not None and not s.layout.kinds
+            if self.lead == 1 and self.direct_type is not Never and not s.layout.kinds
             else None
         )
 
@@ -199,9 +194,10 @@ class JAXPlan(DirectPath):
 
         def same_place(x: Any) -> bool:
             nonlocal sharding_ok
-            if x.sharding != where:
+            here = x._sharding
+            if here != where:
                 return False
-            sharding_ok = x._sharding
+            sharding_ok = here
             return True
 
         def fast(op_name: str, f_: Any, backend_: Any, x: Any) -> Any:
@@ -248,14 +244,6 @@ class JAXPlan(DirectPath):
                 reraise(self.op, err)
             return (*self.nones, d if self.back1 is None else self.back1(d))
         return self.execute(value, x, lead, args)
-
-    def _direct_numpy(self, x: Any) -> Any:
-        if self.check_x64 and not X64.value:
-            return None  # run enters the 64-bit scope
-        try:
-            return np.array(self.plain(x))
-        except (TypeError, IndexError) as err:
-            reraise(self.op, err)
 
     def execute(self, value: bool, x: Any, lead: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
         """Run the variant for ``value`` on caller arrays; results in the caller's namespace."""

@@ -37,12 +37,11 @@ _AUTOGRAD_LOG = logging.getLogger("torch.autograd.graph")
 
 # The implicit seed of a scalar output, per dtype (``torch.ones`` costs 4.6 us here).
 _ONES: dict[torch.dtype, Tensor] = {}
-_REAL = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64})
 
 
 def _unit(y: Tensor) -> Tensor | None:
     """The seed ``1`` for a real 0-d CPU ``y``, or None if ``y`` needs the general route."""
-    if y.dim() != 0 or y.dtype not in _REAL:
+    if y.dim() != 0 or not y.dtype.is_floating_point:  # complex y needs an explicit seed
         return None
     one = _ONES.get(y.dtype)
     if one is None:

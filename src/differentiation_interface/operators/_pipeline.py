@@ -33,6 +33,7 @@ from .._array import (
     x64_switch,
 )
 from ..backends import Fn, check_inplace, engine_for
+from ..backends._base import DirectPath
 from ..contexts import Constant, Context
 from ..errors import (
     ArgumentTypeError,
@@ -380,25 +381,26 @@ def quick(
 
 
 def direct_path(prep: Prep) -> Callable[[str, Any, Any, Any], Any] | None:
-    """The shortest path of a prepared call, if the plan offers one (``plan.direct``).
+    """The shortest path of a prepared call, if the plan offers one (``plan.shortcut`` or
+    ``plan.direct``, see ``backends._base.DirectPath``).
 
     The returned ``fast(op_name, f, backend, x)`` gives the operator's result, or ``None``
     when the call is not exactly the prepared one (same operator, ``f`` and backend objects;
     ``x`` of the same type, shape, dtype and placement; JAX's 64-bit mode if needed): the
     operator then takes :func:`quick` and the full path, which check and report. The
     preparation's facts are closure variables, cheaper to read than attributes: this is
-    what a prepared call of a microsecond-scale engine pays, every time. A plan may build
-    the whole closure itself (``plan.shortcut``) when its engine can check faster.
+    what a prepared call of a microsecond-scale engine pays, every time. A plan whose
+    engine can check faster builds the whole closure itself (``plan.shortcut``).
     """
     plan = prep.plan
-    direct = getattr(plan, "direct", None)
     spec = prep.quick
-    if direct is None or spec is None:
+    if spec is None or not isinstance(plan, DirectPath):
         return None
     op0, f0, backend0, switch = prep.operator, prep.f, prep.backend, prep.x64
     own = plan.shortcut(op0, f0, backend0, spec)
-    if own is not None:
-        return own  # type: ignore[no-any-return]
+    direct = plan.direct
+    if own is not None or direct is None:
+        return own
     type0: Any = spec.type  # Any: narrowing x to an instance of `type` would hide x.shape
     shape0, dtype0, where = spec.shape, spec.dtype, spec.device
     # The last placement object found equal to the prepared one (comparing JAX shardings
