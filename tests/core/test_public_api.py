@@ -96,6 +96,24 @@ def test_selectors_are_frozen_hashable_keyword_only() -> None:
     assert {di.AutoJAX(), di.AutoJAX(mode="reverse")} == {di.AutoJAX()}
 
 
+def test_jax_compiler_options_are_a_frozen_copy() -> None:
+    given = {"xla_cpu_use_fusion_emitters": True}
+    a = di.AutoJAX(compiler_options=given)
+    given["xla_cpu_use_fusion_emitters"] = False  # the selector kept its own copy
+    assert a.compiler_options == {"xla_cpu_use_fusion_emitters": True}
+    assert a == di.AutoJAX(compiler_options={"xla_cpu_use_fusion_emitters": True})
+    assert hash(a) == hash(di.AutoJAX(compiler_options={"xla_cpu_use_fusion_emitters": True}))
+    assert a != di.AutoJAX()
+    assert di.AutoJAX(compiler_options={}) != di.AutoJAX()
+    with pytest.raises(TypeError, match="cannot be changed"):
+        a.compiler_options["xla_cpu_use_fusion_emitters"] = False  # type: ignore[index]
+    assert repr(a) == "AutoJAX(compiler_options={'xla_cpu_use_fusion_emitters': True})"
+    with pytest.raises(TypeError, match="dict of XLA option names"):
+        di.AutoJAX(compiler_options=[("a", 1)])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="numbers, strings or bools"):
+        di.AutoJAX(compiler_options={"a": [1]})
+
+
 def test_selector_reprs_show_only_non_defaults() -> None:
     assert repr(di.AutoFiniteDiff()) == "AutoFiniteDiff()"
     assert repr(di.AutoFiniteDiff(step=1e-3)) == "AutoFiniteDiff(step=0.001)"

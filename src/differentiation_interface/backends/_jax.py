@@ -18,7 +18,9 @@ hessian                   ``jvp`` of ``grad`` over the basis (``jax.hessian``)
 This module and its ``_jax_*`` siblings are the only ones importing JAX; they are loaded on
 the first use of an ``AutoJAX`` selector. The engine never touches JAX's global
 ``jax_enable_x64`` flag: 64-bit inputs are computed inside ``jax.enable_x64(True)``, which is
-thread-local, and ``jax.jit`` keys its caches on that setting.
+thread-local, and ``jax.jit`` keys its caches on that setting. Programs are compiled with the
+selector's ``compiler_options``, by default XLA's classic CPU emitters
+(``_jax_trace.CPU_DEFAULTS``: half the compile time of XLA's default emitters here).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from ._base import (
 )
 from ._jax_io import X64, io_for
 from ._jax_plan import JAXPlan, Never, Setup
-from ._jax_trace import basis, call_traced, jit, pull_basis, push_basis
+from ._jax_trace import basis, call_traced, jit, nested, pull_basis, push_basis
 
 __all__ = [
     "JAXDerivative",
@@ -122,8 +122,10 @@ class SamePointPlan(JAXPlan):
         def h(x: Any) -> Any:
             return s.g(x, *jdyn)
 
+        # ``h`` is jitted without options: JAX refuses them on a jit that linearize nests.
         self.point_value, linear = self.linearize(s, jax.jit(h))
-        self.plain = self.with_value = jit(self.build_linear(s, linear), 1, None, s.sharding)
+        linear_program = self.build_linear(s, linear)
+        self.plain = self.with_value = jit(linear_program, 1, None, s.sharding, s.options)
         self.plain(s.jseeds)
 
     def linearize(self, s: Setup, h: Callable[[Any], Any]) -> tuple[Any, Any]:
@@ -140,7 +142,10 @@ class SamePointPlan(JAXPlan):
                 return self.execute(value, x, lead, args)
         io = self.io if type(x) is self.x_type else io_for(x)
         seeds = lead[1] if io.identity else io.put(lead[1])
-        results = self.plain(seeds)
+        try:
+            results = self.plain(seeds)
+        except ValueError as err:  # called inside a trace: the option-free twin
+            results = nested(self.plain, err)(seeds)
         return io.back((self.point_value if value else None, results), x)
 
 

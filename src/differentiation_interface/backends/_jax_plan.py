@@ -19,13 +19,23 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import jax
 import numpy as np
 
 from .._array import ArraySpec, is_array
 from ..errors import UnsupportedOperationError
 from ._base import DirectPath, Engine, Fn
 from ._jax_io import X64, CallerIO, io_for, is_64bit, single_device_sharding
-from ._jax_trace import Layout, compiled_call, in_precision, jit, reraise
+from ._jax_trace import (
+    Layout,
+    compiled_call,
+    compiler_options,
+    in_precision,
+    jit,
+    nested,
+    refuses_defaults,
+    reraise,
+)
 
 __all__ = ["JAXPlan", "Never", "Setup", "prepare"]
 
@@ -63,10 +73,21 @@ class Setup:
         Most basis seeds pushed in one ``vmap`` (memory bound).
     jx, jseeds, jdyn
         The preparation's arguments in JAX form, to compile the plan by running it once.
+    options : dict or None
+        XLA compiler options of every program of the plan (``jit(..., options)``).
     """
 
     def __init__(
-        self, engine: Engine, op: str, fn: Fn, x: Any, seeds: Any, y: Any, *, x64: bool
+        self,
+        engine: Engine,
+        op: str,
+        fn: Fn,
+        x: Any,
+        seeds: Any,
+        y: Any,
+        *,
+        x64: bool,
+        defaults: bool = True,
     ) -> None:
         self.op = op
         self.io: CallerIO = io_for(x)
@@ -87,6 +108,8 @@ class Setup:
         self.jx = self.io.put(x)
         self.jseeds = None if seeds is None else self.io.put(seeds)
         self.jdyn = layout.dynamic(fn.args, self.io)
+        chosen = getattr(engine.backend, "compiler_options", None)
+        self.options = compiler_options(chosen, self.jx) if defaults or chosen else None
 
 
 def prepare(
@@ -103,7 +126,17 @@ def prepare(
     if seeds is not None:
         arrays.append(seeds)
     x64 = any(is_64bit(a) for a in arrays)
-    return in_precision(x64, lambda: plan_class(Setup(engine, op, fn, x, seeds, y, x64=x64)))
+
+    def build() -> Any:
+        setup = Setup(engine, op, fn, x, seeds, y, x64=x64)
+        try:
+            return plan_class(setup)
+        except jax.errors.JaxRuntimeError as err:
+            if not refuses_defaults(err, setup.options):
+                raise
+        return plan_class(Setup(engine, op, fn, x, seeds, y, x64=x64, defaults=False))
+
+    return in_precision(x64, build)
 
 
 class Never:
@@ -130,8 +163,8 @@ class JAXPlan(DirectPath):
         self.x64 = s.x64
         self.layout = s.layout
         self.nones: tuple[None, ...] = (None,) * (self.slots - 1)
-        self.plain = jit(self.build(s, value=False), self.lead, s.layout, s.sharding)
-        self.with_value = jit(self.build(s, value=True), self.lead, s.layout, s.sharding)
+        self.plain = jit(self.build(s, value=False), self.lead, s.layout, s.sharding, s.options)
+        self.with_value = jit(self.build(s, value=True), self.lead, s.layout, s.sharding, s.options)
         # The plain call (see run_arrays) serves numpy and JAX callers: no conversion in, and
         # ``np.array`` (a writable copy) or nothing on the way out.
         self.direct_type: type = (
@@ -242,6 +275,8 @@ class JAXPlan(DirectPath):
                 d = self.plain(*lead)
             except (TypeError, IndexError) as err:
                 reraise(self.op, err)
+            except ValueError as err:  # tangents traced by the caller's jit
+                d = nested(self.plain, err)(*lead)
             return (*self.nones, d if self.back1 is None else self.back1(d))
         return self.execute(value, x, lead, args)
 
@@ -255,8 +290,12 @@ class JAXPlan(DirectPath):
             lead = tuple([io.put(a) for a in lead])
         if args:
             lead = (*lead, *self.layout.dynamic(args, io))
+        program = self.with_value if value else self.plain
         try:
-            outs = self.with_value(*lead) if value else (*self.nones, self.plain(*lead))
+            try:
+                d = program(*lead)
+            except ValueError as err:  # called inside a trace: the option-free twin
+                d = nested(program, err)(*lead)
         except (TypeError, IndexError) as err:  # a new static context value was traced
             reraise(self.op, err)
-        return io.back(outs, x)
+        return io.back(d if value else (*self.nones, d), x)

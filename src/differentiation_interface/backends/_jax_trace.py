@@ -43,13 +43,18 @@ from ..errors import UntraceableFunctionError
 from ._jax_io import X64, CallerIO
 
 __all__ = [
+    "CPU_DEFAULTS",
     "Layout",
     "basis",
     "call_traced",
+    "compiler_options",
     "in_precision",
     "jit",
+    "jit_with",
+    "nested",
     "pull_basis",
     "push_basis",
+    "refuses_defaults",
     "reraise",
 ]
 
@@ -138,7 +143,46 @@ def _hashable(v: Any) -> bool:
     return True
 
 
-def jit(fun: Callable[..., Any], lead: int, layout: Layout | None, sharding: Any) -> Any:
+#: XLA options the engine compiles CPU programs with when the selector names none. XLA's
+#: classic loop emitters compiled the benchmark's programs 1.6-2.5x faster than its default
+#: MLIR fusion emitters (the whole preparation of a gradient is about half compilation) and
+#: ran them at 0.8-1.1x the time, with bit-identical results (benchmarks/bench_jax.py).
+CPU_DEFAULTS: dict[str, Any] = {"xla_cpu_use_fusion_emitters": False}
+_UNKNOWN_OPTION = "No such compile option"
+_defaults_usable = True  # False once this JAX has refused CPU_DEFAULTS
+
+
+def compiler_options(chosen: Any, jx: Any) -> dict[str, Any] | None:
+    """The XLA options for programs running on ``jx``'s platform.
+
+    ``chosen`` is ``AutoJAX.compiler_options``: a dict is used as it is; ``None`` gives
+    :data:`CPU_DEFAULTS` on CPU (unless this JAX refused them) and nothing elsewhere.
+    """
+    if chosen is not None:
+        return dict(chosen) or None
+    if not _defaults_usable or isinstance(jx, jax.core.Tracer):
+        return None  # a tracer: the enclosing jit compiles, with its own options
+    devices: Any = jx.sharding.device_set if isinstance(jx, jax.Array) else None
+    platform = next(iter(devices)).platform if devices else jax.default_backend()
+    return CPU_DEFAULTS if platform == "cpu" else None
+
+
+def refuses_defaults(err: BaseException, options: dict[str, Any] | None) -> bool:
+    """Whether ``err`` is this JAX refusing :data:`CPU_DEFAULTS` (then never used again)."""
+    global _defaults_usable  # noqa: PLW0603 - one fact about the installed JAX
+    if options is not CPU_DEFAULTS or _UNKNOWN_OPTION not in str(err):
+        return False
+    _defaults_usable = False
+    return True
+
+
+def jit(
+    fun: Callable[..., Any],
+    lead: int,
+    layout: Layout | None,
+    sharding: Any,
+    options: dict[str, Any] | None = None,
+) -> Any:
     """``jax.jit(fun)`` for ``fun(*lead_arrays, *dynamic_contexts)``.
 
     Parameters
@@ -151,11 +195,45 @@ def jit(fun: Callable[..., Any], lead: int, layout: Layout | None, sharding: Any
         Where the static context arguments are (``None``: no context arguments).
     sharding : jax.sharding.Sharding or None
         ``out_shardings`` pinning results to ``x``'s device (see ``single_device_sharding``).
+    options : dict or None
+        XLA compiler options (see :func:`compiler_options`).
     """
     static = () if layout is None else tuple(lead + i for i in layout.static)
-    if sharding is None:
-        return jax.jit(fun, static_argnums=static)
-    return jax.jit(fun, static_argnums=static, out_shardings=sharding)
+    settings: dict[str, Any] = {"static_argnums": static}
+    if sharding is not None:
+        settings["out_shardings"] = sharding
+    return jit_with(fun, options, **settings)
+
+
+def jit_with(fun: Callable[..., Any], options: dict[str, Any] | None, **settings: Any) -> Any:
+    """``jax.jit(fun, compiler_options=options, **settings)``; no options on a JAX too old
+    to take them (``compiler_options`` is newer than the oldest JAX supported).
+
+    JAX refuses compiler options on a jit called inside another trace (a caller's
+    ``jax.jit``, or a sparse program fusing the plan), so a jit with options carries its
+    option-free twin as ``nested`` (see :func:`nested`).
+    """
+    global _defaults_usable  # noqa: PLW0603 - one fact about the installed JAX
+    if options:
+        try:
+            jitted: Any = jax.jit(fun, compiler_options=options, **settings)
+        except TypeError:
+            if options is not CPU_DEFAULTS:
+                raise
+            _defaults_usable = False
+        else:
+            jitted.nested = jax.jit(fun, **settings)
+            return jitted
+    return jax.jit(fun, **settings)
+
+
+def nested(jitted: Any, err: ValueError) -> Any:
+    """``jitted``'s option-free twin if ``err`` is JAX refusing its options under a trace;
+    else raise ``err``. Only the rare traced call pays the failed attempt."""
+    twin = getattr(jitted, "nested", None)
+    if twin is None or "compiler_options" not in str(err):
+        raise err
+    return twin
 
 
 def compiled_call(jitted: Any, *args: Any) -> Any:
