@@ -25,7 +25,15 @@ import numpy as np
 from .._array import ArraySpec, is_array
 from ..errors import UnsupportedOperationError
 from ._base import DirectPath, Engine, Fn
-from ._jax_io import X64, CallerIO, io_for, is_64bit, single_device_sharding
+from ._jax_io import (
+    X64,
+    X64_ENTER,
+    X64_RESTORE,
+    CallerIO,
+    io_for,
+    is_64bit,
+    single_device_sharding,
+)
 from ._jax_trace import (
     Layout,
     compiled_call,
@@ -208,16 +216,27 @@ class JAXPlan(DirectPath):
         kind: Any = like.type  # Any: narrowing x to `type` would hide its attributes
         if self.io.kind == "numpy":
             switch = X64 if self.x64 else None
+            enter, restore = X64_ENTER, X64_RESTORE
 
             def fast_numpy(op_name: str, f_: Any, backend_: Any, x: Any) -> Any:
                 if type(x) is not kind or f_ is not f or backend_ is not backend:
                     return None
-                if op_name != operator or (switch is not None and not switch.value):
+                if op_name != operator:
                     return None
+                if switch is None or switch.value:
+                    try:
+                        return np.array(call(x))  # a writable copy of JAX's read-only buffer
+                    except (TypeError, ValueError):  # not the prepared kind: the pipeline reports
+                        return None
+                if enter is None:
+                    return None  # the pipeline enters the 64-bit context
+                previous = enter(True)
                 try:
-                    return np.array(call(x))  # a writable copy of JAX's read-only buffer
-                except (TypeError, ValueError):  # not the prepared kind: the pipeline reports
+                    return np.array(call(x))
+                except (TypeError, ValueError):
                     return None
+                finally:
+                    restore(previous)
 
             return fast_numpy
         if not hasattr(kind, "_sharding"):
@@ -282,9 +301,8 @@ class JAXPlan(DirectPath):
 
     def execute(self, value: bool, x: Any, lead: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
         """Run the variant for ``value`` on caller arrays; results in the caller's namespace."""
-        if self.x64 and not X64.value:
-            with X64(True):  # entered once; the recursive call takes the path below
-                return self.execute(value, x, lead, args)
+        if self.x64 and not X64.value:  # entered once; the recursive call goes on below
+            return in_precision(True, self.execute, value, x, lead, args)
         io = self.io if type(x) is self.x_type else io_for(x)
         if not io.identity:
             lead = tuple([io.put(a) for a in lead])

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 from .._array import is_array
 from ..contexts import Cache, Context
 from ..errors import UntraceableFunctionError
-from ._jax_io import X64, CallerIO
+from ._jax_io import X64, X64_ENTER, X64_RESTORE, CallerIO
 
 __all__ = [
     "CPU_DEFAULTS",
@@ -273,10 +273,16 @@ def call_traced(op: str, fun: Callable[..., Any], *args: Any) -> Any:
 
 def in_precision(x64: bool, fun: Callable[..., Any], *args: Any) -> Any:
     """``fun(*args)`` inside the 64-bit scope if ``x64`` and the thread is not in it yet."""
-    if x64 and not X64.value:
+    if not x64 or X64.value:
+        return fun(*args)
+    if X64_ENTER is None:
         with X64(True):
             return fun(*args)
-    return fun(*args)
+    previous = X64_ENTER(True)
+    try:
+        return fun(*args)
+    finally:
+        X64_RESTORE(previous)
 
 
 def basis(shape: tuple[int, ...], dtype: Any, *, imaginary: bool = False) -> Any:
