@@ -10,6 +10,12 @@ Goals (float64 inside ``jax.enable_x64(True)``, JAX's CPU async dispatch off):
 * ``hessian`` <= 1.2x ``jax.jit(jax.hessian)`` at n = 100 and 1000;
 * ``jacobian`` <= 1.1x native jitted ``jacrev`` (reverse) / ``jacfwd`` (forward).
 
+Also measured: the Hessians and Jacobians of engines compiling with JAX's own XLA defaults
+(``AutoJAX(compiler_options={})``) and their preparation, to show what the library's CPU
+options change; and a float64 numpy gradient called from a thread *not* in 64-bit mode
+(JAX's default), against the native call a user must write for float64 results there
+(``with jax.enable_x64(True): np.array(jit(grad)(x))``).
+
 Every group runs its candidates in interleaved rounds (``_harness``); times are medians of the
 rounds and ratios are medians of the per-round ratios to the group's native baseline.
 
@@ -44,6 +50,11 @@ jax.config.update("jax_cpu_enable_async_dispatch", False)  # the benchmark only,
 
 REVERSE = di.AutoJAX()
 FORWARD = di.AutoJAX(mode="forward")
+#: The same engines compiling with JAX's own XLA defaults instead of the library's CPU ones.
+JAX_DEFAULTS = {
+    "reverse": di.AutoJAX(compiler_options={}),
+    "forward": di.AutoJAX(mode="forward", compiler_options={}),
+}
 
 
 # --- functions (Array API: the same f on both sides; the others come from _problems) --------
@@ -72,6 +83,7 @@ def gradient_groups(rounds: int, sizes: tuple[int, ...]) -> list[Result]:
             plan, plan_j, fn = prep.plan, prep_j.plan, Fn(f)
             g = Group(f"gradient, {f.__name__}, n = {n}", rounds=rounds)
             g.add("native np.asarray(jit(grad)(x_np))", lambda x=x, j=native: np.asarray(j(x)))
+            g.add("native, writable: np.array(...)", lambda x=x, j=native: np.array(j(x)))
             g.add("plan.run, numpy", lambda x=x, p=plan, fn=fn: p.run(fn, x, value=False))
             g.add(
                 "di.gradient, numpy, prepared",
@@ -113,6 +125,11 @@ def hessian_groups(rounds: int, sizes: tuple[int, ...]) -> list[Result]:
             "plan.run, jax",
             lambda x=xj, p=prep_j.plan, fn=fn: p.run(fn, x, value=False),
         )
+        jax_defaults = di.prepare_hessian(f, JAX_DEFAULTS["reverse"], xj)
+        g.add(
+            "di.hessian, jax, prepared, JAX's XLA defaults",
+            lambda x=xj, p=jax_defaults, f=f: di.hessian(f, JAX_DEFAULTS["reverse"], x, prep=p),
+        )
         out.append((g.run(), "native np.asarray(jit(hessian)(x_np))"))
     return out
 
@@ -143,22 +160,34 @@ def jacobian_groups(rounds: int, sizes: tuple[int, ...]) -> list[Result]:
                 "plan.run, jax",
                 lambda x=xj, p=prep_j.plan, fn=fn: p.run(fn, x, value=False),
             )
+            plain = JAX_DEFAULTS[backend.mode]
+            jax_defaults = di.prepare_jacobian(diffusion, plain, xj)
+            g.add(
+                "di.jacobian, jax, prepared, JAX's XLA defaults",
+                lambda x=xj, p=jax_defaults, b=plain: di.jacobian(diffusion, b, x, prep=p),
+            )
             out.append((g.run(), f"native np.asarray(jit({name})(x_np))"))
     return out
 
 
-def _median_seconds(make: Callable[[], Callable[[], Any]], repeats: int) -> float:
-    times = []
+def _interleaved_medians(
+    makers: dict[str, Callable[[], Callable[[], Any]]], repeats: int
+) -> dict[str, float]:
+    """Median seconds of one first call per maker, the makers taking turns in each round
+    (so that the machine's drift hits every candidate alike)."""
+    times: dict[str, list[float]] = {name: [] for name in makers}
     for _ in range(repeats):
-        call = make()
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, make in makers.items():
+            call = make()
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def preparation_times(repeats: int) -> dict[str, float]:
-    """Median seconds to prepare (trace + compile) with a new function object every time."""
+    """Median seconds to prepare (trace + compile) with a new function object every time,
+    interleaved with the native first calls."""
 
     def fresh_f() -> Callable[[Any], Any]:
         def f(x: Any) -> Any:  # a new object: nothing cached by JAX or the library
@@ -173,6 +202,10 @@ def preparation_times(repeats: int) -> dict[str, float]:
         f = fresh_f()
         return lambda: di.prepare_gradient(f, REVERSE, x)
 
+    def prepare_gradient_jax_defaults() -> Callable[[], Any]:
+        f = fresh_f()
+        return lambda: di.prepare_gradient(f, JAX_DEFAULTS["reverse"], x)
+
     def native_gradient() -> Callable[[], Any]:
         j = jax.jit(jax.grad(fresh_f()))
         return lambda: j(x)
@@ -185,33 +218,39 @@ def preparation_times(repeats: int) -> dict[str, float]:
         j = jax.jit(jax.hessian(fresh_f()))
         return lambda: j(x100)
 
-    return {
-        "prepare_gradient n=10": _median_seconds(prepare_gradient, repeats),
-        "native first jit(grad) call n=10": _median_seconds(native_gradient, repeats),
-        "prepare_hessian n=100": _median_seconds(prepare_hessian, repeats),
-        "native first jit(hessian) call n=100": _median_seconds(native_hessian, repeats),
-    }
+    return _interleaved_medians(
+        {
+            "prepare_gradient n=10": prepare_gradient,
+            "native first jit(grad) call n=10": native_gradient,
+            "prepare_gradient n=10, JAX's XLA defaults": prepare_gradient_jax_defaults,
+            "prepare_hessian n=100": prepare_hessian,
+            "native first jit(hessian) call n=100": native_hessian,
+        },
+        repeats,
+    )
 
 
-def x64_scope_cost(rounds: int) -> Result:
-    """What entering ``jax.enable_x64(True)`` costs a float64 call when 64-bit mode is off."""
+def outside_x64_mode(rounds: int) -> Result:
+    """A float64 numpy gradient from a thread *not* in 64-bit mode (JAX's default), where a
+    native caller must enter ``jax.enable_x64(True)`` to get float64 at all."""
+    assert not jax.config.jax_enable_x64
     x = np.linspace(0.5, 2.0, 10)
+    with jax.enable_x64(True):
+        native = jax.jit(jax.grad(sumsq))
+        native(x)
     prep = di.prepare_gradient(sumsq, REVERSE, x)
     plan, fn = prep.plan, Fn(sumsq)
-    g = Group("plan.run, sumsq, n = 10: thread already in 64-bit mode or not", rounds=rounds)
-    g.add("in 64-bit mode", lambda: plan.run(fn, x, value=False))
 
-    def off() -> Any:
-        with jax.enable_x64(False):  # the plan re-enters 64-bit mode for the call
-            return plan.run(fn, x, value=False)
+    def native_call() -> Any:
+        with jax.enable_x64(True):
+            return np.array(native(x))
 
-    def off_empty() -> Any:
-        with jax.enable_x64(False):
-            return None
-
-    g.add("64-bit mode off (plan enters it)", off)
-    g.add("(cost of the outer switch alone)", off_empty)
-    return g.run(), "in 64-bit mode"
+    g = Group("gradient, sumsq, n = 10, numpy float64, thread not in 64-bit mode", rounds=rounds)
+    g.add("native: with enable_x64(True): np.array(jit(grad)(x))", native_call)
+    g.add("di.gradient, numpy, prepared", lambda: di.gradient(sumsq, REVERSE, x, prep=prep))
+    g.add("di.gradient, numpy, unprepared", lambda: di.gradient(sumsq, REVERSE, x))
+    g.add("plan.run, numpy", lambda: plan.run(fn, x, value=False))
+    return g.run(), "native: with enable_x64(True): np.array(jit(grad)(x))"
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -238,6 +277,11 @@ def _cell(r: GroupResult, candidate: str, baseline: str) -> str:
     return f"{_time(r.median(candidate))} ({r.ratio(candidate, baseline):.2f}x)"
 
 
+def _delta(r: GroupResult, candidate: str, baseline: str) -> str:
+    """Difference of medians, signed, in microseconds."""
+    return f"{(r.median(candidate) - r.median(baseline)) * 1e6:+.1f} µs"
+
+
 def _goals(results: list[Result], prep_times: dict[str, float]) -> list[str]:
     """The goals of issue 3, point 9: one row per case, native against engine and public call.
 
@@ -249,16 +293,26 @@ def _goals(results: list[Result], prep_times: dict[str, float]) -> list[str]:
         "| case | arrays | native | engine: `plan.run` | public: `di.*`, prepared | target |",
         "|---|---|---|---|---|---|",
     ]
-    for r, _ in results:
+    for r, baseline in results:
         name = r.name
-        if name.startswith("gradient"):
+        if "not in 64-bit mode" in name:
+            ours = "di.gradient, numpy, prepared"
+            lines.append(
+                f"| {name} | numpy | {_time(r.median(baseline))} | "
+                f"{_cell(r, 'plan.run, numpy', baseline)} | {_cell(r, ours, baseline)}, "
+                f"{_delta(r, ours, baseline)} | <= 1.10x, +1 us |"
+            )
+        elif name.startswith("gradient"):
             n = int(name.rsplit("= ", 1)[1])
             target = "<= 1.10x, +1 us" if n <= 10 else "<= 1.05x"
-            base = "native np.asarray(jit(grad)(x_np))"
+            base, writable = "native np.asarray(jit(grad)(x_np))", "native, writable: np.array(...)"
+            ours = "di.gradient, numpy, prepared"
             lines.append(
-                f"| {name} | numpy | {_time(r.median(base))} | "
+                f"| {name} | numpy | {_time(r.median(base))} "
+                f"(writable copy: {_cell(r, writable, base)}) | "
                 f"{_cell(r, 'plan.run, numpy', base)} | "
-                f"{_cell(r, 'di.gradient, numpy, prepared', base)} | {target} |"
+                f"{_cell(r, ours, base)}, {_delta(r, ours, base)}; "
+                f"{r.ratio(ours, writable):.2f}x the writable native | {target} |"
             )
             base = "native jit(grad)(x_jax)"
             lines.append(
@@ -290,6 +344,8 @@ def _goals(results: list[Result], prep_times: dict[str, float]) -> list[str]:
         goal = {"prepare_gradient": "<= 50 ms", "prepare_hessian": "native's first call"}.get(
             key.split(" ")[0], "(native reference)"
         )
+        if "JAX's XLA defaults" in key:
+            goal = "(reference: without the library's XLA options)"
         lines.append(f"| {key} | numpy | | | {seconds * 1e3:.1f} ms | {goal} |")
     return lines
 
@@ -306,9 +362,9 @@ def main() -> None:
         results += gradient_groups(args.rounds, (10,) if args.quick else (10, 1000, 100_000))
         results += hessian_groups(args.rounds, (100,) if args.quick else (100, 1000))
         results += jacobian_groups(args.rounds, (100,) if args.quick else (100, 1000))
-        results.append(x64_scope_cost(args.rounds))
-        prep_times = preparation_times(5 if args.quick else 11)
+        prep_times = preparation_times(5 if args.quick else 21)
     assert not jax.config.jax_enable_x64
+    results.append(outside_x64_mode(args.rounds))
     for result, baseline in results:
         print(result.table(baseline))
         print()
