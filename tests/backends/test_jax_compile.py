@@ -141,3 +141,17 @@ def test_prepared_same_point_hvp_of_traced_tangents() -> None:
     t = jnp.arange(1.0, 6.0)
     got = jax.jit(lambda t: di.hvp(sum_sin_sq, REVERSE, x, (t,), prep=prep)[0])(t)
     close(got, 2 * np.cos(2 * np.asarray(x)) * np.asarray(t))
+
+
+def test_reverse_jacobians_keep_jax_defaults(jit_options: list[Any]) -> None:
+    """The one plan that measured slower with the CPU defaults opts out of them."""
+    x = np.linspace(0.1, 1.3, 5)
+    close(di.jacobian(lambda v: v**2, REVERSE, x), np.diag(2 * x))
+    assert jit_options[0] is None
+    jit_options.clear()
+    close(di.jacobian(lambda v: v**2, FORWARD, x), np.diag(2 * x))
+    assert jit_options[0] == _jax_trace.CPU_DEFAULTS
+    jit_options.clear()
+    chosen = {"xla_cpu_enable_fast_math": False}  # options the caller names apply everywhere
+    close(di.jacobian(lambda v: v**2, di.AutoJAX(compiler_options=chosen), x), np.diag(2 * x))
+    assert jit_options[0] == chosen

@@ -82,7 +82,8 @@ class Setup:
     jx, jseeds, jdyn
         The preparation's arguments in JAX form, to compile the plan by running it once.
     options : dict or None
-        XLA compiler options of every program of the plan (``jit(..., options)``).
+        XLA compiler options of every program of the plan (``jit(..., options)``): the
+        selector's, else the CPU defaults if ``defaults`` is true, else none.
     """
 
     def __init__(
@@ -135,8 +136,10 @@ def prepare(
         arrays.append(seeds)
     x64 = any(is_64bit(a) for a in arrays)
 
+    defaults = getattr(plan_class, "cpu_defaults", True)
+
     def build() -> Any:
-        setup = Setup(engine, op, fn, x, seeds, y, x64=x64)
+        setup = Setup(engine, op, fn, x, seeds, y, x64=x64, defaults=defaults)
         try:
             return plan_class(setup)
         except jax.errors.JaxRuntimeError as err:
@@ -163,6 +166,9 @@ class JAXPlan(DirectPath):
 
     lead = 1
     slots = 2
+    #: Whether the plan compiles with ``_jax_trace.CPU_DEFAULTS`` when the selector names no
+    #: options (a plan whose programs measured slower with them opts out).
+    cpu_defaults = True
 
     def __init__(self, s: Setup) -> None:
         self.op = s.op
