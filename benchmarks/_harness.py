@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import platform
 import random
 import statistics
@@ -28,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Group", "GroupResult", "environment"]
+__all__ = ["Group", "GroupResult", "environment", "write_json"]
 
 
 def environment() -> dict[str, Any]:
@@ -152,3 +153,13 @@ def dump(results: list[GroupResult], path: str, baseline: str | None = None) -> 
     payload = {"environment": environment(), "groups": [r.to_dict(baseline) for r in results]}
     with open(path, "w") as handle:
         json.dump(payload, handle, indent=2)
+
+
+def write_json(payload: dict[str, Any], path: str) -> None:
+    """Write ``payload`` to ``path`` (creating its folder) and say where."""
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    with open(path, "w") as handle:
+        json.dump(payload, handle, indent=2)
+    print(f"\nwrote {path}")

@@ -26,7 +26,6 @@ writes ``benchmarks/results/jax.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -42,7 +41,7 @@ from array_api_compat import array_namespace
 sys.path.insert(0, os.path.dirname(__file__))
 
 import differentiation_interface as di
-from _harness import Group, GroupResult, environment
+from _harness import Group, GroupResult, environment, write_json
 from _problems import diffusion, rosenbrock, sumsq
 from differentiation_interface.backends import Fn
 
@@ -379,10 +378,7 @@ def main() -> None:
         "preparation_s": prep_times,
         "goals": goals,
     }
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as handle:
-        json.dump(payload, handle, indent=2)
-    print(f"\nwrote {args.output}")
+    write_json(payload, args.output)
 
 
 if __name__ == "__main__":
