@@ -148,13 +148,6 @@ class Group:
         return result
 
 
-def dump(results: list[GroupResult], path: str, baseline: str | None = None) -> None:
-    """Write results and the environment as JSON."""
-    payload = {"environment": environment(), "groups": [r.to_dict(baseline) for r in results]}
-    with open(path, "w") as handle:
-        json.dump(payload, handle, indent=2)
-
-
 def write_json(payload: dict[str, Any], path: str) -> None:
     """Write ``payload`` to ``path`` (creating its folder) and say where."""
     folder = os.path.dirname(path)

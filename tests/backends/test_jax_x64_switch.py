@@ -16,7 +16,7 @@ from array_api_compat import array_namespace
 jax = pytest.importorskip("jax")
 
 import differentiation_interface as di  # noqa: E402
-from differentiation_interface.backends import _jax_io, _jax_plan  # noqa: E402
+from differentiation_interface.backends import _jax_io, _jax_trace  # noqa: E402
 
 REVERSE = di.AutoJAX()
 
@@ -68,10 +68,9 @@ def test_unprepared_and_tangent_calls_outside_64_bit_mode(
     available: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if not available:  # a JAX without the state methods: the context manager instead
-        for module in (_jax_io, _jax_plan):
+        for module in (_jax_io, _jax_trace):
             monkeypatch.setattr(module, "X64_ENTER", None)
             monkeypatch.setattr(module, "X64_RESTORE", None)
-        monkeypatch.setattr("differentiation_interface.backends._jax_trace.X64_ENTER", None)
     x = np.linspace(0.1, 1.3, 7)
     t = np.arange(1.0, 8.0)
     (hv,) = di.hvp(cube_sum, REVERSE, x, (t,))

@@ -29,7 +29,7 @@ from ._base import (
 )
 from ._jax_io import X64, io_for
 from ._jax_plan import JAXPlan, Never, Setup
-from ._jax_trace import basis, call_traced, in_precision, jit, nested, pull_basis, push_basis
+from ._jax_trace import basis, call_traced, in_x64, jit, nested, pull_basis, push_basis
 
 __all__ = [
     "JAXDerivative",
@@ -138,7 +138,7 @@ class SamePointPlan(JAXPlan):
 
     def execute(self, value: bool, x: Any, lead: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
         if self.x64 and not X64.value:
-            return in_precision(True, self.execute, value, x, lead, args)
+            return in_x64(self.execute, value, x, lead, args)
         io = self.io if type(x) is self.x_type else io_for(x)
         seeds = lead[1] if io.identity else io.put(lead[1])
         try:

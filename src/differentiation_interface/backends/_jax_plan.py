@@ -25,20 +25,13 @@ import numpy as np
 from .._array import ArraySpec, is_array
 from ..errors import UnsupportedOperationError
 from ._base import DirectPath, Engine, Fn
-from ._jax_io import (
-    X64,
-    X64_ENTER,
-    X64_RESTORE,
-    CallerIO,
-    io_for,
-    is_64bit,
-    single_device_sharding,
-)
+from ._jax_io import X64, CallerIO, io_for, is_64bit, single_device_sharding
 from ._jax_trace import (
     Layout,
     compiled_call,
     compiler_options,
     in_precision,
+    in_x64,
     jit,
     nested,
     refuses_defaults,
@@ -214,7 +207,8 @@ class JAXPlan(DirectPath):
         where the preparation's did (an uncommitted array on another device would be moved
         silently). The sharding test is an identity test against the last sharding object
         found equal: results of one computation share it. For numpy callers a float64 plan
-        needs the thread in 64-bit mode (outside it JAX sees float64 numpy as float32).
+        needs the thread in 64-bit mode (outside it JAX sees float64 numpy as float32), which
+        the closure switches on for the call (:func:`~._jax_trace.in_x64`).
         """
         call = self.checked_call
         if call is None:
@@ -222,27 +216,18 @@ class JAXPlan(DirectPath):
         kind: Any = like.type  # Any: narrowing x to `type` would hide its attributes
         if self.io.kind == "numpy":
             switch = X64 if self.x64 else None
-            enter, restore = X64_ENTER, X64_RESTORE
 
             def fast_numpy(op_name: str, f_: Any, backend_: Any, x: Any) -> Any:
                 if type(x) is not kind or f_ is not f or backend_ is not backend:
                     return None
                 if op_name != operator:
                     return None
-                if switch is None or switch.value:
-                    try:
-                        return np.array(call(x))  # a writable copy of JAX's read-only buffer
-                    except (TypeError, ValueError):  # not the prepared kind: the pipeline reports
-                        return None
-                if enter is None:
-                    return None  # the pipeline enters the 64-bit context
-                previous = enter(True)
-                try:
-                    return np.array(call(x))
-                except (TypeError, ValueError):
+                try:  # np.array: a writable copy of JAX's read-only buffer
+                    if switch is None or switch.value:
+                        return np.array(call(x))
+                    return np.array(in_x64(call, x))
+                except (TypeError, ValueError):  # not the prepared kind: the pipeline reports
                     return None
-                finally:
-                    restore(previous)
 
             return fast_numpy
         if not hasattr(kind, "_sharding"):
@@ -308,7 +293,7 @@ class JAXPlan(DirectPath):
     def execute(self, value: bool, x: Any, lead: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
         """Run the variant for ``value`` on caller arrays; results in the caller's namespace."""
         if self.x64 and not X64.value:  # entered once; the recursive call goes on below
-            return in_precision(True, self.execute, value, x, lead, args)
+            return in_x64(self.execute, value, x, lead, args)
         io = self.io if type(x) is self.x_type else io_for(x)
         if not io.identity:
             lead = tuple([io.put(a) for a in lead])

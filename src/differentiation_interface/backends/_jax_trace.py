@@ -49,6 +49,7 @@ __all__ = [
     "call_traced",
     "compiler_options",
     "in_precision",
+    "in_x64",
     "jit",
     "jit_with",
     "nested",
@@ -277,6 +278,12 @@ def in_precision(x64: bool, fun: Callable[..., Any], *args: Any) -> Any:
     """``fun(*args)`` inside the 64-bit scope if ``x64`` and the thread is not in it yet."""
     if not x64 or X64.value:
         return fun(*args)
+    return in_x64(fun, *args)
+
+
+def in_x64(fun: Callable[..., Any], *args: Any) -> Any:
+    """``fun(*args)`` with this thread switched into 64-bit mode, then back (callers have
+    found it out of that mode): the state's own switch when JAX has it, else the context."""
     if X64_ENTER is None:
         with X64(True):
             return fun(*args)
