@@ -25,36 +25,15 @@ from conformance.conftest import (  # noqa: E402
     all_engines,
 )
 from differentiation_interface.backends import Engine, engine_for  # noqa: E402
+from differentiation_interface.operators._table import OPERATORS, OperatorSpec  # noqa: E402
 
 PAGE = ROOT / "docs" / "explanation" / "capabilities.md"
-OPERATORS = (
-    "pushforward",
-    "pullback",
-    "derivative",
-    "gradient",
-    "jacobian",
-    "second_derivative",
-    "hvp",
-    "hessian",
-)
-# How each operator is derived when an engine has no native implementation.
-FALLBACK = {
-    "pushforward": "pullbacks",
-    "pullback": "pushforwards",
-    "derivative": "pushforward",
-    "gradient": "pullback",
-    "jacobian": "pushforwards / pullbacks",
-    "second_derivative": "derivative of derivative",
-    "hvp": "composition",
-    "hessian": "batched hvp",
-}
 
-
-def _cell(engine: Engine, op: str) -> str:
-    mine = getattr(type(engine), f"prepare_{op}")
-    if mine is not getattr(Engine, f"prepare_{op}"):
+def _cell(engine: Engine, spec: OperatorSpec) -> str:
+    mine = getattr(type(engine), spec.hook)
+    if mine is not getattr(Engine, spec.hook):
         return "native"
-    return f"from {FALLBACK[op]}"
+    return f"from {spec.derived_from}"
 
 
 def render() -> str:
@@ -80,8 +59,8 @@ def render() -> str:
                 columns.append(None)
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
-    for op in OPERATORS:
-        cells = [op] + [("not installed" if e is None else _cell(e, op)) for e in columns]
+    for spec in OPERATORS.values():
+        cells = [spec.name] + [("not installed" if e is None else _cell(e, spec)) for e in columns]
         lines.append("| " + " | ".join(cells) + " |")
     inplace = ["two-argument `f(y, x)`"]
     for backends in all_engines().values():

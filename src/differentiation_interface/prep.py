@@ -115,12 +115,12 @@ class Prep:
         "_point",
         "backend",
         "f",
-        "fast",
+        "express",
         "fn",
         "operator",
         "plan",
-        "quick",
         "quick_tangents",
+        "quick_x",
         "same_point",
         "signature",
         "strict",
@@ -143,7 +143,7 @@ class Prep:
         fn: Any = None,
         x64: Any = None,
         point: tuple[Any, tuple[Context, ...]] | None = None,
-        quick: ArraySpec | None = None,
+        quick_x: ArraySpec | None = None,
         quick_tangents: tuple[int, ArraySpec] | None = None,
     ) -> None:
         self.operator = operator
@@ -158,14 +158,14 @@ class Prep:
         self._point = point
         self.x64 = x64  # JAX's 64-bit switch if calls must run in 64-bit mode, else None
         self.fn = fn
-        # Specs of x and of the tangents for the quick path of calls with no contexts or y
+        # Specs of x and of the tangents for the quick tier of calls with no contexts or y
         # (the common case, where checking costs a few attribute comparisons), with the
         # device replaced by a cheaper "placement" key; None if calls need the full check.
-        self.quick = quick
+        self.quick_x = quick_x
         self.quick_tangents = quick_tangents
-        # The shortest path of a prepared call (see operators._pipeline.direct_path): a
-        # callable(op, f, backend, x) giving the result, or None when it cannot serve the call.
-        self.fast: Any = None
+        # The express tier of a prepared call (see operators._fastpath): a callable
+        # (op, f, backend, x) giving the result, or None when it cannot serve the call.
+        self.express: Any = None
 
     def __repr__(self) -> str:
         kind = "same-point " if self.same_point else ""

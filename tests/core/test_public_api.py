@@ -10,6 +10,8 @@ import pytest
 
 import differentiation_interface as di
 
+# The contract of ../shared/API.md, written out here on purpose: the operator table
+# (operators/_table.py) is checked against it, not the other way round.
 OPERATORS = [
     "pushforward",
     "pullback",
@@ -44,6 +46,16 @@ ERRORS = [
     "ImmutableOutputError",
 ]
 OTHERS = ["Constant", "Cache", "check_available", "check_inplace"]
+
+
+def test_the_operator_table_is_the_contract() -> None:
+    from differentiation_interface.operators._table import OPERATORS as TABLE
+
+    assert list(TABLE) == OPERATORS
+    assert [spec.value_and for spec in TABLE.values()] == VALUE_AND
+    prepares = [spec.prepare for spec in TABLE.values()]
+    prepares += [spec.prepare_same_point for spec in TABLE.values() if spec.prepare_same_point]
+    assert prepares == PREPARE
 
 
 def test_every_name_of_the_contract_is_exported() -> None:

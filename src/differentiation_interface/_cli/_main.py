@@ -22,7 +22,8 @@ from ..adtypes import (
 from ..backends import check_available
 from ..testing._benchmark import benchmark_differentiation, format_table, write_csv, write_json
 from ..testing._run import Outcome, run_scenario
-from ..testing.scenarios import OPERATOR_NAMES, Scenario, default_scenarios
+from ..operators._table import NAMES
+from ..testing.scenarios import Scenario, default_scenarios
 from ._progress import progress
 
 __all__ = ["BACKENDS", "default_backends", "main"]
@@ -88,12 +89,12 @@ def _cell(outcomes: list[Outcome]) -> str:
 
 
 def _table(backends: list[AbstractBackend], outcomes: list[Outcome]) -> list[list[str]]:
-    rows = [["backend", *OPERATOR_NAMES]]
+    rows = [["backend", *NAMES]]
     for b in backends:
         mine = [o for o in outcomes if o.backend == b]
         rows.append(
             [repr(b)]
-            + [_cell([o for o in mine if o.scenario.operator == op]) for op in OPERATOR_NAMES]
+            + [_cell([o for o in mine if o.scenario.operator == op]) for op in NAMES]
         )
     return rows
 

@@ -1,8 +1,9 @@
 """The eight operators, their value-and variants and their preparations.
 
-Each ``_<operator>.py`` module holds one operator's public functions; ``_pipeline`` is the
-shared call path, ``_dispatch`` picks native plans or the generic fallbacks of
-``_first_order`` and ``_second_order``.
+``_table`` holds every fact about every operator; each ``_<operator>.py`` module holds one
+operator's public functions. A call is validated by ``_validate``, served by a speed tier of
+``_fastpath`` or by the full call of ``_call``; ``_dispatch`` picks the engine's native plan or
+the generic fallback (``_first_order``, ``_second_order``) the table names.
 """
 
 from ._derivative import derivative, prepare_derivative, value_and_derivative
@@ -10,7 +11,7 @@ from ._gradient import gradient, prepare_gradient, value_and_gradient
 from ._hessian import hessian, prepare_hessian, value_gradient_and_hessian
 from ._hvp import gradient_and_hvp, hvp, prepare_hvp, prepare_hvp_same_point
 from ._jacobian import jacobian, prepare_jacobian, value_and_jacobian
-from ._pipeline import clear_cache
+from ._call import clear_cache
 from ._pullback import (
     prepare_pullback,
     prepare_pullback_same_point,

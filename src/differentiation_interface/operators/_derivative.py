@@ -6,7 +6,9 @@ from typing import Any
 
 from ..prep import Prep
 from ._docs import fill
-from ._pipeline import OPERATORS, Call, cached_direct, prepare, quick, quick_value, run_quick
+from ._call import call, prepare
+from ._fastpath import cached_express
+from ._table import OPERATORS
 
 __all__ = ["derivative", "prepare_derivative", "value_and_derivative"]
 
@@ -95,20 +97,16 @@ def derivative(
     True
     """
     if not contexts and out is None and y is None:
-        direct = prep.fast if type(prep) is Prep else cached_direct(_OP.name, f, backend, x, prep)
-        if direct is not None:
-            result = direct("derivative", f, backend, x)
+        express = (
+            prep.express
+            if type(prep) is Prep
+            else cached_express("derivative", f, backend, x, prep)
+        )
+        if express is not None:
+            result = express("derivative", f, backend, x)
             if result is not None:
                 return result
-        fast = quick("derivative", f, backend, x, prep)
-        if fast is not None:
-            return run_quick(fast, f, x, value=False)[1]
-    call = Call(_OP, f, backend, x, None, contexts, y, prep, out)
-    if out is not None:
-        call.check_out(out, "the derivative", call.y_shape, call.y_dtype)
-    value, der = call.run(value=False)
-    call.restore_y(value)
-    return call.deliver(der, out)
+    return call(_OP, f, backend, x, None, contexts, y, prep, out, value=False)  # type: ignore[no-any-return]
 
 
 @fill
@@ -157,13 +155,4 @@ def value_and_derivative(
     >>> float(y), bool(np.isclose(d, 1.0))
     (1.0, True)
     """
-    if not contexts and out is None and y is None:
-        fast = quick("derivative", f, backend, x, prep)
-        if fast is not None:
-            value, result = run_quick(fast, f, x, value=True)
-            return quick_value(fast, x, value), result
-    call = Call(_OP, f, backend, x, None, contexts, y, prep, out)
-    if out is not None:
-        call.check_out(out, "the derivative", call.y_shape, call.y_dtype)
-    value, der = call.run(value=True)
-    return call.value(value), call.deliver(der, out)
+    return call(_OP, f, backend, x, None, contexts, y, prep, out, value=True)  # type: ignore[no-any-return]

@@ -1,4 +1,5 @@
-"""Pick a plan for an operator: the engine's native one if it has it, else a generic fallback."""
+"""Pick a plan for an operator: the engine's native one if it has it, else the generic fallback
+named in the operator table."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from ..backends import Engine, Fn
 from ..errors import UnsupportedOperationError
+from . import _table  # a module reference: the table's fallbacks build their inner plans here
 
 __all__ = ["build_plan"]
 
@@ -25,51 +27,18 @@ def build_plan(
     ``seeds`` are the stacked tangents (pushforward, hvp) or cotangents (pullback), else
     ``None``; ``y`` is ``f(x)`` evaluated once at preparation.
     """
-    from . import _first_order as first
-    from . import _second_order as second
-
-    plan: Any
-    if op == "pushforward":
-        plan = engine.prepare_pushforward(fn, x, seeds, y=y, same_point=same_point)
-        if plan is None:
-            _require(engine, "reverse", op)
-            plan = first.PushforwardViaPullback(engine, fn, x, seeds, y)
-    elif op == "pullback":
-        plan = engine.prepare_pullback(fn, x, seeds, y=y, same_point=same_point)
-        if plan is None:
-            _require(engine, "forward", op)
-            plan = first.PullbackViaPushforward(engine, fn, x, seeds, y)
-    elif op == "derivative":
-        plan = engine.prepare_derivative(fn, x, y=y) or first.DerivativeViaPushforward(
-            engine, fn, x, y
-        )
-    elif op == "gradient":
-        plan = engine.prepare_gradient(fn, x, y=y) or first.GradientViaPullback(engine, fn, x, y)
-    elif op == "jacobian":
-        plan = engine.prepare_jacobian(fn, x, y=y) or first.jacobian_fallback(engine, fn, x, y)
-    elif op == "second_derivative":
-        plan = engine.prepare_second_derivative(fn, x, y=y) or second.SecondDerivativeNested(
-            engine.outer, engine.inner, fn, x, y
-        )
-    elif op == "hvp":
-        plan = engine.prepare_hvp(fn, x, seeds, y=y, same_point=same_point) or second.hvp_fallback(
-            engine.outer, engine.inner, fn, x, seeds, y
-        )
-    elif op == "hessian":
-        plan = engine.prepare_hessian(fn, x, y=y) or second.HessianViaHVP(
-            engine.outer, engine.inner, fn, x, y
-        )
-    else:  # pragma: no cover - the operator table is closed
-        msg = f"unknown operator {op!r}"
-        raise ValueError(msg)
-    return plan
-
-
-def _require(engine: Engine, mode: str, op: str) -> None:
-    """A fallback needs the other primitive; an engine must implement at least one."""
-    if not getattr(engine, mode):
+    spec = _table.OPERATORS[op]
+    hook = getattr(engine, spec.hook)
+    if spec.tangents:
+        plan = hook(fn, x, seeds, y=y, same_point=same_point)
+    else:
+        plan = hook(fn, x, y=y)
+    if plan is not None:
+        return plan
+    if spec.needs is not None and not getattr(engine, spec.needs):
         msg = (
-            f"{engine!r} implements neither a native {op} nor the {mode}-mode primitive "
+            f"{engine!r} implements neither a native {op} nor the {spec.needs}-mode primitive "
             f"it can be derived from."
         )
         raise UnsupportedOperationError(msg)
+    return spec.fallback(engine, fn, x, seeds, y)

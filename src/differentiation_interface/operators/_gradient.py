@@ -6,7 +6,9 @@ from typing import Any
 
 from ..prep import Prep
 from ._docs import fill
-from ._pipeline import OPERATORS, Call, cached_direct, prepare, quick, quick_value, run_quick
+from ._call import call, prepare
+from ._fastpath import cached_express
+from ._table import OPERATORS
 
 __all__ = ["gradient", "prepare_gradient", "value_and_gradient"]
 
@@ -99,19 +101,14 @@ def gradient(
     True
     """
     if not contexts and out is None:
-        direct = prep.fast if type(prep) is Prep else cached_direct("gradient", f, backend, x, prep)
-        if direct is not None:
-            result = direct("gradient", f, backend, x)
+        express = (
+            prep.express if type(prep) is Prep else cached_express("gradient", f, backend, x, prep)
+        )
+        if express is not None:
+            result = express("gradient", f, backend, x)
             if result is not None:
                 return result
-        fast = quick("gradient", f, backend, x, prep)
-        if fast is not None:
-            return run_quick(fast, f, x, value=False)[1]
-    call = Call(_OP, f, backend, x, None, contexts, None, prep, out)
-    if out is not None:
-        call.check_out(out, "the gradient", call.x_shape, call.x.dtype)
-    _, grad = call.run(value=False)
-    return call.deliver(grad, out)
+    return call(_OP, f, backend, x, None, contexts, None, prep, out, value=False)  # type: ignore[no-any-return]
 
 
 @fill
@@ -153,13 +150,4 @@ def value_and_gradient(
     >>> float(y), bool(np.allclose(g, 2.0))
     (2.0, True)
     """
-    if not contexts and out is None:
-        fast = quick("gradient", f, backend, x, prep)
-        if fast is not None:
-            value, grad = run_quick(fast, f, x, value=True)
-            return quick_value(fast, x, value), grad
-    call = Call(_OP, f, backend, x, None, contexts, None, prep, out)
-    if out is not None:
-        call.check_out(out, "the gradient", call.x_shape, call.x.dtype)
-    value, grad = call.run(value=True)
-    return call.value(value), call.deliver(grad, out)
+    return call(_OP, f, backend, x, None, contexts, None, prep, out, value=True)  # type: ignore[no-any-return]

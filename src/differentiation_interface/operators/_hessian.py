@@ -6,7 +6,9 @@ from typing import Any
 
 from ..prep import Prep
 from ._docs import fill
-from ._pipeline import OPERATORS, Call, cached_direct, prepare, quick, quick_value, run_quick
+from ._call import call, prepare
+from ._fastpath import cached_express
+from ._table import OPERATORS
 
 __all__ = ["hessian", "prepare_hessian", "value_gradient_and_hessian"]
 
@@ -91,19 +93,14 @@ def hessian(
     True
     """
     if not contexts and out is None:
-        direct = prep.fast if type(prep) is Prep else cached_direct("hessian", f, backend, x, prep)
-        if direct is not None:
-            result = direct("hessian", f, backend, x)
+        express = (
+            prep.express if type(prep) is Prep else cached_express("hessian", f, backend, x, prep)
+        )
+        if express is not None:
+            result = express("hessian", f, backend, x)
             if result is not None:
                 return result
-        fast = quick("hessian", f, backend, x, prep)
-        if fast is not None:
-            return run_quick(fast, f, x, value=False)[2]
-    call = Call(_OP, f, backend, x, None, contexts, None, prep, out)
-    if out is not None:
-        call.check_out(out, "the Hessian", _shape(call), call.x.dtype)
-    _, _, hess = call.run(value=False)
-    return call.deliver(hess, out)
+    return call(_OP, f, backend, x, None, contexts, None, prep, out, value=False)  # type: ignore[no-any-return]
 
 
 @fill
@@ -154,23 +151,4 @@ def value_gradient_and_hessian(
     >>> float(y), bool(np.allclose(g, 2.0)), bool(np.allclose(H, 2.0 * np.eye(2)))
     (2.0, True, True)
     """
-    if not contexts and out is None:
-        fast = quick("hessian", f, backend, x, prep)
-        if fast is not None:
-            value, grad, hess = run_quick(fast, f, x, value=True)
-            return quick_value(fast, x, value), grad, hess
-    call = Call(_OP, f, backend, x, None, contexts, None, prep, out)
-    if out is not None:
-        out = call.out_pair(out, 2)
-        call.check_out(out[0], "the gradient", call.x_shape, call.x.dtype)
-        call.check_out(out[1], "the Hessian", _shape(call), call.x.dtype)
-    value, grad, hess = call.run(value=True)
-    outs = (None, None) if out is None else out
-    return call.value(value), call.deliver(grad, outs[0]), call.deliver(hess, outs[1])
-
-
-def _shape(call: Call) -> tuple[int, int]:
-    n = 1
-    for d in call.x_shape:
-        n *= d
-    return (n, n)
+    return call(_OP, f, backend, x, None, contexts, None, prep, out, value=True)  # type: ignore[no-any-return]

@@ -6,7 +6,8 @@ from typing import Any
 
 from ..prep import Prep
 from ._docs import fill
-from ._pipeline import OPERATORS, Call, prepare, quick, run_quick_tangents
+from ._call import call, prepare
+from ._table import OPERATORS
 
 __all__ = ["gradient_and_hvp", "hvp", "prepare_hvp", "prepare_hvp_same_point"]
 
@@ -141,15 +142,7 @@ def hvp(
     >>> np.allclose(hv, [4.0, 2.0])
     True
     """
-    if not contexts and out is None:
-        fast = quick("hvp", f, backend, x, prep, tx)
-        if fast is not None:
-            return run_quick_tangents(fast, f, x, tx, value=False)[1]  # type: ignore[no-any-return]
-    call = Call(_OP, f, backend, x, tx, contexts, None, prep, out)
-    if out is not None:
-        call.check_out_tuple(out, "product", call.x_shape, call.x.dtype)
-    _, tg = call.run(value=False)
-    return call.deliver_tuple(tg, out)
+    return call(_OP, f, backend, x, tx, contexts, None, prep, out, value=False)  # type: ignore[no-any-return]
 
 
 @fill
@@ -200,16 +193,4 @@ def gradient_and_hvp(
     >>> np.allclose(g, 2.0), np.allclose(hv, 2.0)
     (True, True)
     """
-    if not contexts and out is None:
-        fast = quick("hvp", f, backend, x, prep, tx)
-        if fast is not None:
-            return run_quick_tangents(fast, f, x, tx, value=True)  # type: ignore[no-any-return]
-    call = Call(_OP, f, backend, x, tx, contexts, None, prep, out)
-    if out is not None:
-        out = call.out_pair(out, 2)
-        call.check_out(out[0], "the gradient", call.x_shape, call.x.dtype)
-        call.check_out_tuple(out[1], "product", call.x_shape, call.x.dtype)
-    grad, tg = call.run(value=True)
-    if out is None:
-        return call.deliver(grad, None), call.deliver_tuple(tg, None)
-    return call.deliver(grad, out[0]), call.deliver_tuple(tg, out[1])
+    return call(_OP, f, backend, x, tx, contexts, None, prep, out, value=True)  # type: ignore[no-any-return]

@@ -6,7 +6,9 @@ from typing import Any
 
 from ..prep import Prep
 from ._docs import fill
-from ._pipeline import OPERATORS, Call, cached_direct, prepare, quick, quick_value, run_quick
+from ._call import call, prepare
+from ._fastpath import cached_express
+from ._table import OPERATORS
 
 __all__ = ["jacobian", "prepare_jacobian", "value_and_jacobian"]
 
@@ -100,20 +102,14 @@ def jacobian(
     ((3, 2), True)
     """
     if not contexts and out is None and y is None:
-        direct = prep.fast if type(prep) is Prep else cached_direct("jacobian", f, backend, x, prep)
-        if direct is not None:
-            result = direct("jacobian", f, backend, x)
+        express = (
+            prep.express if type(prep) is Prep else cached_express("jacobian", f, backend, x, prep)
+        )
+        if express is not None:
+            result = express("jacobian", f, backend, x)
             if result is not None:
                 return result
-        fast = quick("jacobian", f, backend, x, prep)
-        if fast is not None:
-            return run_quick(fast, f, x, value=False)[1]
-    call = Call(_OP, f, backend, x, None, contexts, y, prep, out)
-    if out is not None:
-        call.check_out(out, "the Jacobian", _shape(call), call.jacobian_dtype())
-    value, jac = call.run(value=False)
-    call.restore_y(value)
-    return call.deliver(jac, out)
+    return call(_OP, f, backend, x, None, contexts, y, prep, out, value=False)  # type: ignore[no-any-return]
 
 
 @fill
@@ -162,23 +158,4 @@ def value_and_jacobian(
     >>> np.allclose(y, 2.0), np.allclose(J, 2.0 * np.eye(2))
     (True, True)
     """
-    if not contexts and out is None and y is None:
-        fast = quick("jacobian", f, backend, x, prep)
-        if fast is not None:
-            value, result = run_quick(fast, f, x, value=True)
-            return quick_value(fast, x, value), result
-    call = Call(_OP, f, backend, x, None, contexts, y, prep, out)
-    if out is not None:
-        call.check_out(out, "the Jacobian", _shape(call), call.jacobian_dtype())
-    value, jac = call.run(value=True)
-    return call.value(value), call.deliver(jac, out)
-
-
-def _shape(call: Call) -> tuple[int, int]:
-    m = 1
-    for d in call.y_shape:
-        m *= d
-    n = 1
-    for d in call.x_shape:
-        n *= d
-    return (m, n)
+    return call(_OP, f, backend, x, None, contexts, y, prep, out, value=True)  # type: ignore[no-any-return]

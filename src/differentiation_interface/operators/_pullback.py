@@ -6,7 +6,8 @@ from typing import Any
 
 from ..prep import Prep
 from ._docs import fill
-from ._pipeline import OPERATORS, Call, prepare, quick, quick_value, run_quick_tangents
+from ._call import call, prepare
+from ._table import OPERATORS
 
 __all__ = ["prepare_pullback", "prepare_pullback_same_point", "pullback", "value_and_pullback"]
 
@@ -155,16 +156,7 @@ def pullback(
     >>> np.allclose(tx, [2.0, 1.0, 0.0])
     True
     """
-    if not contexts and out is None and y is None:
-        fast = quick("pullback", f, backend, x, prep, ty)
-        if fast is not None:
-            return run_quick_tangents(fast, f, x, ty, value=False)[1]  # type: ignore[no-any-return]
-    call = Call(_OP, f, backend, x, ty, contexts, y, prep, out)
-    if out is not None:
-        call.check_out_tuple(out, "cotangent result", call.x_shape, call.x.dtype)
-    value, tx = call.run(value=False)
-    call.restore_y(value)
-    return call.deliver_tuple(tx, out)
+    return call(_OP, f, backend, x, ty, contexts, y, prep, out, value=False)  # type: ignore[no-any-return]
 
 
 @fill
@@ -217,13 +209,4 @@ def value_and_pullback(
     >>> np.allclose(y, 3.0), np.allclose(tx, 3.0)
     (True, True)
     """
-    if not contexts and out is None and y is None:
-        fast = quick("pullback", f, backend, x, prep, ty)
-        if fast is not None:
-            value, results = run_quick_tangents(fast, f, x, ty, value=True)
-            return quick_value(fast, x, value), results
-    call = Call(_OP, f, backend, x, ty, contexts, y, prep, out)
-    if out is not None:
-        call.check_out_tuple(out, "cotangent result", call.x_shape, call.x.dtype)
-    value, tx = call.run(value=True)
-    return call.value(value), call.deliver_tuple(tx, out)
+    return call(_OP, f, backend, x, ty, contexts, y, prep, out, value=True)  # type: ignore[no-any-return]

@@ -6,7 +6,8 @@ from typing import Any
 
 from ..prep import Prep
 from ._docs import fill
-from ._pipeline import OPERATORS, Call, prepare, quick, quick_value, run_quick_tangents
+from ._call import call, prepare
+from ._table import OPERATORS
 
 __all__ = [
     "prepare_pushforward",
@@ -161,16 +162,7 @@ def pushforward(
     >>> np.allclose(t1, [3.0, 0.0]), np.allclose(t2, [3.0, 12.0])
     (True, True)
     """
-    if not contexts and out is None and y is None:
-        fast = quick("pushforward", f, backend, x, prep, tx)
-        if fast is not None:
-            return run_quick_tangents(fast, f, x, tx, value=False)[1]  # type: ignore[no-any-return]
-    call = Call(_OP, f, backend, x, tx, contexts, y, prep, out)
-    if out is not None:
-        call.check_out_tuple(out, "tangent", call.y_shape, call.y_dtype)
-    value, ty = call.run(value=False)
-    call.restore_y(value)
-    return call.deliver_tuple(ty, out)
+    return call(_OP, f, backend, x, tx, contexts, y, prep, out, value=False)  # type: ignore[no-any-return]
 
 
 @fill
@@ -223,13 +215,4 @@ def value_and_pushforward(
     >>> float(y[0]), bool(np.allclose(ty, 6.0))
     (9.0, True)
     """
-    if not contexts and out is None and y is None:
-        fast = quick("pushforward", f, backend, x, prep, tx)
-        if fast is not None:
-            value, results = run_quick_tangents(fast, f, x, tx, value=True)
-            return quick_value(fast, x, value), results
-    call = Call(_OP, f, backend, x, tx, contexts, y, prep, out)
-    if out is not None:
-        call.check_out_tuple(out, "tangent", call.y_shape, call.y_dtype)
-    value, ty = call.run(value=True)
-    return call.value(value), call.deliver_tuple(ty, out)
+    return call(_OP, f, backend, x, tx, contexts, y, prep, out, value=True)  # type: ignore[no-any-return]

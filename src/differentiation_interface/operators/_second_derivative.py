@@ -6,7 +6,9 @@ from typing import Any
 
 from ..prep import Prep
 from ._docs import fill
-from ._pipeline import OPERATORS, Call, cached_direct, prepare, quick, quick_value, run_quick
+from ._call import call, prepare
+from ._fastpath import cached_express
+from ._table import OPERATORS
 
 __all__ = [
     "prepare_second_derivative",
@@ -93,19 +95,16 @@ def second_derivative(
     True
     """
     if not contexts and out is None:
-        direct = prep.fast if type(prep) is Prep else cached_direct(_OP.name, f, backend, x, prep)
-        if direct is not None:
-            result = direct("second_derivative", f, backend, x)
+        express = (
+            prep.express
+            if type(prep) is Prep
+            else cached_express("second_derivative", f, backend, x, prep)
+        )
+        if express is not None:
+            result = express("second_derivative", f, backend, x)
             if result is not None:
                 return result
-        fast = quick("second_derivative", f, backend, x, prep)
-        if fast is not None:
-            return run_quick(fast, f, x, value=False)[2]
-    call = Call(_OP, f, backend, x, None, contexts, None, prep, out)
-    if out is not None:
-        call.check_out(out, "the second derivative", call.y_shape, call.y_dtype)
-    _, _, der2 = call.run(value=False)
-    return call.deliver(der2, out)
+    return call(_OP, f, backend, x, None, contexts, None, prep, out, value=False)  # type: ignore[no-any-return]
 
 
 @fill
@@ -152,16 +151,4 @@ def value_derivative_and_second_derivative(
     >>> float(y), bool(np.isclose(d, 3.0)), bool(np.isclose(d2, 6.0))
     (1.0, True, True)
     """
-    if not contexts and out is None:
-        fast = quick("second_derivative", f, backend, x, prep)
-        if fast is not None:
-            value, der, der2 = run_quick(fast, f, x, value=True)
-            return quick_value(fast, x, value), der, der2
-    call = Call(_OP, f, backend, x, None, contexts, None, prep, out)
-    if out is not None:
-        out = call.out_pair(out, 2)
-        call.check_out(out[0], "the derivative", call.y_shape, call.y_dtype)
-        call.check_out(out[1], "the second derivative", call.y_shape, call.y_dtype)
-    value, der, der2 = call.run(value=True)
-    outs = (None, None) if out is None else out
-    return call.value(value), call.deliver(der, outs[0]), call.deliver(der2, outs[1])
+    return call(_OP, f, backend, x, None, contexts, None, prep, out, value=True)  # type: ignore[no-any-return]

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..adtypes import AbstractBackend
 from ..errors import UnsupportedOperationError
-from ._variants import OPERATORS
+from ._variants import FUNCTIONS
 from .scenarios import Scenario
 
 __all__ = ["BenchmarkRow", "benchmark_differentiation", "format_table", "write_csv", "write_json"]
@@ -86,7 +86,7 @@ def _time(call: Callable[[], Any], *, rounds: int, min_time: float) -> float:
 def _measure(
     backend: AbstractBackend, s: Scenario, *, prepared: bool, rounds: int, min_time: float
 ) -> BenchmarkRow:
-    functions = OPERATORS[s.operator]
+    functions = FUNCTIONS[s.operator]
     f = _Counted(s.f)
     args = (s.x, s.tangents, *s.contexts) if functions.tangents else (s.x, *s.contexts)
     kwargs: dict[str, Any] = {} if s.y is None else {"y": s.y}

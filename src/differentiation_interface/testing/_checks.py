@@ -30,7 +30,7 @@ from ..backends import check_inplace
 from ..contexts import Constant
 from ..errors import PreparationMismatchError, UnsupportedOperationError
 from ._run import dense, max_relative_error, tolerance
-from ._variants import OPERATORS, expected, perturbed, primal, zeros_like_result
+from ._variants import FUNCTIONS, expected, perturbed, primal, zeros_like_result
 from .scenarios import Scenario
 
 __all__ = ["cases", "check_scenario", "test_differentiation"]
@@ -61,7 +61,7 @@ def _unchanged(before: Any, after: Any) -> bool:
 class _Checker:
     def __init__(self, backend: AbstractBackend, s: Scenario, rtol: float | None) -> None:
         self.backend, self.s = backend, s
-        self.fns = OPERATORS[s.operator]
+        self.fns = FUNCTIONS[s.operator]
         self.rtol = tolerance(backend, s) if rtol is None else rtol
         self.xp, self.device = namespace_of(s.x), device_of(s.x)
 

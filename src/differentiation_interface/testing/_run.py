@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import operators as ops
+from ..operators._table import OPERATORS, SECOND_ORDER
 from .._array import to_numpy
 from ..adtypes import AbstractBackend, AutoFiniteDiff, SecondOrder
 from ..errors import UnsupportedOperationError
@@ -76,7 +77,7 @@ def tolerance(backend: AbstractBackend, scenario: Scenario) -> float:
     *nested* finite differences (a composite backend) only about ``eps**(1/3)``.
     """
     single = str(getattr(scenario.x, "dtype", "")).endswith(("float32", "complex64", "float16"))
-    second = scenario.operator in ("second_derivative", "hvp", "hessian")
+    second = scenario.operator in SECOND_ORDER
     leaves = _leaves(backend)
     fd = [leaf for leaf in leaves if isinstance(leaf, AutoFiniteDiff)]
     if not fd:
@@ -91,26 +92,15 @@ def tolerance(backend: AbstractBackend, scenario: Scenario) -> float:
 
 
 def _call(backend: AbstractBackend, s: Scenario) -> tuple[Any, Any]:
-    """The scenario's operator through its richest variant: ``(first, second)`` results."""
-    f, x, c = s.f, s.x, s.contexts
-    tangents: Any = s.tangents
-    if s.operator == "pushforward":
-        return ops.pushforward(f, backend, x, tangents, *c, y=s.y), None
-    if s.operator == "pullback":
-        return ops.pullback(f, backend, x, tangents, *c, y=s.y), None
-    if s.operator == "derivative":
-        return ops.derivative(f, backend, x, *c, y=s.y), None
-    if s.operator == "gradient":
-        return ops.gradient(f, backend, x, *c), None
-    if s.operator == "jacobian":
-        return ops.jacobian(f, backend, x, *c, y=s.y), None
-    if s.operator == "second_derivative":
-        _, der, der2 = ops.value_derivative_and_second_derivative(f, backend, x, *c)
-        return der, der2
-    if s.operator == "hvp":
-        return ops.gradient_and_hvp(f, backend, x, tangents, *c)
-    _, grad, hess = ops.value_gradient_and_hessian(f, backend, x, *c)
-    return grad, hess
+    """The scenario's operator through its richest variant: ``(first, second)`` results
+    (the value-and variant for second order, the plain one for first order)."""
+    spec = OPERATORS[s.operator]
+    args = (s.x, s.tangents, *s.contexts) if spec.tangents else (s.x, *s.contexts)
+    kwargs = {"y": s.y} if spec.inplace else {}
+    if spec.order == 1:
+        return getattr(ops, spec.name)(s.f, backend, *args, **kwargs), None
+    results = getattr(ops, spec.value_and)(s.f, backend, *args, **kwargs)
+    return results[-2], results[-1]
 
 
 def run_scenario(backend: AbstractBackend, scenario: Scenario) -> Outcome:

@@ -14,63 +14,46 @@ from typing import Any
 from .. import operators as ops
 from .._array import is_array, namespace_of, precision_scope
 from ..contexts import Cache, Constant, Context
+from ..operators._table import OPERATORS, OperatorSpec
 from .scenarios import Scenario
 
-__all__ = ["OPERATORS", "OperatorFunctions", "expected", "perturbed", "zeros_like_result"]
+__all__ = ["FUNCTIONS", "OperatorFunctions", "expected", "perturbed", "zeros_like_result"]
 
 
 @dataclass(frozen=True)
 class OperatorFunctions:
-    """The public functions of one operator."""
+    """The public functions of one operator, with the facts the checks need."""
 
+    spec: OperatorSpec
     prepare: Callable[..., Any]
     plain: Callable[..., Any]
     value: Callable[..., Any]
-    same_point: Callable[..., Any] | None = None
-    tangents: bool = False
-    inplace: bool = False
+    same_point: Callable[..., Any] | None
+
+    @property
+    def tangents(self) -> bool:
+        """Whether the functions take tangents (or cotangents) after ``x``."""
+        return self.spec.tangents
+
+    @property
+    def inplace(self) -> bool:
+        """Whether the functions accept two-argument functions through ``y=``."""
+        return self.spec.inplace
 
 
-OPERATORS = {
-    "pushforward": OperatorFunctions(
-        ops.prepare_pushforward,
-        ops.pushforward,
-        ops.value_and_pushforward,
-        ops.prepare_pushforward_same_point,
-        tangents=True,
-        inplace=True,
-    ),
-    "pullback": OperatorFunctions(
-        ops.prepare_pullback,
-        ops.pullback,
-        ops.value_and_pullback,
-        ops.prepare_pullback_same_point,
-        tangents=True,
-        inplace=True,
-    ),
-    "derivative": OperatorFunctions(
-        ops.prepare_derivative, ops.derivative, ops.value_and_derivative, inplace=True
-    ),
-    "gradient": OperatorFunctions(ops.prepare_gradient, ops.gradient, ops.value_and_gradient),
-    "jacobian": OperatorFunctions(
-        ops.prepare_jacobian, ops.jacobian, ops.value_and_jacobian, inplace=True
-    ),
-    "second_derivative": OperatorFunctions(
-        ops.prepare_second_derivative,
-        ops.second_derivative,
-        ops.value_derivative_and_second_derivative,
-    ),
-    "hvp": OperatorFunctions(
-        ops.prepare_hvp,
-        ops.hvp,
-        ops.gradient_and_hvp,
-        ops.prepare_hvp_same_point,
-        tangents=True,
-    ),
-    "hessian": OperatorFunctions(ops.prepare_hessian, ops.hessian, ops.value_gradient_and_hessian),
-}
+def _functions(spec: OperatorSpec) -> OperatorFunctions:
+    same_point = spec.prepare_same_point
+    return OperatorFunctions(
+        spec,
+        getattr(ops, spec.prepare),
+        getattr(ops, spec.name),
+        getattr(ops, spec.value_and),
+        None if same_point is None else getattr(ops, same_point),
+    )
 
-_SECOND_ORDER = ("second_derivative", "hvp", "hessian")
+
+#: The public functions of every operator of the operator table, by operator name.
+FUNCTIONS = {name: _functions(spec) for name, spec in OPERATORS.items()}
 
 
 def primal(s: Scenario) -> Any:
@@ -89,15 +72,11 @@ def expected(s: Scenario, *, value: bool) -> tuple[Any, ...]:
 
     ``None`` marks a result without a reference (it is then only checked for its kind).
     """
-    if s.operator in _SECOND_ORDER:
-        if not value:
-            return (s.res2,)
-        if s.operator == "hvp":
-            return (s.res1, s.res2)
-        return (primal(s), s.res1, s.res2)
+    spec = OPERATORS[s.operator]
+    derivatives = (s.res1, s.res2) if spec.order == 2 else (s.res1,)
     if not value:
-        return (s.res1,)
-    return (primal(s), s.res1)
+        return derivatives[-1:]
+    return (primal(s), *derivatives) if spec.primal else derivatives
 
 
 def _scaled(a: Any, factor: float, shift: float) -> Any:

@@ -16,19 +16,9 @@ import numpy as np
 
 from .._array import convert, namespace_of
 from ..contexts import Constant, Context
+from ..operators._table import NAMES
 
-__all__ = ["OPERATOR_NAMES", "Scenario", "default_scenarios"]
-
-OPERATOR_NAMES = (
-    "pushforward",
-    "pullback",
-    "derivative",
-    "gradient",
-    "jacobian",
-    "second_derivative",
-    "hvp",
-    "hessian",
-)
+__all__ = ["Scenario", "default_scenarios"]
 
 
 def _xp(x: Any) -> Any:
@@ -83,8 +73,8 @@ class Scenario:
     name: str | None = None
 
     def __post_init__(self) -> None:
-        if self.operator not in OPERATOR_NAMES:
-            msg = f"Scenario operator must be one of {OPERATOR_NAMES}; got {self.operator!r}."
+        if self.operator not in NAMES:
+            msg = f"Scenario operator must be one of {NAMES}; got {self.operator!r}."
             raise ValueError(msg)
         if self.name is None:
             object.__setattr__(self, "name", f"{self.operator}:{getattr(self.f, '__name__', 'f')}")

@@ -1,0 +1,234 @@
+"""Every speed tier of an operator call, in one place, under one vocabulary.
+
+A call takes the first tier that can serve it; each tier either returns exactly what the full
+call would, or declines (returns ``None``) and lets the next one check and report. Only the
+full call raises for a mismatch, so the tiers never change what a call returns or raises
+(``tests/integration/test_fastpath.py`` runs each tier against the full call).
+
+1. **express** (``prep.express``): a closure built once at preparation, for operators without
+   tangents, called with no contexts, ``out=`` or ``y=``. It checks the call by identity
+   (operator, ``f``, backend) and ``x``'s kind against closure variables, then runs the plan's
+   ``express_run(x)``; or it is the plan's own closure (``plan.make_express``) when the engine
+   checks ``x`` faster itself (the JAX plans: the executable's C++ entry point). Unprepared
+   calls use the express closure of the cached preparation (:func:`cached_express`).
+2. **quick** (:func:`quick_call`): no contexts, ``out=`` or ``y=``; checks type, shape, dtype
+   and placement of ``x`` and of each tangent, ``f`` and backend, with a handful of
+   comparisons, then ``plan.run``. Repeated unprepared calls find their preparation in a small
+   cache keyed on the operator, ``f``, the backend and ``x``'s kind.
+3. **full** (:func:`~._call.full_call`): validation, the preparation check with its report,
+   contexts, ``out=`` and two-argument functions.
+
+They exist because a prepared JAX gradient costs about 10 µs and every Python frame on the way
+costs 0.3-0.5 µs: the public functions call the express closure themselves, and the quick tier
+runs the plan without another frame in between.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .._array import device_of, fresh, placement
+from ..backends import Fn
+from ..backends._base import DirectPath as ExpressPlan  # renamed in the engines' sweep
+from ..prep import Prep
+from ._table import OperatorSpec
+
+__all__ = ["cached_express", "clear_quick_cache", "make_express", "quick_call", "remember"]
+
+#: An express closure: ``express(op_name, f, backend, x)`` gives the result or ``None``.
+Express = Callable[[str, Any, Any, Any], Any]
+
+
+# --- tier 1: express ---------------------------------------------------------------------------
+
+
+def make_express(prep: Prep) -> Express | None:
+    """The express closure of a preparation, if its plan offers one (``plan.make_express``
+    or ``plan.express_run``, see :class:`~differentiation_interface.backends.ExpressPlan`).
+
+    The closure gives the operator's result, or ``None`` when the call is not exactly the
+    prepared one (same operator, ``f`` and backend objects; ``x`` of the same type, shape,
+    dtype and placement; JAX's 64-bit mode if needed). The preparation's facts are closure
+    variables, cheaper to read than attributes: this is what a prepared call of a
+    microsecond-scale engine pays, every time.
+    """
+    plan = prep.plan
+    spec = prep.quick_x
+    if spec is None or not isinstance(plan, ExpressPlan):
+        return None
+    op0, f0, backend0, switch = prep.operator, prep.f, prep.backend, prep.x64
+    own = plan.shortcut(op0, f0, backend0, spec)
+    run = plan.direct
+    if own is not None or run is None:
+        return own
+    type0: Any = spec.type  # Any: narrowing x to an instance of `type` would hide x.shape
+    shape0, dtype0, where = spec.shape, spec.dtype, spec.device
+    # The last placement object found equal to the prepared one (comparing JAX shardings
+    # costs 0.6 us; results of one computation share one sharding object).
+    seen = [where]
+
+    def express(op_name: str, f: Any, backend: Any, x: Any) -> Any:
+        if (
+            type(x) is not type0
+            or f is not f0
+            or backend is not backend0
+            or op_name != op0
+            or x.shape != shape0
+            or (x.dtype is not dtype0 and x.dtype != dtype0)  # numpy shares dtype objects
+        ):
+            return None
+        if where is not None:  # placement(x), inlined
+            here = getattr(x, "sharding", None)
+            if here is None:
+                here = device_of(x)
+            if here is not seen[0]:
+                if here != where:
+                    return None
+                seen[0] = here
+        if switch is not None and not switch.value:
+            return None
+        return run(x)
+
+    return express
+
+
+def cached_express(op_name: str, f: Any, backend: Any, x: Any, prep: Any) -> Express | None:
+    """The express closure of the cached preparation of an unprepared call (``prep`` is
+    None), so that a repeated unprepared call costs what a prepared one does; else None."""
+    if prep is not None:
+        return None
+    found = _cached(op_name, f, backend, x, None)
+    return None if found is None else found.express
+
+
+# --- tier 2: quick -----------------------------------------------------------------------------
+
+_quick_cache: dict[Any, Prep] = {}
+_QUICK_CACHE_SIZE = 256
+_quick_lock = threading.Lock()
+
+
+def quick_call(
+    op: OperatorSpec, f: Any, backend: Any, x: Any, tangents: Any, prep: Any, *, value: bool
+) -> Any:
+    """The call's result (the value-and tuple if ``value``), or ``None`` to decline.
+
+    Serves calls with no contexts, ``out=`` or ``y=`` (the caller checks that) whose
+    preparation is given or cached and matches trivially; see the module docstring.
+    """
+    t = type(x)
+    name = op.name
+    if prep is None:
+        found = _cached(name, f, backend, x, tangents)
+        if found is None:
+            return None
+    else:
+        spec = getattr(prep, "quick_x", None)
+        if (
+            spec is None
+            or prep.operator != name
+            or t is not spec.type
+            or x.shape != spec.shape
+            or x.dtype != spec.dtype
+            or (
+                prep.strict
+                and not (f is prep.f and (backend is prep.backend or backend == prep.backend))
+            )
+        ):
+            return None
+        found = prep
+    where = found.quick_x.device  # type: ignore[union-attr]  # a placement, see ArraySpec
+    if where is not None and placement(x) != where:
+        return None
+    fn = found.fn if f is found.f else Fn(f)  # a non-strict prep may be given another f
+    switch = found.x64
+    if tangents is None:
+        args: tuple[Any, ...] = (x,)
+    else:
+        if not _quick_tangents(found, tangents):
+            return None
+        args = (x, found.xp.stack(list(tangents), axis=0))
+    if switch is not None and not switch.value:  # one attribute read when already in 64-bit
+        with switch(True):
+            results = found.plan.run(fn, *args, value=value)
+    else:
+        results = found.plan.run(fn, *args, value=value)
+    if found.xp is np:
+        results = arrays(results)
+    if not value:
+        last = results[-1]
+        return unstack(last) if tangents is not None and op.results[-1].per_tangent else last
+    if op.primal:
+        results = (fresh(results[0], found.xp, (x,)), *results[1:])
+    if tangents is not None and op.results[-1].per_tangent:
+        results = (*results[:-1], unstack(results[-1]))
+    return results
+
+
+def _quick_tangents(prep: Prep, tangents: Any) -> bool:
+    expected = prep.quick_tangents
+    if expected is None or type(tangents) is not tuple or len(tangents) != expected[0]:
+        return False
+    spec = expected[1]
+    for t in tangents:
+        kind: Any = type(t)  # checked first: anything else may not have a shape
+        if kind is not spec.type or t.shape != spec.shape or t.dtype != spec.dtype:
+            return False
+        if spec.device is not None and placement(t) != spec.device:
+            return False
+    return True
+
+
+def _quick_key(op_name: str, f: Any, backend: Any, x: Any, tangents: Any) -> tuple[Any, ...]:
+    """The quick cache's key: operator, function, backend and the kind of ``x`` (raises
+    ``AttributeError`` if ``x`` is not an array)."""
+    count = len(tangents) if type(tangents) is tuple else -1
+    return (op_name, f, backend, type(x), x.shape, x.dtype, count)
+
+
+def _cached(op_name: str, f: Any, backend: Any, x: Any, tangents: Any) -> Prep | None:
+    """The cached preparation of an unprepared call like this one, if any."""
+    try:
+        return _quick_cache.get(_quick_key(op_name, f, backend, x, tangents))
+    except (TypeError, AttributeError):  # unhashable f, or x is not an array
+        return None
+
+
+def remember(op_name: str, f: Any, backend: Any, x: Any, tangents: Any, prep: Prep) -> None:
+    """Make a preparation made for an unprepared call available to the quick tier."""
+    if prep.quick_x is None:
+        return
+    key = _quick_key(op_name, f, backend, x, tangents)
+    try:
+        with _quick_lock:
+            if len(_quick_cache) >= _QUICK_CACHE_SIZE:
+                _quick_cache.pop(next(iter(_quick_cache)))  # oldest first
+            _quick_cache[key] = prep
+    except TypeError:  # unhashable f
+        pass
+
+
+def clear_quick_cache() -> None:
+    """Forget the preparations remembered for the quick tier."""
+    with _quick_lock:
+        _quick_cache.clear()
+
+
+# --- shared by the tiers and the full call -----------------------------------------------------
+
+
+def arrays(results: tuple[Any, ...]) -> tuple[Any, ...]:
+    """0-d numpy results as 0-d arrays: numpy arithmetic on 0-d arrays gives numpy scalars."""
+    for r in results:  # a loop, not any(<generator>): this runs on every quick numpy call
+        if isinstance(r, np.generic):
+            return tuple(np.asarray(r) if isinstance(r, np.generic) else r for r in results)
+    return results
+
+
+def unstack(stacked: Any) -> tuple[Any, ...]:
+    """A batch stacked along the leading axis as a tuple of arrays."""
+    return tuple(stacked[i, ...] for i in range(stacked.shape[0]))
