@@ -41,7 +41,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import differentiation_interface as di
 from _harness import Group, environment
 from differentiation_interface.sparse import _coloring
-from differentiation_interface.sparse._orders import ORDERS
+from differentiation_interface.sparse._coloring import ORDERS
 from differentiation_interface.testing.sparse_scenarios import (
     brusselator,
     rosenbrock,

@@ -13,8 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from differentiation_interface.sparse import _coloring as C
-from differentiation_interface.sparse import _decompression as D
-from differentiation_interface.sparse._orders import ORDERS, vertex_order
+from differentiation_interface.sparse._coloring import ORDERS, vertex_order
 
 SETTINGS = settings(max_examples=60, deadline=None)
 
@@ -68,12 +67,12 @@ def test_column_and_row_colorings_are_structurally_orthogonal(pattern: Any, orde
     values = sp.csr_array(pattern.astype(float))
     values.data = np.random.default_rng(0).standard_normal(values.nnz)
     ncolors = int(colors.max()) + 1 if colors.size else 0
-    compressed = D.seeds(colors, ncolors) @ values.toarray().T  # row c: J s_c
-    assert np.array_equal(compressed.reshape(-1)[D.column_index(pattern, colors)], values.data)
+    compressed = C.seeds(colors, ncolors) @ values.toarray().T  # row c: J s_c
+    assert np.array_equal(compressed.reshape(-1)[C.column_index(pattern, colors)], values.data)
     rows = (
-        D.seeds(row_colors, int(row_colors.max()) + 1 if row_colors.size else 0) @ values.toarray()
+        C.seeds(row_colors, int(row_colors.max()) + 1 if row_colors.size else 0) @ values.toarray()
     )
-    assert np.array_equal(rows.reshape(-1)[D.row_index(pattern, row_colors)], values.data)
+    assert np.array_equal(rows.reshape(-1)[C.row_index(pattern, row_colors)], values.data)
 
 
 @SETTINGS
@@ -102,8 +101,8 @@ def _symmetric_values(pattern: Any) -> Any:
 def _check_direct_decompression(pattern: Any, colors: Any) -> None:
     values = _symmetric_values(pattern)
     ncolors = int(colors.max()) + 1 if colors.size else 0
-    compressed = D.seeds(colors, ncolors) @ values.toarray()  # row c: H s_c
-    got = compressed.reshape(-1)[D.star_index(pattern, colors)]
+    compressed = C.seeds(colors, ncolors) @ values.toarray()  # row c: H s_c
+    got = compressed.reshape(-1)[C.star_index(pattern, colors)]
     assert np.allclose(got, values.toarray()[pattern.nonzero()], rtol=0, atol=1e-12)
 
 
@@ -139,8 +138,8 @@ def test_acyclic_colorings_make_every_two_colored_subgraph_a_forest(
     # Substitution recovers the values exactly (up to rounding).
     values = _symmetric_values(pattern)
     ncolors = int(colors.max()) + 1 if colors.size else 0
-    compressed = D.seeds(colors, ncolors) @ values.toarray()
-    got = D.substitution(pattern, colors, edges, trees)(compressed)
+    compressed = C.seeds(colors, ncolors) @ values.toarray()
+    got = C.substitution(pattern, colors, edges, trees)(compressed)
     assert np.allclose(got, values.toarray()[pattern.nonzero()], atol=1e-9)
 
 
@@ -202,15 +201,15 @@ def test_empty_patterns() -> None:
     empty = sp.csr_array((3, 4), dtype=bool)
     colors = _colors("column", C.column_graph(empty), "natural")
     assert colors.tolist() == [0, 0, 0, 0]
-    assert D.column_index(empty, colors).shape == (0,)
+    assert C.column_index(empty, colors).shape == (0,)
 
 
 def test_invalid_colorings_are_refused() -> None:
     pattern = _tridiagonal(4)
-    with pytest.raises(D.ColoringError):
-        D.column_index(pattern, np.zeros(4, dtype=np.int64))
-    with pytest.raises(D.ColoringError):
-        D.star_index(pattern, np.array([0, 1, 0, 1]))  # a two-colored path on 4 vertices
+    with pytest.raises(C.ColoringError):
+        C.column_index(pattern, np.zeros(4, dtype=np.int64))
+    with pytest.raises(C.ColoringError):
+        C.star_index(pattern, np.array([0, 1, 0, 1]))  # a two-colored path on 4 vertices
 
 
 def test_unknown_order_is_rejected() -> None:

@@ -10,7 +10,7 @@ import pytest
 from array_api_compat import array_namespace
 
 import differentiation_interface as di
-from differentiation_interface.sparse._tracer_core import TracingError
+from differentiation_interface.sparse._tracer import TracingError
 from differentiation_interface.testing.sparse_scenarios import sparse_scenarios
 
 TRACER = di.TracerSparsityDetector()

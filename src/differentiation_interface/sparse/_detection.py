@@ -1,7 +1,7 @@
 """Sparsity detection: from a detector, a function and a point to a boolean pattern.
 
-Tracing runs ``f`` once on :class:`~._tracer_core.TracedArray` arguments (see
-:mod:`._tracer_core`). Contexts are traced too: a ``Constant`` becomes an array of unknown
+Tracing runs ``f`` once on :class:`~._tracer.TracedArray` arguments (see
+:mod:`._tracer`). Contexts are traced too: a ``Constant`` becomes an array of unknown
 values (it may change between calls, so a zero in it is never taken as structural), a
 ``Cache`` an array of unknown values that ``f`` may write into, and the ``y`` buffer of a
 two-argument function an array whose pattern is whatever ``f`` writes into it.
@@ -27,8 +27,7 @@ from ._selectors import (
     KnownJacobianSparsity,
     TracerSparsityDetector,
 )
-from ._tracer_array import install
-from ._tracer_core import Tape, TracedArray, TracingError, lift
+from ._tracer import Tape, TracedArray, TracingError, install, lift
 
 __all__ = ["detect_hessian", "detect_jacobian", "trace"]
 

@@ -39,7 +39,6 @@ from ..backends._base import DirectPath, HessianPlan, JacobianPlan
 from ..errors import UnsupportedOperationError
 from ..operators._dispatch import build_plan
 from . import _coloring as C
-from . import _decompression as D
 from ._detection import detect_hessian, detect_jacobian
 from ._outputs import output_for
 from ._selectors import AutoSparse
@@ -94,7 +93,7 @@ class _Compressed:
 def _seeds(colors: Any, ncolors: int, like: Any) -> Any:
     """The 0/1 seeds ``(ncolors, *like.shape)`` in ``like``'s namespace, dtype and device."""
     xp = namespace_of(like)
-    matrix = D.seeds(colors, ncolors).reshape((ncolors, *like.shape))
+    matrix = C.seeds(colors, ncolors).reshape((ncolors, *like.shape))
     host_dtype = np.asarray(to_numpy(xp.reshape(like, (-1,))[:0])).dtype
     return convert(matrix.astype(host_dtype), xp, device_of(like))
 
@@ -193,11 +192,11 @@ class SparseJacobianPlan(_SparsePlan, JacobianPlan):
             "column", graph, algorithm.orders, seed=algorithm.seed
         )
         self.colors = np.asarray(colors, dtype=np.int64)
-        self.ncolors = D.count_colors(self.colors)
+        self.ncolors = C.count_colors(self.colors)
         if forward:
-            index = D.column_index(pattern, self.colors)
+            index = C.column_index(pattern, self.colors)
         else:
-            index = D.row_index(pattern, self.colors)
+            index = C.row_index(pattern, self.colors)
         self.dtype = xp.result_type(x.dtype, y.dtype)
         self.conjugate = not forward and is_complex_dtype(xp, self.dtype)
         self.sparse_output = backend.output == "sparse"  # ``out=`` needs a dense result
@@ -263,12 +262,12 @@ class SparseHessianPlan(_SparsePlan, HessianPlan):
         )
         colors = result if kind == "star" else result[0]
         self.colors = np.asarray(colors, dtype=np.int64)
-        self.ncolors = D.count_colors(self.colors)
+        self.ncolors = C.count_colors(self.colors)
         self.substitution = None
         if kind == "star":
-            self.index = _index(D.star_index(pattern, self.colors), xp, device)
+            self.index = _index(C.star_index(pattern, self.colors), xp, device)
         else:
-            self.substitution = D.substitution(pattern, self.colors, result[1], result[2])
+            self.substitution = C.substitution(pattern, self.colors, result[1], result[2])
         self.sparse_output = backend.output == "sparse"
         self.output = output_for(pattern, xp, device, x.dtype, dense=not self.sparse_output)
         self.compressed = None

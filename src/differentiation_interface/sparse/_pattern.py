@@ -8,6 +8,9 @@ Python.
 
 Row selection is written with numpy instead of scipy's fancy indexing, which costs 5-10x more
 for the small index arrays that dominate tracing.
+
+A leaf: it imports nothing of ``differentiation_interface``, so that the tracer, the coloring
+and the glue modules of ``sparse`` may all use it without importing one another.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 
 from ..adtypes import AbstractBackend
 from ..backends import check_inplace
-from ._orders import ORDERS, Order
+from ._coloring import ORDERS, Order
 
 __all__ = [
     "AbstractSparsityDetector",

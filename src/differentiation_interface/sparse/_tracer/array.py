@@ -1,6 +1,6 @@
 """Array methods of traced arrays: Python operators, attributes, and numpy interoperability.
 
-They are attached to :class:`~._tracer_core.TracedArray` here, after the namespace exists,
+They are attached to :class:`~.core.TracedArray` here, after the namespace exists,
 so that the core module stays free of circular imports.
 
 Python control flow on values of ``x`` (``if x[0] > 0:``) has no global pattern:
@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from . import _tracer_creation as C
-from . import _tracer_elementwise as E
-from . import _tracer_indexing as I
-from . import _tracer_shape as S
-from ._tracer_core import TracedArray, TracingError, lift, unsupported
-from ._tracer_namespace import NAMESPACE
+from . import creation as C
+from . import elementwise as E
+from . import indexing as I
+from . import shape as S
+from .core import TracedArray, TracingError, lift, unsupported
+from .namespace import NAMESPACE
 
 __all__ = ["install"]
 

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _pattern as P
-from ._tracer_core import (
+from .. import _pattern as P
+from .core import (
     TracedArray,
     broadcast_pattern,
     lift,

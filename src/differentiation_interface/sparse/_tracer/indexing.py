@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _pattern as P
-from ._tracer_core import (
+from .. import _pattern as P
+from .core import (
     TracedArray,
     TracingError,
     lift,
@@ -122,7 +122,7 @@ def _normalize(key: Any, ndim: int) -> list[Any]:
 def _resolve_opaque(a: TracedArray, parts: list[Any]) -> tuple[TracedArray, list[Any]]:
     """Opaque integer index arrays (values unknown, e.g. a ``Constant``) select any element
     along their axis: reduce that axis to one element holding the union, and index it at 0."""
-    from ._tracer_reduce import union_along
+    from .reduce import union_along
 
     axis = 0
     for i, part in enumerate(parts):
@@ -210,7 +210,7 @@ def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> TracedArray:
         if idx.pattern is not None:
             msg = "take_along_axis"
             raise unsupported(msg, "The indices depend on x.")
-        from ._tracer_reduce import union_along
+        from .reduce import union_along
 
         a = union_along(a, axis)
         zeros = np.zeros(idx.shape, dtype=np.int64)

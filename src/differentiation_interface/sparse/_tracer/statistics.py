@@ -1,5 +1,5 @@
 """Statistical, searching and sorting functions of the tracing namespace (see
-:mod:`._tracer_reduce` for how each kind of reduction propagates patterns)."""
+:mod:`.reduce` for how each kind of reduction propagates patterns)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from . import _tracer_reduce as R
-from ._tracer_core import TracedArray, constant, lift
-from ._tracer_shape import flip
+from . import reduce as R
+from .core import TracedArray, constant, lift
+from .shape import flip
 
 __all__ = [
     "all",

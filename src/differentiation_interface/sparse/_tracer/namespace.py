@@ -1,9 +1,9 @@
 """The tracing namespace: what ``array_namespace(x)`` returns for a traced ``x``.
 
 It implements the Array-API functions (2024.12) a function ``f`` may call, on
-:class:`~._tracer_core.TracedArray` objects, with the pattern rules of the sibling modules.
+:class:`~.core.TracedArray` objects, with the pattern rules of the sibling modules.
 Standard functions that have no global pattern (``nonzero``, ``unique_*``: data-dependent
-shapes) or are not implemented raise :class:`~._tracer_core.TracingError` naming the
+shapes) or are not implemented raise :class:`~.core.TracingError` naming the
 function when called; names outside the standard raise ``AttributeError``.
 
 The namespace is stateless (a module-level singleton): the per-trace state (input size,
@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from . import _tracer_creation as C
-from . import _tracer_dtypes as T
-from . import _tracer_elementwise as E
-from . import _tracer_indexing as I
-from . import _tracer_linalg as L
-from . import _tracer_shape as S
-from . import _tracer_statistics as St
-from ._tracer_core import TracedArray, constant, unsupported
+from . import creation as C
+from . import dtypes as T
+from . import elementwise as E
+from . import indexing as I
+from . import linalg as L
+from . import shape as S
+from . import statistics as St
+from .core import TracedArray, constant, unsupported
 
 __all__ = ["NAMESPACE", "TracerNamespace"]
 

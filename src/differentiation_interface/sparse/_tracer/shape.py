@@ -1,4 +1,4 @@
-"""Manipulation functions of the tracing namespace: element moves (see :mod:`._tracer_indexing`)."""
+"""Manipulation functions of the tracing namespace: element moves (see :mod:`.indexing`)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from . import _pattern as P
-from ._tracer_core import TracedArray, lift, unsupported
-from ._tracer_indexing import getitem, remap, remap_many
+from .. import _pattern as P
+from .core import TracedArray, lift, unsupported
+from .indexing import getitem, remap, remap_many
 
 __all__ = [
     "broadcast_arrays",
@@ -171,7 +171,7 @@ def diff(
     x: Any, /, *, axis: int = -1, n: int = 1, prepend: Any = None, append: Any = None
 ) -> TracedArray:
     """``diff``: differences of neighbours (linear)."""
-    from ._tracer_elementwise import binary
+    from .elementwise import binary
 
     a = lift(x)
     axis = axis % a.ndim

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from . import _pattern as P
-from ._tracer_core import TracedArray, lift, unsupported
-from ._tracer_shape import moveaxis, reshape
+from .. import _pattern as P
+from .core import TracedArray, lift, unsupported
+from .shape import moveaxis, reshape
 
 __all__ = ["cumulative", "reduction", "union_along"]
 

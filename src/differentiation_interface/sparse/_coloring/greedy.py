@@ -29,10 +29,17 @@ from typing import Any
 
 import numpy as np
 
-from . import _pattern as P
-from ._orders import vertex_order
+from .. import _pattern as P
+from .orders import vertex_order
 
-__all__ = ["acyclic_coloring", "best_coloring", "column_coloring", "star_coloring"]
+__all__ = [
+    "acyclic_coloring",
+    "best_coloring",
+    "column_coloring",
+    "column_graph",
+    "star_coloring",
+    "symmetric_graph",
+]
 
 
 def _adjacency(graph: P.Pattern) -> tuple[list[int], list[int]]:

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from .._array import DTYPE_NAMES
-from ._tracer_core import TracedArray, lift
+from ..._array import DTYPE_NAMES
+from .core import TracedArray, lift
 
 __all__ = ["DTYPES", "Info", "astype", "can_cast", "finfo", "iinfo", "isdtype", "result_type"]
 

@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from . import _pattern as P
-from ._tracer_core import TracedArray, lift, nonzero_mask, tape_of, unsupported
-from ._tracer_elementwise import binary, unary
-from ._tracer_indexing import getitem, remap
-from ._tracer_reduce import reduction
-from ._tracer_shape import broadcast_to, permute_dims, reshape
+from .. import _pattern as P
+from .core import TracedArray, lift, nonzero_mask, tape_of, unsupported
+from .elementwise import binary, unary
+from .indexing import getitem, remap
+from .reduce import reduction
+from .shape import broadcast_to, permute_dims, reshape
 
 __all__ = ["dense_op", "fft_op", "matmul", "tensordot", "vecdot"]
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ._tracer_core import TracedArray, constant, lift, opaque
-from ._tracer_shape import broadcast_to, stack
+from .core import TracedArray, constant, lift, opaque
+from .shape import broadcast_to, stack
 
 __all__ = [
     "arange",
@@ -36,7 +36,7 @@ def asarray(
     if isinstance(obj, TracedArray):
         obj.check_fresh()
         if dtype is not None and np.dtype(dtype) != obj.dtype:
-            from ._tracer_dtypes import astype
+            from .dtypes import astype
 
             return astype(obj, dtype)
         if copy:
@@ -47,7 +47,7 @@ def asarray(
     if isinstance(obj, list | tuple) and _contains_traced(obj):
         result = stack([asarray(o) for o in obj])
         if dtype is not None:
-            from ._tracer_dtypes import astype
+            from .dtypes import astype
 
             return astype(result, dtype)
         return result

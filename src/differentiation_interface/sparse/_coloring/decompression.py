@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from . import _pattern as P
+from .. import _pattern as P
 
 __all__ = [
+    "ColoringError",
     "column_index",
     "count_colors",
     "row_index",

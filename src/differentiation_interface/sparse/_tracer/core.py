@@ -4,7 +4,7 @@ A :class:`TracedArray` has a shape and a dtype like any array, and instead of va
 
 ``pattern``
     ``None`` (the array depends on no input) or an ``N x n`` boolean CSR matrix (see
-    :mod:`._pattern`): row ``i`` lists the inputs element ``i`` depends on. First order.
+    :mod:`.._pattern`): row ``i`` lists the inputs element ``i`` depends on. First order.
 ``value``
     A numpy array when the values are known at tracing time (arrays ``f`` creates or closes
     over, and everything computed from them alone), else ``None``. Known values make
@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..errors import UnsupportedOperationError
-from . import _pattern as P
+from ...errors import UnsupportedOperationError
+from .. import _pattern as P
 
 __all__ = [
     "Tape",
@@ -224,7 +224,7 @@ def lift(a: Any) -> TracedArray:
     if isinstance(a, (*_SCALARS, np.ndarray, np.generic)):
         return constant(a)
     if hasattr(a, "__array_namespace__") or hasattr(a, "__dlpack__"):
-        from .._array import to_numpy
+        from ..._array import to_numpy
 
         # An array f closes over (of any namespace): its values are part of f.
         return constant(np.array(to_numpy(a)))
