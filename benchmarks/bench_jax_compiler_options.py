@@ -1,7 +1,7 @@
 """The JAX engine's default CPU compiler options against XLA's own, program by program.
 
-``AutoJAX()`` compiles CPU programs with ``_jax_trace.CPU_DEFAULTS`` (XLA's classic loop
-emitters) unless a plan opts out. This benchmark is the evidence for that default, to re-run
+``AutoJAX()`` compiles CPU programs with ``backends.jax.trace.CPU_DEFAULTS`` (XLA's classic
+loop emitters) unless a plan opts out. This benchmark is the evidence for that default, to re-run
 when JAX or XLA changes: for each program (gradients, Jacobians, Hessians and Hessian-vector
 products of a dozen functions, n = 10 to 1e5, float64) it compiles the same lowered module
 twice, with XLA's defaults and with the engine's options, and reports
@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from _harness import Group, environment, write_json
 from _problems import diffusion, logsumexp, rosenbrock, sumsq
-from differentiation_interface.backends._jax_trace import CPU_DEFAULTS
+from differentiation_interface.backends.jax.trace import CPU_DEFAULTS
 
 jax.config.update("jax_cpu_enable_async_dispatch", False)  # the benchmark only
 

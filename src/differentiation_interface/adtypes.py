@@ -128,7 +128,7 @@ class AutoFiniteDiff(AbstractBackend):
     method: Literal["central", "forward", "backward"] = "central"
     step: float | None = None
 
-    _engine: ClassVar[str] = "differentiation_interface.backends._finite_diff:FiniteDiffEngine"
+    _engine: ClassVar[str] = "differentiation_interface.backends.finite_diff:FiniteDiffEngine"
     _inplace: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
@@ -181,7 +181,7 @@ class AutoJAX(AbstractBackend):
     mode: Mode = "reverse"
     compiler_options: dict[str, Any] | None = None
 
-    _engine: ClassVar[str] = "differentiation_interface.backends._jax:JAXEngine"
+    _engine: ClassVar[str] = "differentiation_interface.backends.jax:JAXEngine"
     _requires: ClassVar[tuple[str, ...]] = ("jax",)
     _extra: ClassVar[str] = "jax"
 
@@ -237,7 +237,7 @@ class AutoTorch(AbstractBackend):
     mode: Mode = "reverse"
     compile: bool = False
 
-    _engine: ClassVar[str] = "differentiation_interface.backends._torch:TorchEngine"
+    _engine: ClassVar[str] = "differentiation_interface.backends.torch:TorchEngine"
     _requires: ClassVar[tuple[str, ...]] = ("torch",)
     _extra: ClassVar[str] = "torch"
     _inplace: ClassVar[bool] = True
@@ -261,7 +261,7 @@ class AutoAutograd(AbstractBackend):
     'reverse'
     """
 
-    _engine: ClassVar[str] = "differentiation_interface.backends._autograd:AutogradEngine"
+    _engine: ClassVar[str] = "differentiation_interface.backends.autograd:AutogradEngine"
     _requires: ClassVar[tuple[str, ...]] = ("autograd",)
     _extra: ClassVar[str] = "autograd"
 

@@ -149,9 +149,9 @@ def test_grid_covers_every_operator() -> None:
 
 def test_every_operator_is_native() -> None:
     # no generic fallback: each prep holds one of this engine's plans
-    from differentiation_interface.backends import _autograd_first, _autograd_second
+    from differentiation_interface.backends.autograd import first, second
 
-    modules = {_autograd_first.__name__, _autograd_second.__name__}
+    modules = {first.__name__, second.__name__}
     for s in default_scenarios():
         if s.inplace:
             continue

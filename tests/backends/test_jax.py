@@ -25,7 +25,7 @@ jnp = pytest.importorskip("jax.numpy")
 import differentiation_interface as di  # noqa: E402
 from differentiation_interface import UntraceableFunctionError  # noqa: E402
 from differentiation_interface._array import to_numpy  # noqa: E402
-from differentiation_interface.backends._jax import JAXEngine  # noqa: E402
+from differentiation_interface.backends.jax import JAXEngine  # noqa: E402
 from differentiation_interface.testing import (  # noqa: E402
     check_scenario,
     default_scenarios,

@@ -1,7 +1,7 @@
 """XLA compiler options of the JAX engine (``AutoJAX(compiler_options=...)``).
 
 By default CPU programs are compiled with XLA's classic loop emitters
-(``_jax_trace.CPU_DEFAULTS``). These tests check that the options reach ``jax.jit`` (a spy),
+(``backends.jax.trace.CPU_DEFAULTS``). These tests check that the options reach ``jax.jit`` (a spy),
 that XLA really receives them (it refuses an unknown one), that a JAX refusing the defaults
 falls back to no options, and that a plan compiled with options still runs inside a
 caller's ``jax.jit`` (JAX refuses options on nested jits). Values are closed forms.
@@ -20,7 +20,7 @@ jnp = pytest.importorskip("jax.numpy")
 
 import differentiation_interface as di  # noqa: E402
 from differentiation_interface._array import to_numpy  # noqa: E402
-from differentiation_interface.backends import _jax_trace  # noqa: E402
+from differentiation_interface.backends.jax import trace as jax_trace  # noqa: E402
 
 REVERSE = di.AutoJAX()
 FORWARD = di.AutoJAX(mode="forward")
@@ -60,7 +60,7 @@ def test_cpu_programs_get_the_default_options(backend: Any, jit_options: list[An
 def test_a_jax_input_on_cpu_gets_the_default_options(jit_options: list[Any]) -> None:
     x = jnp.linspace(0.1, 1.3, 5)
     close(di.hessian(sum_sin_sq, REVERSE, x), np.diag(2 * np.cos(2 * np.asarray(x))))
-    assert _jax_trace.CPU_DEFAULTS in jit_options
+    assert jax_trace.CPU_DEFAULTS in jit_options
 
 
 def test_empty_options_mean_jax_defaults(jit_options: list[Any]) -> None:
@@ -87,13 +87,13 @@ def test_xla_receives_the_options() -> None:
 
 def test_refused_defaults_fall_back_to_none(monkeypatch: pytest.MonkeyPatch) -> None:
     """A JAX whose XLA lacks the default option: preparation retries without options."""
-    monkeypatch.setattr(_jax_trace, "CPU_DEFAULTS", {"xla_no_such_option_here": True})
-    monkeypatch.setattr(_jax_trace, "_defaults_usable", True)
+    monkeypatch.setattr(jax_trace, "CPU_DEFAULTS", {"xla_no_such_option_here": True})
+    monkeypatch.setattr(jax_trace, "_defaults_usable", True)
     x = np.linspace(0.1, 1.3, 5)
     prep = di.prepare_gradient(sum_sin_sq, REVERSE, x)
-    assert not _jax_trace._defaults_usable  # remembered: later preparations skip them
+    assert not jax_trace._defaults_usable  # remembered: later preparations skip them
     close(di.gradient(sum_sin_sq, REVERSE, x, prep=prep), np.sin(2 * x))
-    assert _jax_trace.compiler_options(None, x) is None
+    assert jax_trace.compiler_options(None, x) is None
 
 
 def test_a_jit_without_compiler_options_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -106,10 +106,10 @@ def test_a_jit_without_compiler_options_falls_back(monkeypatch: pytest.MonkeyPat
         return real(fun, **settings)
 
     monkeypatch.setattr(jax, "jit", old_jit)
-    monkeypatch.setattr(_jax_trace, "_defaults_usable", True)
+    monkeypatch.setattr(jax_trace, "_defaults_usable", True)
     x = np.linspace(0.1, 1.3, 5)
     close(di.gradient(sum_sin_sq, di.AutoJAX(mode="forward"), x), np.sin(2 * x))
-    assert not _jax_trace._defaults_usable
+    assert not jax_trace._defaults_usable
 
 
 # --- a plan compiled with options, called inside a caller's jit (options refused there) ------
@@ -150,7 +150,7 @@ def test_reverse_jacobians_keep_jax_defaults(jit_options: list[Any]) -> None:
     assert jit_options[0] is None
     jit_options.clear()
     close(di.jacobian(lambda v: v**2, FORWARD, x), np.diag(2 * x))
-    assert jit_options[0] == _jax_trace.CPU_DEFAULTS
+    assert jit_options[0] == jax_trace.CPU_DEFAULTS
     jit_options.clear()
     chosen = {"xla_cpu_enable_fast_math": False}  # options the caller names apply everywhere
     close(di.jacobian(lambda v: v**2, di.AutoJAX(compiler_options=chosen), x), np.diag(2 * x))

@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 
 import differentiation_interface as di  # noqa: E402
 from differentiation_interface._array import to_numpy  # noqa: E402
-from differentiation_interface.backends import _torch_first  # noqa: E402
+from differentiation_interface.backends.torch import first as torch_first  # noqa: E402
 from differentiation_interface.testing import (  # noqa: E402
     Scenario,
     check_scenario,
@@ -192,7 +192,7 @@ def test_backward_pass_without_the_grad_wrapper_is_faithful() -> None:
 
 
 def test_backward_keeps_the_seed_on_both_routes() -> None:
-    from differentiation_interface.backends._torch_backward import backward
+    from differentiation_interface.backends.torch.backward import backward
 
     x = torch.linspace(0.1, 1.0, 4, dtype=torch.float64, requires_grad=True)
     y = x**2
@@ -460,7 +460,7 @@ def test_same_point_preps_with_other_tangents() -> None:
 @pytest.mark.parametrize("limit", [8, 30])
 def test_chunked_bases(backend: di.AutoTorch, limit: int, monkeypatch: pytest.MonkeyPatch) -> None:
     # a tiny stacking budget forces several chunks (the last one wrapping around)
-    monkeypatch.setattr(_torch_first, "MAX_STACK_ELEMENTS", limit)
+    monkeypatch.setattr(torch_first, "MAX_STACK_ELEMENTS", limit)
     x = np.linspace(0.5, 2.0, 7)
     close(
         di.jacobian(lambda v: v * array_namespace(v).sum(v), backend, x),

@@ -1,19 +1,16 @@
 """The array layer: the only bridge to array-api-compat and array-api-extra.
 
 Everything the rest of the library needs to know about arrays (namespace, device, dtype,
-conversion in and out, ``out=`` buffers, basis seeds) goes through this package, so that the
-rules learned from experiments (see ``docs/explanation/arrays.md``) live in one place.
+conversion in and out, JAX's 64-bit precision, ``out=`` buffers, basis seeds) goes through
+this package, so that the rules learned from experiments (see ``docs/explanation/arrays.md``)
+live in one place.
+
+The thread switch of JAX's 64-bit mode is resolved once, on the first :func:`x64_switch`;
+its state and methods are the module globals ``X64``, ``X64_ENTER`` and ``X64_RESTORE`` of
+``_precision`` (not re-exported here: they are ``None`` until then).
 """
 
-from ._convert import (
-    convert,
-    fresh,
-    from_numpy,
-    needs_x64,
-    precision_scope,
-    to_numpy,
-    x64_switch,
-)
+from ._convert import convert, fresh, from_numpy, to_numpy
 from ._namespace import (
     DTYPE_NAMES,
     ArraySpec,
@@ -36,6 +33,14 @@ from ._namespace import (
     spec_of,
 )
 from ._outputs import check_out, write_out
+from ._precision import (
+    in_precision,
+    in_x64,
+    is_64bit,
+    needs_x64,
+    precision_scope,
+    x64_switch,
+)
 from ._seeds import MAX_STACK_ELEMENTS, basis_chunk, chunking, rows, stack, unstack
 from ._tracing import differentiated_by, refuse_foreign
 
@@ -53,6 +58,9 @@ __all__ = [
     "eps_of",
     "fresh",
     "from_numpy",
+    "in_precision",
+    "in_x64",
+    "is_64bit",
     "is_array",
     "is_complex_dtype",
     "is_eager_and_writable",

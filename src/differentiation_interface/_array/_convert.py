@@ -7,14 +7,13 @@ the project's reference notes:
 * torch must never see a read-only or negative-stride numpy buffer (a write through the alias
   segfaulted; ``torch.from_dlpack`` on negative strides aborts the process);
 * JAX drops float64 to float32 unless the work runs inside ``jax.enable_x64(True)``, which is
-  thread-local; the global flag is never touched;
+  thread-local; the global flag is never touched (see ``_precision``);
 * results handed to the caller are fresh and writable (a numpy view of a JAX buffer is
   read-only; an identity function returns the caller's own buffer).
 """
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from types import ModuleType
 from typing import Any
@@ -23,61 +22,9 @@ import array_api_compat as aac
 import numpy as np
 
 from ._namespace import device_of, namespace_of
+from ._precision import precision_scope
 
-__all__ = [
-    "convert",
-    "fresh",
-    "from_numpy",
-    "needs_x64",
-    "precision_scope",
-    "to_numpy",
-    "x64_switch",
-]
-
-
-def _is_64bit(a: Any) -> bool:
-    """Whether ``a`` has a float64/int64 or complex128 dtype (JAX truncates both without x64)."""
-    dtype = getattr(a, "dtype", None)
-    size = getattr(dtype, "itemsize", 0)
-    complex_ = getattr(dtype, "kind", "") == "c" or bool(getattr(dtype, "is_complex", False))
-    return size == 16 or (size == 8 and not complex_)
-
-
-class _OldJAXSwitch:
-    """``jax.enable_x64``'s interface (``.value``, a call giving a context) for JAX < 0.8."""
-
-    value = False
-
-    def __call__(self, on: bool) -> contextlib.AbstractContextManager[Any]:
-        return sys.modules["jax"].experimental.enable_x64(on)  # type: ignore[no-any-return]
-
-
-def x64_switch() -> Any:
-    """JAX's thread-local 64-bit switch: ``switch.value`` says whether this thread is in
-    64-bit mode (0.1 us), ``with switch(True):`` enters it.
-
-    Preparations keep the switch, so that a prepared call already in 64-bit mode pays one
-    attribute read instead of building a context (about 2 us).
-    """
-    state = getattr(sys.modules["jax"], "enable_x64", None)
-    return state if hasattr(state, "value") else _OldJAXSwitch()
-
-
-def needs_x64(xp: ModuleType, *arrays: Any) -> bool:
-    """Whether work on these arrays of ``xp`` must run in JAX's 64-bit mode."""
-    return bool(aac.is_jax_namespace(xp)) and any(_is_64bit(a) for a in arrays)
-
-
-def precision_scope(xp: ModuleType, *arrays: Any) -> contextlib.AbstractContextManager[Any]:
-    """A context in which JAX keeps 64-bit dtypes, if ``xp`` is JAX and any array is 64-bit.
-
-    For every other namespace (and 32-bit JAX work) this is a no-op context.
-    """
-    if needs_x64(xp, *arrays):
-        switch = x64_switch()
-        if not switch.value:  # already 64-bit in this thread: nothing to enter
-            return switch(True)  # type: ignore[no-any-return]
-    return contextlib.nullcontext()
+__all__ = ["convert", "fresh", "from_numpy", "to_numpy"]
 
 
 def to_numpy(a: Any) -> np.ndarray[Any, Any]:

@@ -1,8 +1,10 @@
 """Engines behind the backend selectors, loaded lazily by name.
 
-Only ``_base`` and ``_registry`` are imported with the package; each engine module
-(``_finite_diff``, ``_jax``, ``_torch``, ``_autograd``) is the only place that imports its
-engine, and it is imported on the first use of its selector.
+Only ``_base`` (the engine contract) and ``_registry`` (selector -> engine) are imported with
+the package. Each engine is a package of the same anatomy (``finite_diff``, ``jax``, ``torch``,
+``autograd``: ``engine``, ``io`` — the caller-array adapter ``CallerIO`` —, ``first``,
+``second``, plus what it needs); it is the only place importing its engine, imports no other
+engine and no ``operators``, and is imported on the first use of its selector.
 """
 
 from ._base import Engine, Fn

@@ -1,8 +1,4 @@
-"""Finite differences in pure Array-API code: the engine behind ``AutoFiniteDiff``.
-
-Runs in the caller's namespace and on its device (no conversion): every array it creates
-takes ``dtype`` and ``device`` from ``x``, and nothing is written by index, so numpy,
-array-api-strict (any device), torch, JAX and dask arrays all work natively.
+"""First-order finite differences: pushforward, gradient and Jacobian plans.
 
 Steps and accuracy
 ------------------
@@ -10,7 +6,7 @@ With ``c = step`` (default ``eps**(1/3)`` central, ``eps**(1/2)`` one-sided), th
 coordinate ``j`` is ``c * max(1, |x_j|)`` and along a tangent ``t`` it is
 ``c * max(1, max_j |x_j t_j| / max|t|) / max|t|``. Central differences are accurate to about
 ``eps**(2/3)`` relative (4e-11 in float64), one-sided ones to ``eps**(1/2)`` (1.5e-8).
-Second-order stencils (``_fd_second``) use ``c = eps**(1/4)`` and reach ``eps**(1/2)``.
+Second-order stencils (:mod:`.second`) use ``c = eps**(1/4)`` and reach ``eps**(1/2)``.
 """
 
 from __future__ import annotations
@@ -20,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .._array import (
+from ..._array import (
     MAX_STACK_ELEMENTS,
     device_of,
     eps_of,
@@ -28,20 +24,19 @@ from .._array import (
     namespace_of,
     real_dtype,
 )
-from ..adtypes import AutoFiniteDiff
-from ._base import (
-    Engine,
-    Fn,
-    GradientPlan,
-    HessianPlan,
-    HVPPlan,
-    JacobianPlan,
-    PushforwardPlan,
-    SecondDerivativePlan,
-)
-from ._fd_eval import Evaluator, coordinate_sweep
+from ...adtypes import AutoFiniteDiff
+from .._base import Fn, GradientPlan, JacobianPlan, PushforwardPlan
+from .evaluate import Evaluator, coordinate_sweep
 
-__all__ = ["FiniteDiffEngine"]
+__all__ = [
+    "BasisDifferences",
+    "FiniteDiffGradient",
+    "FiniteDiffJacobian",
+    "FiniteDiffPushforward",
+    "gradient_by_differences",
+    "relative_step",
+    "tangent_steps",
+]
 
 
 def relative_step(backend: AutoFiniteDiff, xp: Any, dtype: Any, *, order: int = 1) -> float:
@@ -52,45 +47,6 @@ def relative_step(backend: AutoFiniteDiff, xp: Any, dtype: Any, *, order: int = 
     if order == 2:
         return float(eps ** (1 / 4))
     return float(eps ** (1 / 3) if backend.method == "central" else eps ** (1 / 2))
-
-
-class FiniteDiffEngine(Engine):
-    """Finite differences; forward mode (one pair of evaluations per direction)."""
-
-    forward = True
-    reverse = False
-
-    backend: AutoFiniteDiff
-
-    def max_batch(self, size: int) -> int:
-        # Central differences evaluate two points per direction; keep the stack bounded.
-        return max(1, super().max_batch(size) // 2)
-
-    def prepare_pushforward(
-        self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool
-    ) -> PushforwardPlan:
-        return FDPushforward(self.backend, fn, x, y)
-
-    def prepare_gradient(self, fn: Fn, x: Any, *, y: Any) -> GradientPlan:
-        return FDGradient(self.backend, fn, x, y)
-
-    def prepare_jacobian(self, fn: Fn, x: Any, *, y: Any) -> JacobianPlan:
-        return FDJacobian(self.backend, fn, x, y)
-
-    def prepare_second_derivative(self, fn: Fn, x: Any, *, y: Any) -> SecondDerivativePlan:
-        from ._fd_second import FDSecondDerivative
-
-        return FDSecondDerivative(self.backend, fn, x, y)
-
-    def prepare_hvp(self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool) -> HVPPlan:
-        from ._fd_second import FDHVP
-
-        return FDHVP(self.backend, fn, x, y)
-
-    def prepare_hessian(self, fn: Fn, x: Any, *, y: Any) -> HessianPlan:
-        from ._fd_second import FDHessian
-
-        return FDHessian(self.backend, fn, x, y)
 
 
 def _expand(xp: Any, h: Any, ndim: int) -> Any:
@@ -156,7 +112,7 @@ def tangent_steps(xp: Any, x: Any, tx: Any, c: float) -> Any:
     return c * xp.maximum(xp.max(t * ax, axis=1) / safe, 1.0) / safe
 
 
-class FDPushforward(PushforwardPlan):
+class FiniteDiffPushforward(PushforwardPlan):
     """Directional differences along each tangent, all evaluated in one stacked call."""
 
     def __init__(self, backend: AutoFiniteDiff, fn: Fn, x: Any, y: Any) -> None:
@@ -245,7 +201,7 @@ class BasisDifferences:
         return self.differences.quotients(xp, values, h, f0)
 
 
-class FDGradient(GradientPlan):
+class FiniteDiffGradient(GradientPlan):
     """Gradient by differences along each coordinate (and ``1j *`` each, for complex ``x``)."""
 
     def __init__(self, backend: AutoFiniteDiff, fn: Fn, x: Any, y: Any) -> None:
@@ -272,7 +228,7 @@ def gradient_by_differences(
     return f0, xp.reshape(xp.astype(grad, x.dtype), x.shape)
 
 
-class FDJacobian(JacobianPlan):
+class FiniteDiffJacobian(JacobianPlan):
     """Jacobian column by column; complex ``x`` assumes a holomorphic ``f``."""
 
     def __init__(self, backend: AutoFiniteDiff, fn: Fn, x: Any, y: Any) -> None:

@@ -15,10 +15,14 @@ into JAX (measured on CPU, n = 10, in the project's reference notes):
 * **accelerator arrays** (CuPy, torch on CUDA) go through DLPack both ways and are copied on
   the way back, since the exported buffer is JAX's.
 
-The 64-bit scope is :data:`X64` (``jax.enable_x64``, a thread-local state): its ``value``
-reads the current setting in about 0.1 µs, while entering the context costs 0.5-3 µs, so
-plans enter it only when the current thread is not already in 64-bit mode, and then through
-:data:`X64_ENTER` / :data:`X64_RESTORE` (the state's own methods behind the context, 0.4 µs).
+Entering JAX's 64-bit mode is not this module's business: see
+:mod:`differentiation_interface._array._precision`.
+
+The adapter has the name and vocabulary every engine computing outside the caller's
+namespace shares (``io.py`` of the torch and autograd engines): :class:`CallerIO`, whose
+``put`` takes a caller array to the engine and ``back`` brings results to fresh arrays of the
+caller's namespace and device. Here one subclass per kind of caller array is picked once,
+at preparation (:func:`io_for`).
 """
 
 from __future__ import annotations
@@ -30,54 +34,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._array import convert, device_of, from_numpy, namespace_of, refuse_foreign, to_numpy
+from ..._array import convert, device_of, from_numpy, namespace_of, refuse_foreign, to_numpy
 
-__all__ = [
-    "X64",
-    "X64_ENTER",
-    "X64_RESTORE",
-    "CallerIO",
-    "io_for",
-    "is_64bit",
-    "single_device_sharding",
-]
-
-#: The thread-local 64-bit switch; ``X64.value`` reads it, ``X64(True)`` is a context.
-X64: Any = jax.enable_x64
-
-
-def _thread_switch() -> tuple[Any, Any]:
-    """``(enter, restore)``: ``prev = enter(True)`` puts this thread in 64-bit mode and
-    ``restore(prev)`` takes it back, which is what ``with jax.enable_x64(True)`` does, without
-    building a context object (0.4 us against 1.9 us here). ``(None, None)`` for a JAX
-    without these methods, or with a hook the context manager would run on a change."""
-    enter, restore = getattr(X64, "swap_local", None), getattr(X64, "set_local", None)
-    if enter is None or restore is None or getattr(X64, "_update_thread_local_hook", None):
-        return None, None
-    return enter, restore
-
-
-#: See :func:`_thread_switch`; use ``prev = X64_ENTER(True)`` then ``X64_RESTORE(prev)`` in a
-#: ``finally`` clause, or the context ``X64(True)`` when they are None.
-X64_ENTER, X64_RESTORE = _thread_switch()
+__all__ = ["CallerIO", "io_for", "single_device_sharding"]
 
 _HOST_DLPACK_DEVICES = (1, 3)  # kDLCPU, kDLCUDAHost: memory numpy can view
-
-
-def is_64bit(a: Any) -> bool:
-    """Whether ``a`` has a 64-bit real or 128-bit complex dtype (JAX truncates both without x64).
-
-    Reads ``itemsize`` where the dtype has one (numpy, JAX, torch) and looks at a numpy view
-    otherwise (array-api-strict); Python floats are weakly typed in JAX and never force 64-bit.
-    """
-    dtype = getattr(a, "dtype", None)
-    if dtype is None:
-        return False
-    if not hasattr(dtype, "itemsize"):
-        dtype = to_numpy(a).dtype
-    size = dtype.itemsize
-    complex_ = getattr(dtype, "kind", "") == "c" or bool(getattr(dtype, "is_complex", False))
-    return bool(size == 16 or (size == 8 and not complex_))
 
 
 def single_device_sharding(x: Any) -> Any:

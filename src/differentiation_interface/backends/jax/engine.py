@@ -1,6 +1,6 @@
 """The JAX engine behind ``AutoJAX(mode="reverse" | "forward")``.
 
-Every operator has a native plan, jitted at preparation (:mod:`._jax_plan`):
+Every operator has a native plan, jitted at preparation (:mod:`.plan`):
 
 ========================  =====================================================================
 operator                  JAX computation
@@ -15,20 +15,20 @@ hvp                       ``vmap`` of ``jvp`` of ``grad`` (same point: ``lineari
 hessian                   ``jvp`` of ``grad`` over the basis (``jax.hessian``)
 ========================  =====================================================================
 
-This module and its ``_jax_*`` siblings are the only ones importing JAX; they are loaded on
-the first use of an ``AutoJAX`` selector. The engine never touches JAX's global
+This package (:mod:`differentiation_interface.backends.jax`) is the only one importing JAX;
+it is loaded on the first use of an ``AutoJAX`` selector. The engine never touches JAX's global
 ``jax_enable_x64`` flag: 64-bit inputs are computed inside ``jax.enable_x64(True)``, which is
 thread-local, and ``jax.jit`` keys its caches on that setting. Programs are compiled with the
 selector's ``compiler_options``, by default XLA's classic CPU emitters
-(``_jax_trace.CPU_DEFAULTS``: half the compile time of XLA's default emitters here).
+(``trace.CPU_DEFAULTS``: half the compile time of XLA's default emitters here).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..adtypes import AutoJAX
-from ._base import (
+from ...adtypes import AutoJAX
+from .._base import (
     DerivativePlan,
     Engine,
     Fn,
@@ -40,19 +40,19 @@ from ._base import (
     PushforwardPlan,
     SecondDerivativePlan,
 )
-from ._jax_first import (
+from .first import (
     JAXDerivative,
-    JAXForwardGradient,
-    JAXForwardJacobian,
+    JAXGradientForward,
+    JAXGradientReverse,
+    JAXJacobianForward,
+    JAXJacobianReverse,
     JAXPullback,
     JAXPullbackSamePoint,
     JAXPushforward,
     JAXPushforwardSamePoint,
-    JAXReverseGradient,
-    JAXReverseJacobian,
 )
-from ._jax_plan import prepare
-from ._jax_second import JAXHVP, JAXHessian, JAXHVPSamePoint, JAXSecondDerivative
+from .plan import prepare
+from .second import JAXHVP, JAXHessian, JAXHVPSamePoint, JAXSecondDerivative
 
 __all__ = ["JAXEngine"]
 
@@ -88,11 +88,11 @@ class JAXEngine(Engine):
         return prepare(JAXDerivative, self, "derivative", fn, x, None, y)  # type: ignore[no-any-return]
 
     def prepare_gradient(self, fn: Fn, x: Any, *, y: Any) -> GradientPlan:
-        plan = JAXForwardGradient if self.forward else JAXReverseGradient
+        plan = JAXGradientForward if self.forward else JAXGradientReverse
         return prepare(plan, self, "gradient", fn, x, None, y)  # type: ignore[no-any-return]
 
     def prepare_jacobian(self, fn: Fn, x: Any, *, y: Any) -> JacobianPlan:
-        plan = JAXForwardJacobian if self.forward else JAXReverseJacobian
+        plan = JAXJacobianForward if self.forward else JAXJacobianReverse
         return prepare(plan, self, "jacobian", fn, x, None, y)  # type: ignore[no-any-return]
 
     def prepare_second_derivative(self, fn: Fn, x: Any, *, y: Any) -> SecondDerivativePlan:

@@ -10,6 +10,12 @@ numpy scalars for 0-d results; all of these are copied or wrapped into new array
 When a plan runs inside another autograd trace (second-order compositions), ``x`` is an
 ``ArrayBox``: nothing is converted and boxes are returned as they are, so the outer trace can
 differentiate through the plan.
+
+The adapter, :class:`CallerIO` (one per preparation), has the vocabulary every engine
+computing outside the caller's namespace shares (``io.py`` of the JAX and torch engines):
+``put`` takes caller arrays to the engine (here ``x`` and the contexts; ``put_seeds`` the
+stacked tangents), ``back`` brings a result to a fresh array of the caller's namespace and
+device (``back_owned`` for an array the plan made itself, ``back_stacked`` for a batch).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Any
 import autograd.numpy as anp
 import numpy as np
 
-from .._array import (
+from ..._array import (
     device_of,
     from_numpy,
     is_array,
@@ -29,10 +35,10 @@ from .._array import (
     refuse_foreign,
     to_numpy,
 )
-from ..errors import ArgumentTypeError
-from ._autograd_trace import getval, isbox
+from ...errors import ArgumentTypeError
+from .trace import getval, isbox
 
-__all__ = ["Bridge", "check_dtype", "host", "read_only", "stack"]
+__all__ = ["CallerIO", "check_dtype", "host", "read_only", "stack"]
 
 # The dtypes autograd differentiates (numpy's floating and complex types; no bfloat16).
 _SUPPORTED = frozenset(
@@ -76,7 +82,7 @@ def read_only(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return a
 
 
-class Bridge:
+class CallerIO:
     """Conversions for one preparation's signature: the caller's namespace and device.
 
     Parameters
@@ -97,20 +103,20 @@ class Bridge:
         self.x_dtype = host(x).dtype
         self.complex = self.x_dtype.kind == "c"
 
-    def inputs(self, fn: Any, x: Any) -> tuple[Any, tuple[Any, ...]]:
+    def put(self, fn: Any, x: Any) -> tuple[Any, tuple[Any, ...]]:
         """``x`` and the context values as autograd sees them (numpy, or boxes when nested)."""
         if type(x) is np.ndarray or isbox(x):
             return x, fn.args
         args = tuple(_to_numpy(a) if is_array(a) else a for a in fn.args)
         return _to_numpy(x), args
 
-    def seeds(self, stacked: Any) -> Sequence[Any]:
+    def put_seeds(self, stacked: Any) -> Sequence[Any]:
         """Stacked tangents ``(B, ...)`` as a sequence of numpy arrays (or boxes)."""
         if type(stacked) is np.ndarray or isbox(stacked):
             return [stacked[b] for b in range(len(stacked))]
         return list(_to_numpy(stacked))
 
-    def deliver(self, a: Any, dtype: Any, sources: tuple[Any, ...]) -> Any:
+    def back(self, a: Any, dtype: Any, sources: tuple[Any, ...]) -> Any:
         """A result of autograd as a fresh array of the caller (``dtype=None``: keep its own)."""
         if isbox(a):
             return a if dtype is None or a.dtype == dtype else a.astype(dtype)
@@ -120,17 +126,17 @@ class Bridge:
                 a = np.array(a)
         elif a.base is not None or not a.flags.writeable or any(a is s for s in sources):
             a = a.copy()
-        return self.deliver_owned(a)
+        return self.back_owned(a)
 
-    def deliver_owned(self, a: Any) -> Any:
+    def back_owned(self, a: Any) -> Any:
         """A numpy array the plan created itself (or a box), in the caller's namespace."""
         if self.native or isbox(a):
             return a
         return from_numpy(a, self.xp, self.device)
 
-    def stack(self, items: Sequence[Any], shape: tuple[int, ...], dtype: Any) -> Any:
+    def back_stacked(self, items: Sequence[Any], shape: tuple[int, ...], dtype: Any) -> Any:
         """Results ``(B, *shape)`` in the caller's namespace; ``None`` items are zeros."""
-        return self.deliver_owned(stack(items, shape, dtype))
+        return self.back_owned(stack(items, shape, dtype))
 
 
 def stack(items: Sequence[Any], shape: tuple[int, ...], dtype: Any) -> Any:

@@ -11,7 +11,7 @@ gives silently wrong derivatives.
 :func:`build_namespace` returns a module-like namespace made of ``autograd.numpy`` (every
 primitive keeps its derivative rules) with:
 
-* ``linalg`` and ``fft`` sub-namespaces (:mod:`._autograd_linalg`, :mod:`._autograd_fft`)
+* ``linalg`` and ``fft`` sub-namespaces (:mod:`.linalg`, :mod:`.fft`)
   built on ``autograd.numpy.linalg`` / ``.fft``, plus the Array-API functions those lack
   (``vector_norm``, ``matrix_norm``, ``svdvals``, ``eigvalsh``, ``hfft``, ...), and real FFTs
   rebuilt from complex ones (autograd's own real-FFT rules are wrong for some lengths and
@@ -37,7 +37,7 @@ import autograd.numpy as anp
 import numpy as np
 from autograd.tracer import getval, isbox
 
-from .._array import DTYPE_NAMES
+from ..._array import DTYPE_NAMES
 
 __all__ = [
     "astype",
@@ -352,8 +352,8 @@ def build_namespace() -> ModuleType:
     # numpy_wrapper replaces integer dtypes by subclasses (so that ``anp.int64(box)`` works);
     # Array-API code only uses dtypes as dtypes, so it gets numpy's own objects.
     top.update({d: getattr(np, d) for d in DTYPE_NAMES})
-    from ._autograd_fft import FFT  # these import this module's helpers
-    from ._autograd_linalg import LINALG
+    from .fft import FFT  # these import this module's helpers
+    from .linalg import LINALG
 
     top["linalg"] = _namespace(
         f"{name}.linalg", anp.linalg, LINALG, "autograd.numpy.linalg with Array-API names."

@@ -25,11 +25,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ..errors import UnsupportedOperationError
-from ._base import HessianPlan, HVPPlan, SecondDerivativePlan
-from ._jax_first import SamePointPlan, cast
-from ._jax_plan import JAXPlan, Setup
-from ._jax_trace import basis, call_traced, push_basis
+from ...errors import UnsupportedOperationError
+from .._base import HessianPlan, HVPPlan, SecondDerivativePlan
+from .first import SamePointPlan, cast
+from .plan import JAXPlan, Setup
+from .trace import basis, call_traced, push_basis
 
 __all__ = ["JAXHVP", "JAXHVPSamePoint", "JAXHessian", "JAXSecondDerivative"]
 

@@ -20,30 +20,35 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._base import (
+from ..._array import in_x64, x64_switch
+from .._base import (
     DerivativePlan,
     GradientPlan,
     JacobianPlan,
     PullbackPlan,
     PushforwardPlan,
 )
-from ._jax_io import X64, io_for
-from ._jax_plan import JAXPlan, Never, Setup
-from ._jax_trace import basis, call_traced, in_x64, jit, nested, pull_basis, push_basis
+from .io import io_for
+from .plan import JAXPlan, Never, Setup
+from .trace import basis, call_traced, jit, nested, pull_basis, push_basis
 
 __all__ = [
     "JAXDerivative",
-    "JAXForwardGradient",
-    "JAXForwardJacobian",
+    "JAXGradientForward",
+    "JAXGradientReverse",
+    "JAXJacobianForward",
+    "JAXJacobianReverse",
     "JAXPullback",
     "JAXPullbackSamePoint",
     "JAXPushforward",
     "JAXPushforwardSamePoint",
-    "JAXReverseGradient",
-    "JAXReverseJacobian",
     "SamePointPlan",
     "cast",
 ]
+
+
+#: JAX's thread-local 64-bit state (``X64.value`` reads it), resolved once for the process.
+X64: Any = x64_switch()
 
 
 def cast(a: Any, dtype: Any) -> Any:
@@ -187,7 +192,7 @@ class JAXDerivative(JAXPlan, DerivativePlan):
         return derivative
 
 
-class JAXReverseGradient(JAXPlan, GradientPlan):
+class JAXGradientReverse(JAXPlan, GradientPlan):
     """``jax.grad`` (or ``jax.value_and_grad``), conjugated for complex ``x``."""
 
     run = JAXPlan.run_x
@@ -208,7 +213,7 @@ class JAXReverseGradient(JAXPlan, GradientPlan):
         return gradient
 
 
-class JAXForwardGradient(JAXPlan, GradientPlan):
+class JAXGradientForward(JAXPlan, GradientPlan):
     """Pushforwards of the basis of ``x`` (and ``1j`` times it for complex ``x``), batched."""
 
     run = JAXPlan.run_x
@@ -227,7 +232,7 @@ class JAXForwardGradient(JAXPlan, GradientPlan):
         return gradient
 
 
-class JAXForwardJacobian(JAXPlan, JacobianPlan):
+class JAXJacobianForward(JAXPlan, JacobianPlan):
     """Columns by pushforwards of the basis of ``x`` (``jax.jacfwd``'s layout), batched."""
 
     run = JAXPlan.run_x
@@ -244,11 +249,11 @@ class JAXForwardJacobian(JAXPlan, JacobianPlan):
         return jacobian
 
 
-class JAXReverseJacobian(JAXPlan, JacobianPlan):
+class JAXJacobianReverse(JAXPlan, JacobianPlan):
     """Rows by pullbacks of the basis of ``f(x)`` (``jax.jacrev``'s layout), batched."""
 
     run = JAXPlan.run_x
-    # XLA's classic emitters (_jax_trace.CPU_DEFAULTS) ran this program up to 1.11x slower
+    # XLA's classic emitters (trace.CPU_DEFAULTS) ran this program up to 1.11x slower
     # than XLA's default ones (the Jacobian of `diffusion` at n = 1000; 0.99-1.04x at
     # n = 100-300; benchmarks/bench_jax_compiler_options.py): the one-hot cotangents are
     # fused into the transposed program. The forward Jacobian ran 0.64x. So the reverse

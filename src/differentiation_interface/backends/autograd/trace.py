@@ -5,7 +5,7 @@ The scope
 While the engine traces ``f`` (and only then, and only in that thread), autograd's
 ``ArrayBox`` answers the Array-API questions ``f`` asks:
 
-* ``array_namespace(box)`` returns the shim of :mod:`._autograd_namespace` (working ``linalg``
+* ``array_namespace(box)`` returns the shim of :mod:`.namespace` (working ``linalg``
   and ``fft``, Array-API functions with derivative rules) instead of ``numpy_wrapper``;
 * ``array_api_compat.device(box)`` (``box.device``) is ``"cpu"`` and ``box.mT`` works.
 
@@ -43,9 +43,9 @@ from autograd.core import JVPNode, VJPNode, backward_pass, primitive_jvps, primi
 from autograd.numpy.numpy_boxes import ArrayBox
 from autograd.tracer import getval, isbox, new_box, trace_stack
 
-from .._array import namespace_of
-from ..errors import UnsupportedOperationError
-from ._autograd_namespace import build_namespace
+from ..._array import namespace_of
+from ...errors import UnsupportedOperationError
+from .namespace import build_namespace
 
 __all__ = [
     "NAMESPACE",

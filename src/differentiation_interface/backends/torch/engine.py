@@ -1,7 +1,7 @@
 """PyTorch: the engine behind ``AutoTorch(mode="reverse" | "forward")``.
 
-Every operator is native (the plans live in ``_torch_first`` and ``_torch_second``; the
-conversions and misuse checks in ``_torch_bridge``):
+Every operator is native (the plans live in :mod:`.first` and :mod:`.second`; the
+conversions and misuse checks in :mod:`.io`):
 
 ================== ===================================== =====================================
 operator           ``mode="reverse"``                    ``mode="forward"``
@@ -20,8 +20,8 @@ Complex ``x`` or ``y`` in a Jacobian (and complex ``x`` in a forward gradient or
 go through the library's generic fallbacks, built on this engine's pushforward and pullback,
 which implement the library's complex conventions.
 
-Only this module and its ``_torch_*`` siblings import torch; they are loaded on the first
-use of ``AutoTorch``.
+Only this package (:mod:`differentiation_interface.backends.torch`) imports torch; it is
+loaded on the first use of ``AutoTorch``.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from typing import Any
 
 import torch
 
-from .._array import is_complex_dtype, namespace_of
-from ..adtypes import AutoTorch
-from ._base import (
+from ..._array import is_complex_dtype, namespace_of
+from ...adtypes import AutoTorch
+from .._base import (
     DerivativePlan,
     Engine,
     Fn,
@@ -46,22 +46,22 @@ from ._base import (
     PushforwardPlan,
     SecondDerivativePlan,
 )
-from ._torch_bridge import check_misuse
-from ._torch_first import (
-    DualDerivative,
-    ForwardGradient,
-    ForwardJacobian,
-    Pushforward,
-    TapeGradient,
-    TapeJacobian,
-    TapePullback,
+from .first import (
+    TorchDerivative,
+    TorchGradientForward,
+    TorchGradientReverse,
+    TorchJacobianForward,
+    TorchJacobianReverse,
+    TorchPullback,
+    TorchPushforward,
 )
-from ._torch_second import (
-    ForwardHessian,
-    ForwardHVP,
-    NestedSecondDerivative,
-    TapeHessian,
-    TapeHVP,
+from .io import check_misuse
+from .second import (
+    TorchHessianForward,
+    TorchHessianReverse,
+    TorchHVPForward,
+    TorchHVPReverse,
+    TorchSecondDerivative,
 )
 
 __all__ = ["TorchEngine"]
@@ -108,50 +108,50 @@ class TorchEngine(Engine):
         self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool
     ) -> PushforwardPlan:
         check_misuse(fn, x, y)
-        return Pushforward(fn, x, y)
+        return TorchPushforward(fn, x, y)
 
     def prepare_pullback(
         self, fn: Fn, x: Any, ty: Any, *, y: Any, same_point: bool
     ) -> PullbackPlan:
         check_misuse(fn, x, y)
-        return TapePullback(fn, x, y)
+        return TorchPullback(fn, x, y)
 
     def prepare_derivative(self, fn: Fn, x: Any, *, y: Any) -> DerivativePlan:
         check_misuse(fn, x, y)
-        return DualDerivative(fn, x, y)
+        return TorchDerivative(fn, x, y)
 
     def prepare_gradient(self, fn: Fn, x: Any, *, y: Any) -> GradientPlan | None:
         if self.forward and _complex(x):
             return None  # one pullback (the generic fallback) gives the complex convention
         check_misuse(fn, x, y)
         if self.forward:
-            return ForwardGradient(fn, x, y)
-        return TapeGradient(fn, x, y, compile=self.backend.compile)
+            return TorchGradientForward(fn, x, y)
+        return TorchGradientReverse(fn, x, y, compile=self.backend.compile)
 
     def prepare_jacobian(self, fn: Fn, x: Any, *, y: Any) -> JacobianPlan | None:
         if _complex(x) or _complex(y):
             return None  # rows or columns from this engine's pullbacks / pushforwards
         check_misuse(fn, x, y)
         if self.forward:
-            return ForwardJacobian(fn, x, y)
-        return TapeJacobian(fn, x, y)
+            return TorchJacobianForward(fn, x, y)
+        return TorchJacobianReverse(fn, x, y)
 
     # second order
 
     def prepare_second_derivative(self, fn: Fn, x: Any, *, y: Any) -> SecondDerivativePlan:
         check_misuse(fn, x, y)
-        return NestedSecondDerivative(fn, x, y)
+        return TorchSecondDerivative(fn, x, y)
 
     def prepare_hvp(self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool) -> HVPPlan:
         check_misuse(fn, x, y)
         if self.forward:
-            return ForwardHVP(fn, x, y)
-        return TapeHVP(fn, x, y)
+            return TorchHVPForward(fn, x, y)
+        return TorchHVPReverse(fn, x, y)
 
     def prepare_hessian(self, fn: Fn, x: Any, *, y: Any) -> HessianPlan | None:
         if _complex(x):
             return None  # the generic fallback raises the library's error for complex x
         check_misuse(fn, x, y)
         if self.forward:
-            return ForwardHessian(fn, x, y)
-        return TapeHessian(fn, x, y)
+            return TorchHessianForward(fn, x, y)
+        return TorchHessianReverse(fn, x, y)

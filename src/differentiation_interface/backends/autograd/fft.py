@@ -1,4 +1,4 @@
-"""``fft`` of the HIPS autograd Array-API namespace (see :mod:`._autograd_namespace`)."""
+"""``fft`` of the HIPS autograd Array-API namespace (see :mod:`.namespace`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import autograd.numpy as anp
 import numpy as np
 from autograd.tracer import getval
 
-from ._autograd_namespace import axis_of, flip, index_along
+from .namespace import axis_of, flip, index_along
 
 __all__ = ["FFT"]
 

@@ -21,14 +21,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._array import device_of, is_complex_dtype, namespace_of, real_dtype
-from ..adtypes import AutoFiniteDiff
-from ..errors import UnsupportedOperationError
-from ._base import Fn, HessianPlan, HVPPlan, SecondDerivativePlan
-from ._fd_eval import Evaluator
-from ._finite_diff import BasisDifferences, gradient_by_differences, relative_step, tangent_steps
+from ..._array import device_of, is_complex_dtype, namespace_of, real_dtype
+from ...adtypes import AutoFiniteDiff
+from ...errors import UnsupportedOperationError
+from .._base import Fn, HessianPlan, HVPPlan, SecondDerivativePlan
+from .evaluate import Evaluator
+from .first import BasisDifferences, gradient_by_differences, relative_step, tangent_steps
 
-__all__ = ["FDHVP", "FDHessian", "FDSecondDerivative"]
+__all__ = ["FiniteDiffHVP", "FiniteDiffHessian", "FiniteDiffSecondDerivative"]
 
 
 def _central_gradient(backend: AutoFiniteDiff, fn: Fn, x: Any, y: Any) -> BasisDifferences:
@@ -43,7 +43,7 @@ def _coordinate_steps(xp: Any, x: Any, c: float) -> Any:
     return c * xp.maximum(xp.abs(xp.reshape(x, (-1,))), 1.0)
 
 
-class FDSecondDerivative(SecondDerivativePlan):
+class FiniteDiffSecondDerivative(SecondDerivativePlan):
     """Three-point stencil; also gives ``f(x)`` and a central first derivative for free."""
 
     def __init__(self, backend: AutoFiniteDiff, fn: Fn, x: Any, y: Any) -> None:
@@ -83,7 +83,7 @@ class _MixedStencil:
         return (values[:k] - values[k : 2 * k] - values[2 * k : 3 * k] + values[3 * k :]) / 4.0
 
 
-class FDHVP(HVPPlan):
+class FiniteDiffHVP(HVPPlan):
     """Mixed second differences along each tangent and each coordinate."""
 
     def __init__(self, backend: AutoFiniteDiff, fn: Fn, x: Any, y: Any) -> None:
@@ -128,7 +128,7 @@ class FDHVP(HVPPlan):
         return grad, xp.stack(results, axis=0)
 
 
-class FDHessian(HessianPlan):
+class FiniteDiffHessian(HessianPlan):
     """Symmetric stencil on every pair ``i <= j``: ``2 n**2 + 1`` evaluations."""
 
     def __init__(self, backend: AutoFiniteDiff, fn: Fn, x: Any, y: Any) -> None:

@@ -1,10 +1,10 @@
 """The machinery every JAX plan shares: preparation facts and the prepared-call path.
 
-A plan owns two jitted variants (:func:`~._jax_trace.jit`): ``plain`` returns the derivative
+A plan owns two jitted variants (:func:`~.trace.jit`): ``plain`` returns the derivative
 alone, ``with_value`` the operator's full tuple of results (a bare array is cheaper to
 return than a tuple). Preparation compiles ``plain`` by running it once on the preparation's
 arguments; ``with_value`` compiles on its first call. A call then costs the JAX dispatch of
-the compiled function, the route of the caller's arrays in and out (:mod:`._jax_io`) and,
+the compiled function, the route of the caller's arrays in and out (:mod:`.io`) and,
 only when the thread is not in 64-bit mode already, entering it. A prepared call of ``x``
 alone is less: one dispatch of the executable's C++ entry point, which checks ``x`` itself
 (:meth:`JAXPlan.shortcut`).
@@ -22,23 +22,16 @@ from typing import Any
 import jax
 import numpy as np
 
-from .._array import ArraySpec, is_array
-from ..errors import UnsupportedOperationError
-from ._base import DirectPath, Engine, Fn
-from ._jax_io import X64, CallerIO, io_for, is_64bit, single_device_sharding
-from ._jax_trace import (
-    Layout,
-    compiled_call,
-    compiler_options,
-    in_precision,
-    in_x64,
-    jit,
-    nested,
-    refuses_defaults,
-    reraise,
-)
+from ..._array import ArraySpec, in_precision, in_x64, is_64bit, is_array, x64_switch
+from ...errors import UnsupportedOperationError
+from .._base import DirectPath, Engine, Fn
+from .io import CallerIO, io_for, single_device_sharding
+from .trace import Layout, compiled_call, compiler_options, jit, nested, refuses_defaults, reraise
 
 __all__ = ["JAXPlan", "Never", "Setup", "prepare"]
+
+#: JAX's thread-local 64-bit state (``X64.value`` reads it), resolved once for the process.
+X64: Any = x64_switch()
 
 
 def _complex(dtype: np.dtype[Any]) -> bool:
@@ -159,7 +152,7 @@ class JAXPlan(DirectPath):
 
     lead = 1
     slots = 2
-    #: Whether the plan compiles with ``_jax_trace.CPU_DEFAULTS`` when the selector names no
+    #: Whether the plan compiles with ``trace.CPU_DEFAULTS`` when the selector names no
     #: options (a plan whose programs measured slower with them opts out).
     cpu_defaults = True
 
@@ -200,7 +193,7 @@ class JAXPlan(DirectPath):
     ) -> Callable[[str, Any, Any, Any], Any] | None:
         """The prepared call as one checked dispatch of the compiled executable.
 
-        The executable's C++ entry point (:func:`~._jax_trace.compiled_call`) checks the
+        The executable's C++ entry point (:func:`~.trace.compiled_call`) checks the
         type, shape, dtype and sharding of ``x`` itself, raising ``TypeError`` or
         ``ValueError`` on a mismatch, so the closure tests only what it cannot see: the
         operator, ``f``, backend and array type, and, for JAX callers, that ``x`` lives
@@ -208,7 +201,7 @@ class JAXPlan(DirectPath):
         silently). The sharding test is an identity test against the last sharding object
         found equal: results of one computation share it. For numpy callers a float64 plan
         needs the thread in 64-bit mode (outside it JAX sees float64 numpy as float32), which
-        the closure switches on for the call (:func:`~._jax_trace.in_x64`).
+        the closure switches on for the call (:func:`~differentiation_interface._array.in_x64`).
         """
         call = self.checked_call
         if call is None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .._array import (
+from ..._array import (
     MAX_STACK_ELEMENTS,
     device_of,
     eps_of,
@@ -29,7 +29,7 @@ from .._array import (
     rows,
     stack,
 )
-from ._base import Fn
+from .._base import Fn
 
 __all__ = ["Evaluator", "coordinate_sweep"]
 

@@ -17,11 +17,12 @@ from typing import Any
 import autograd.numpy as anp
 import numpy as np
 
-from .._array import is_array
-from ..contexts import Constant
-from ..errors import FunctionOutputError
-from ._autograd_bridge import Bridge, host, read_only, stack
-from ._autograd_trace import (
+from ..._array import is_array
+from ...contexts import Constant
+from ...errors import FunctionOutputError
+from .._base import DerivativePlan, Fn, GradientPlan, JacobianPlan, PullbackPlan, PushforwardPlan
+from .io import CallerIO, host, read_only, stack
+from .trace import (
     MissingForwardRuleError,
     getval,
     isbox,
@@ -30,7 +31,6 @@ from ._autograd_trace import (
     pull,
     vjp_trace,
 )
-from ._base import DerivativePlan, Fn, GradientPlan, JacobianPlan, PullbackPlan, PushforwardPlan
 
 __all__ = [
     "AutogradDerivative",
@@ -104,92 +104,90 @@ class AutogradPushforward(PushforwardPlan):
     """``make_jvp`` per tangent; the transposed pullback where forward rules are missing."""
 
     def __init__(self, fn: Fn, x: Any, tx: Any, y: Any) -> None:
-        self.bridge = Bridge(x)
+        self.io = CallerIO(x)
         self.y_shape, self.y_dtype = _spec(y)
-        x_np, args = self.bridge.inputs(fn, x)
-        self.forward = probe_forward(bound(fn, args), x_np, self.bridge.seeds(tx)[0])
+        x_np, args = self.io.put(fn, x)
+        self.forward = probe_forward(bound(fn, args), x_np, self.io.put_seeds(tx)[0])
 
     def run(self, fn: Fn, x: Any, tx: Any, *, value: bool) -> tuple[Any, Any]:
-        bridge = self.bridge
-        x_np, args = bridge.inputs(fn, x)
-        y, ty = jvps(bound(fn, args), x_np, list(bridge.seeds(tx)), forward=self.forward)
+        io = self.io
+        x_np, args = io.put(fn, x)
+        y, ty = jvps(bound(fn, args), x_np, list(io.put_seeds(tx)), forward=self.forward)
         sources = (x_np, *args)
-        y_out = bridge.deliver(y, None, sources) if value else None
-        return y_out, bridge.stack(ty, self.y_shape, self.y_dtype)
+        y_out = io.back(y, None, sources) if value else None
+        return y_out, io.back_stacked(ty, self.y_shape, self.y_dtype)
 
 
 class AutogradDerivative(DerivativePlan):
     """Pushforward of the tangent 1 (``x`` is 0-d)."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
-        self.bridge = Bridge(x)
+        self.io = CallerIO(x)
         self.y_shape, self.y_dtype = _spec(y)
-        self.one = read_only(np.ones((), dtype=self.bridge.x_dtype))
-        x_np, args = self.bridge.inputs(fn, x)
+        self.one = read_only(np.ones((), dtype=self.io.x_dtype))
+        x_np, args = self.io.put(fn, x)
         self.forward = probe_forward(bound(fn, args), x_np, self.one)
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
-        bridge = self.bridge
-        x_np, args = bridge.inputs(fn, x)
+        io = self.io
+        x_np, args = io.put(fn, x)
         y, (der,) = jvps(bound(fn, args), x_np, [self.one], forward=self.forward)
         sources = (x_np, *args)
         if der is None:
             der = np.zeros(self.y_shape, dtype=self.y_dtype)
-        return (bridge.deliver(y, None, sources) if value else None), bridge.deliver(
-            der, self.y_dtype, sources
-        )
+        return (io.back(y, None, sources) if value else None), io.back(der, self.y_dtype, sources)
 
 
 class AutogradPullback(PullbackPlan):
     """One reverse trace, then one backward pass per cotangent."""
 
     def __init__(self, fn: Fn, x: Any, ty: Any, y: Any, *, same_point: bool) -> None:
-        self.bridge = Bridge(x)
+        self.io = CallerIO(x)
         self.x_shape = tuple(host(x).shape)
         self.y_complex = _spec(y)[1].kind == "c"
         self.same: SameGraph | None = None
         if same_point:
-            x_np, args = self.bridge.inputs(fn, x)
+            x_np, args = self.io.put(fn, x)
             self.same = SameGraph(fn, x_np, args, vjp_trace)
 
     def run(self, fn: Fn, x: Any, ty: Any, *, value: bool) -> tuple[Any, Any]:
-        bridge = self.bridge
-        x_np, args = bridge.inputs(fn, x)
+        io = self.io
+        x_np, args = io.put(fn, x)
         graph = None if self.same is None else self.same.get(x_np, args)
         y, node = graph if graph is not None else vjp_trace(bound(fn, args), x_np)
         tx = []
-        for w in bridge.seeds(ty):
+        for w in io.put_seeds(ty):
             g = pull(node, anp.conj(w) if self.y_complex else w, x_np)
-            tx.append(anp.conj(g) if bridge.complex else g)
+            tx.append(anp.conj(g) if io.complex else g)
         sources = (x_np, *args)
-        y_out = bridge.deliver(y, None, sources) if value else None
-        return y_out, bridge.stack(tx, self.x_shape, bridge.x_dtype)
+        y_out = io.back(y, None, sources) if value else None
+        return y_out, io.back_stacked(tx, self.x_shape, io.x_dtype)
 
 
 class AutogradGradient(GradientPlan):
     """One reverse trace and one backward pass from the seed 1: ``autograd.grad``'s work."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
-        self.bridge = Bridge(x)
+        self.io = CallerIO(x)
         self.seed = read_only(np.ones((), dtype=_spec(y)[1]))
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
-        bridge = self.bridge
+        io = self.io
         if type(x) is np.ndarray:  # the hot path: a numpy caller
             x_np, args = x, fn.args
         else:
-            x_np, args = bridge.inputs(fn, x)
+            x_np, args = io.put(fn, x)
         f = fn.f
         y, node = vjp_trace(lambda b: f(b, *args), x_np)
         if getattr(y, "shape", ()):
             msg = f"`gradient` needs f to return a 0-d array; it returned shape {y.shape}."
             raise FunctionOutputError(msg)
         grad = pull(node, self.seed, x_np)
-        if bridge.complex:
+        if io.complex:
             grad = anp.conj(grad)
         sources = (x_np, *args) if args else (x_np,)
-        y_out = bridge.deliver(y, None, sources) if value else None
-        return y_out, bridge.deliver(grad, bridge.x_dtype, sources)
+        y_out = io.back(y, None, sources) if value else None
+        return y_out, io.back(grad, io.x_dtype, sources)
 
 
 class AutogradJacobian(JacobianPlan):
@@ -201,17 +199,17 @@ class AutogradJacobian(JacobianPlan):
     """
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
-        self.bridge = Bridge(x)
+        self.io = CallerIO(x)
         self.x_shape = tuple(host(x).shape)
         self.y_shape, y_dtype = _spec(y)
         self.n, self.m = math.prod(self.x_shape), math.prod(self.y_shape)
-        self.dtype = np.result_type(self.bridge.x_dtype, y_dtype)
-        x_np, args = self.bridge.inputs(fn, x)
-        mixed = self.bridge.complex != (y_dtype.kind == "c")
+        self.dtype = np.result_type(self.io.x_dtype, y_dtype)
+        x_np, args = self.io.put(fn, x)
+        mixed = self.io.complex != (y_dtype.kind == "c")
         self.columns = self.n > 0 and (mixed or self.n < self.m)
         self.forward = False
         if self.columns:
-            basis = np.eye(self.n, dtype=self.bridge.x_dtype).reshape(self.n, *self.x_shape)
+            basis = np.eye(self.n, dtype=self.io.x_dtype).reshape(self.n, *self.x_shape)
             self.basis = read_only(basis)
             self.forward = probe_forward(bound(fn, args), x_np, self.basis[0])
         else:
@@ -219,8 +217,8 @@ class AutogradJacobian(JacobianPlan):
             self.basis = read_only(basis)
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
-        bridge = self.bridge
-        x_np, args = bridge.inputs(fn, x)
+        io = self.io
+        x_np, args = io.put(fn, x)
         fun = bound(fn, args)
         jac: Any
         if self.n == 0 or self.m == 0:
@@ -238,5 +236,5 @@ class AutogradJacobian(JacobianPlan):
             rows = [pull(node, e, x_np) for e in self.basis]
             jac = anp.reshape(stack(rows, self.x_shape, self.dtype), (self.m, self.n))
         sources = (x_np, *args)
-        y_out = bridge.deliver(y, None, sources) if value else None
-        return y_out, bridge.deliver_owned(jac)
+        y_out = io.back(y, None, sources) if value else None
+        return y_out, io.back_owned(jac)

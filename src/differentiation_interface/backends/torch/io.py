@@ -1,5 +1,13 @@
 """Between the caller's arrays and torch: conversion in and out, binding ``f``, misuse checks.
 
+The caller-array adapter has the vocabulary every engine computing outside the caller's
+namespace shares (``io.py`` of the JAX and autograd engines): :func:`put` takes a caller
+array to a torch tensor, :func:`back` brings a result to a fresh array of the caller's
+namespace and device, :func:`torch_dtype` is the dtype an array has once in torch.
+:class:`CallerIO` groups the three under the common name; the plans call the module
+functions themselves (they are the same objects: no extra call on the hot path), since
+torch needs no per-preparation state to convert.
+
 Every torch plan goes through these helpers, so the safety rules live in one place:
 
 * numpy comes in through ``torch.from_numpy`` (zero-copy), except read-only, negative-stride
@@ -31,20 +39,21 @@ import torch
 import torch.autograd.forward_ad as _forward_ad
 from torch.overrides import TorchFunctionMode
 
-from .._array import convert, device_of, is_array, namespace_of, refuse_foreign
-from ..contexts import Cache
-from ..errors import FunctionOutputError, UnsupportedOperationError
-from ._base import Fn
+from ..._array import convert, device_of, is_array, namespace_of, refuse_foreign
+from ...contexts import Cache
+from ...errors import FunctionOutputError, UnsupportedOperationError
+from .._base import Fn
 
 __all__ = [
     "Bound",
-    "as_tensor",
+    "CallerIO",
+    "back",
     "basis",
     "check_misuse",
     "checked",
-    "deliver",
     "detached",
     "own",
+    "put",
     "torch_dtype",
 ]
 
@@ -91,7 +100,7 @@ def _is_transformed(t: Tensor) -> bool:
     return t.requires_grad and _tracing.depth > 0
 
 
-def as_tensor(a: Any) -> Tensor:
+def put(a: Any) -> Tensor:
     """An array of any namespace as a torch tensor the engine may read (not write)."""
     if type(a) is np.ndarray:
         return _from_numpy(a)
@@ -122,7 +131,7 @@ def as_tensor(a: Any) -> Tensor:
         return torch.utils.dlpack.from_dlpack(
             a
         )  # CPU JAX buffers are compact; zero-copy, read only
-    from .._array import to_numpy
+    from ..._array import to_numpy
 
     return _from_numpy(np.asarray(to_numpy(a)))
 
@@ -131,11 +140,11 @@ def torch_dtype(a: Any) -> torch.dtype:
     """The torch dtype an array of any namespace becomes."""
     if isinstance(a, Tensor):
         return a.dtype
-    return as_tensor(a).dtype
+    return put(a).dtype
 
 
 def _context_value(value: Any) -> Any:
-    return as_tensor(value) if is_array(value) or isinstance(value, np.generic) else value
+    return put(value) if is_array(value) or isinstance(value, np.generic) else value
 
 
 # --- binding f --------------------------------------------------------------------------------
@@ -242,7 +251,7 @@ def check_misuse(fn: Fn, x: Any, y: Any) -> None:
     storage), which are documented as unsupported.
     """
     bound = Bound(fn, tuple(y.shape), torch_dtype(y))
-    xt = as_tensor(x).detach().requires_grad_(True)
+    xt = put(x).detach().requires_grad_(True)
     # Preparing a plan whose f calls another AutoTorch plan on x-dependent tensors (nested
     # engines) is caught here: the inner plan sees a tensor that requires grad at depth > 0.
     _tracing.depth += 1
@@ -290,7 +299,7 @@ def detached(t: Tensor) -> Tensor:
     return t.detach() if t.requires_grad else t
 
 
-def deliver(t: Tensor, like: Any, sources: Iterable[Tensor]) -> Any:
+def back(t: Tensor, like: Any, sources: Iterable[Tensor]) -> Any:
     """``t`` as a fresh array of ``like``'s namespace and device."""
     t = own(t, sources)
     if type(like) is np.ndarray:
@@ -298,6 +307,15 @@ def deliver(t: Tensor, like: Any, sources: Iterable[Tensor]) -> Any:
     if isinstance(like, Tensor):
         return t
     return convert(t, namespace_of(like), device_of(like))
+
+
+class CallerIO:
+    """The torch engine's caller-array adapter: :func:`put`, :func:`back` and ``dtype``
+    (:func:`torch_dtype`), the module's own functions (torch converts without state)."""
+
+    put = staticmethod(put)
+    back = staticmethod(back)
+    dtype = staticmethod(torch_dtype)
 
 
 # --- seeds ------------------------------------------------------------------------------------

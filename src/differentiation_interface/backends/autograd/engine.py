@@ -15,9 +15,9 @@ hvp, hessian        reverse over reverse: the traced gradient, one backward pass
 second_derivative   forward over forward (nested ``make_jvp``), transposed pullbacks otherwise
 ==================  ===========================================================================
 
-Arrays of other namespaces are converted to numpy and back (:mod:`._autograd_bridge`); ``f``
-sees an Array-API namespace with working ``linalg`` and ``fft`` (:mod:`._autograd_namespace`,
-scoped to the engine's own calls by :mod:`._autograd_trace`). Two-argument functions are not
+Arrays of other namespaces are converted to numpy and back (:mod:`.io`); ``f``
+sees an Array-API namespace with working ``linalg`` and ``fft`` (:mod:`.namespace`,
+scoped to the engine's own calls by :mod:`.trace`). Two-argument functions are not
 supported (autograd cannot differentiate through mutation).
 
 Thread safety: plans hold read-only data only (seeds, bases, same-point graphs), and every
@@ -28,17 +28,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..adtypes import AutoAutograd
-from ._autograd_bridge import check_dtype
-from ._autograd_first import (
-    AutogradDerivative,
-    AutogradGradient,
-    AutogradJacobian,
-    AutogradPullback,
-    AutogradPushforward,
-)
-from ._autograd_second import AutogradHessian, AutogradHVP, AutogradSecondDerivative
-from ._base import (
+from ...adtypes import AutoAutograd
+from .._base import (
     DerivativePlan,
     Engine,
     Fn,
@@ -50,6 +41,15 @@ from ._base import (
     PushforwardPlan,
     SecondDerivativePlan,
 )
+from .first import (
+    AutogradDerivative,
+    AutogradGradient,
+    AutogradJacobian,
+    AutogradPullback,
+    AutogradPushforward,
+)
+from .io import check_dtype
+from .second import AutogradHessian, AutogradHVP, AutogradSecondDerivative
 
 __all__ = ["AutogradEngine"]
 

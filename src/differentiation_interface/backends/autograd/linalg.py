@@ -1,4 +1,4 @@
-"""``linalg`` of the HIPS autograd Array-API namespace (see :mod:`._autograd_namespace`).
+"""``linalg`` of the HIPS autograd Array-API namespace (see :mod:`.namespace`).
 
 ``autograd.numpy.linalg`` differentiates ``inv``, ``det``, ``slogdet``, ``solve``,
 ``cholesky``, ``eigh``, ``svd``, ``pinv`` and ``norm``; the Array-API functions it lacks are
@@ -14,7 +14,7 @@ import autograd.numpy as anp
 import numpy as np
 from autograd.tracer import getval
 
-from ._autograd_namespace import astype, axes_of, matrix_transpose, vecdot
+from .namespace import astype, axes_of, matrix_transpose, vecdot
 
 __all__ = ["LINALG"]
 

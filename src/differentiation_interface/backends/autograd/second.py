@@ -23,11 +23,11 @@ from typing import Any
 import autograd.numpy as anp
 import numpy as np
 
-from ..errors import UnsupportedOperationError
-from ._autograd_bridge import Bridge, host, read_only, stack
-from ._autograd_first import SameGraph, bound
-from ._autograd_trace import MissingForwardRuleError, getval, jvp_trace, jvps, pull, vjp_trace
-from ._base import Fn, HessianPlan, HVPPlan, SecondDerivativePlan
+from ...errors import UnsupportedOperationError
+from .._base import Fn, HessianPlan, HVPPlan, SecondDerivativePlan
+from .first import SameGraph, bound
+from .io import CallerIO, host, read_only, stack
+from .trace import MissingForwardRuleError, getval, jvp_trace, jvps, pull, vjp_trace
 
 __all__ = ["AutogradHVP", "AutogradHessian", "AutogradSecondDerivative"]
 
@@ -50,36 +50,36 @@ class AutogradHVP(HVPPlan):
     """Reverse over reverse: one traced gradient, one backward pass per tangent."""
 
     def __init__(self, fn: Fn, x: Any, tx: Any, y: Any, *, same_point: bool) -> None:
-        self.bridge = Bridge(x)
+        self.io = CallerIO(x)
         self.x_shape = tuple(host(x).shape)
         self.seed = read_only(np.ones((), dtype=host(y).dtype))
         self.same: SameGraph | None = None
         if same_point:
-            x_np, args = self.bridge.inputs(fn, x)
+            x_np, args = self.io.put(fn, x)
             self.same = SameGraph(fn, x_np, args, self._trace)
 
     def _trace(self, fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
         return vjp_trace(_gradient_function(fun, self.seed), x)
 
     def run(self, fn: Fn, x: Any, tx: Any, *, value: bool) -> tuple[Any, Any]:
-        bridge = self.bridge
-        x_np, args = bridge.inputs(fn, x)
+        io = self.io
+        x_np, args = io.put(fn, x)
         graph = None if self.same is None else self.same.get(x_np, args)
         grad, node = graph if graph is not None else self._trace(bound(fn, args), x_np)
-        tg = [pull(node, t, x_np) for t in bridge.seeds(tx)]
-        if bridge.complex:
+        tg = [pull(node, t, x_np) for t in io.put_seeds(tx)]
+        if io.complex:
             grad, tg = anp.conj(grad), [anp.conj(t) for t in tg]
         sources = (x_np, *args)
-        grad_out = bridge.deliver(grad, bridge.x_dtype, sources) if value else None
-        return grad_out, bridge.stack(tg, self.x_shape, bridge.x_dtype)
+        grad_out = io.back(grad, io.x_dtype, sources) if value else None
+        return grad_out, io.back_stacked(tg, self.x_shape, io.x_dtype)
 
 
 class AutogradHessian(HessianPlan):
     """Reverse over reverse over the basis of ``x`` (``autograd.hessian``'s method)."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
-        self.bridge = Bridge(x)
-        if self.bridge.complex:
+        self.io = CallerIO(x)
+        if self.io.complex:
             msg = (
                 "`hessian` of a function of a complex x is not defined as a complex matrix; "
                 "use `hvp` (real-linear in the tangent), or differentiate with respect to "
@@ -93,28 +93,28 @@ class AutogradHessian(HessianPlan):
         self.basis = read_only(basis)
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any, Any]:
-        bridge = self.bridge
-        x_np, args = bridge.inputs(fn, x)
+        io = self.io
+        x_np, args = io.put(fn, x)
         values: list[Any] = []
         grad, node = vjp_trace(_gradient_function(bound(fn, args), self.seed, values), x_np)
-        rows = stack([pull(node, e, x_np) for e in self.basis], self.x_shape, bridge.x_dtype)
-        hess = bridge.deliver_owned(anp.reshape(rows, (self.n, self.n)))
+        rows = stack([pull(node, e, x_np) for e in self.basis], self.x_shape, io.x_dtype)
+        hess = io.back_owned(anp.reshape(rows, (self.n, self.n)))
         if not value:
             return None, None, hess
         sources = (x_np, *args)
-        y = bridge.deliver(values[0], None, sources)
-        return y, bridge.deliver(grad, bridge.x_dtype, sources), hess
+        y = io.back(values[0], None, sources)
+        return y, io.back(grad, io.x_dtype, sources), hess
 
 
 class AutogradSecondDerivative(SecondDerivativePlan):
     """Forward over forward (nested ``make_jvp``), or transposed pullbacks at both levels."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
-        self.bridge = Bridge(x)
+        self.io = CallerIO(x)
         y_np = host(y)
         self.y_shape, self.y_dtype = tuple(y_np.shape), y_np.dtype
-        self.one = read_only(np.ones((), dtype=self.bridge.x_dtype))
-        x_np, args = self.bridge.inputs(fn, x)
+        self.one = read_only(np.ones((), dtype=self.io.x_dtype))
+        x_np, args = self.io.put(fn, x)
         self.forward = True
         try:
             jvp_trace(self._derivative(bound(fn, args), []), x_np, self.one)
@@ -132,16 +132,16 @@ class AutogradSecondDerivative(SecondDerivativePlan):
         return derivative
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any, Any]:
-        bridge = self.bridge
-        x_np, args = bridge.inputs(fn, x)
+        io = self.io
+        x_np, args = io.put(fn, x)
         values: list[Any] = []
         der_fn = self._derivative(bound(fn, args), values)
         der, (der2,) = jvps(der_fn, x_np, [self.one], forward=self.forward)
         if der2 is None:
             der2 = np.zeros(self.y_shape, dtype=self.y_dtype)
         sources = (x_np, *args)
-        der2_out = bridge.deliver(der2, self.y_dtype, sources)
+        der2_out = io.back(der2, self.y_dtype, sources)
         if not value:
             return None, None, der2_out
-        y = bridge.deliver(values[0], None, sources)
-        return y, bridge.deliver(der, self.y_dtype, sources), der2_out
+        y = io.back(values[0], None, sources)
+        return y, io.back(der, self.y_dtype, sources), der2_out

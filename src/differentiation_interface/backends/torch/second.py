@@ -18,10 +18,9 @@ from typing import Any
 import torch
 import torch.autograd.forward_ad as _forward_ad
 
-from ._base import Fn, HessianPlan, HVPPlan, SecondDerivativePlan
-from ._torch_backward import backward
-from ._torch_bridge import Bound, Fun, as_tensor, deliver, torch_dtype, zeros_like_batch
-from ._torch_first import (
+from .._base import Fn, HessianPlan, HVPPlan, SecondDerivativePlan
+from .backward import backward
+from .first import (
     FORWARD_LOCK,
     Basis,
     Signature,
@@ -30,8 +29,15 @@ from ._torch_first import (
     leaf,
     tape_grad,
 )
+from .io import Bound, Fun, back, put, torch_dtype, zeros_like_batch
 
-__all__ = ["ForwardHVP", "ForwardHessian", "NestedSecondDerivative", "TapeHVP", "TapeHessian"]
+__all__ = [
+    "TorchHVPForward",
+    "TorchHVPReverse",
+    "TorchHessianForward",
+    "TorchHessianReverse",
+    "TorchSecondDerivative",
+]
 
 Tensor = torch.Tensor
 fwad: Any = _forward_ad  # untyped module: its functions are typed as Any here
@@ -53,7 +59,7 @@ def _second_pass(g: Tensor, xr: Tensor, seeds: Tensor, *, retain: bool) -> Tenso
     return tape_grad(g, xr, seeds, batched=True)
 
 
-class TapeHVP(HVPPlan):
+class TorchHVPReverse(HVPPlan):
     """Reverse over reverse: double backward, batched over the tangents."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
@@ -62,14 +68,14 @@ class TapeHVP(HVPPlan):
     def run(self, fn: Fn, x: Any, tx: Any, *, value: bool) -> tuple[Any, Any]:
         func = self.sig.bind(fn)
         xr = leaf(x)
-        t = as_tensor(tx)
+        t = put(tx)
         _, g = _tape_gradient(func, xr)
         tg = _second_pass(g, xr, t, retain=False)
         sources = (xr, t, *func.tensors)
-        return (deliver(g, x, sources) if value else None), deliver(tg, x, sources)
+        return (back(g, x, sources) if value else None), back(tg, x, sources)
 
 
-class TapeHessian(HessianPlan):
+class TorchHessianReverse(HessianPlan):
     """Reverse over reverse: the gradient's rows by batched backward passes over the basis."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
@@ -88,8 +94,8 @@ class TapeHessian(HessianPlan):
         hess = seeds.join(parts) if parts else xr.new_zeros((0, 0))
         sources = (xr, *func.tensors, *(seeds.cached or ()))
         if not value:
-            return None, None, deliver(hess, x, sources)
-        return deliver(y, x, sources), deliver(g, x, sources), deliver(hess, x, sources)
+            return None, None, back(hess, x, sources)
+        return back(y, x, sources), back(g, x, sources), back(hess, x, sources)
 
 
 def _dual_over_tape(func: Fun, xt: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
@@ -122,7 +128,7 @@ def _vmap_jvp_grad(func: Fun, xt: Tensor, seeds: Tensor, chunk: int) -> tuple[Te
     return g[0], tg
 
 
-class ForwardHVP(HVPPlan):
+class TorchHVPForward(HVPPlan):
     """Forward over reverse: dual numbers through the tape (one), ``vmap(jvp(grad))`` (several)."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
@@ -131,18 +137,18 @@ class ForwardHVP(HVPPlan):
 
     def run(self, fn: Fn, x: Any, tx: Any, *, value: bool) -> tuple[Any, Any]:
         func = self.sig.bind(fn)
-        xt = as_tensor(x)
-        t = as_tensor(tx)
+        xt = put(x)
+        t = put(tx)
         if t.shape[0] == 1:
             g, tg1 = _dual_over_tape(func, xt, t[0])
             tg = tg1.unsqueeze(0)
         else:
             g, tg = _vmap_jvp_grad(func, xt, t, self.chunk)
         sources = (xt, t, *func.tensors)
-        return (deliver(g, x, sources) if value else None), deliver(tg, x, sources)
+        return (back(g, x, sources) if value else None), back(tg, x, sources)
 
 
-class ForwardHessian(HessianPlan):
+class TorchHessianForward(HessianPlan):
     """Forward over reverse over chunks of the basis: ``jacfwd(jacrev)`` with a chunk size."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
@@ -152,7 +158,7 @@ class ForwardHessian(HessianPlan):
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any, Any]:
         sig, seeds = self.sig, self.seeds
         func = sig.bind(fn)
-        xt = as_tensor(x)
+        xt = put(x)
         g: Tensor | None = None
         parts = []
         for k in range(seeds.nchunks):
@@ -161,14 +167,14 @@ class ForwardHessian(HessianPlan):
         hess = seeds.join(parts) if parts else xt.new_zeros((0, 0))
         sources = (xt, *func.tensors, *(seeds.cached or ()))
         if not value:
-            return None, None, deliver(hess, x, sources)
+            return None, None, back(hess, x, sources)
         y = func(xt)
         if g is None:
             g = torch.zeros_like(xt)
-        return deliver(y, x, sources), deliver(g, x, sources), deliver(hess, x, sources)
+        return back(y, x, sources), back(g, x, sources), back(hess, x, sources)
 
 
-class NestedSecondDerivative(SecondDerivativePlan):
+class TorchSecondDerivative(SecondDerivativePlan):
     """``f``, ``f'`` and ``f''`` of a function of a 0-d ``x`` by ``jvp(jvp)``."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
@@ -176,7 +182,7 @@ class NestedSecondDerivative(SecondDerivativePlan):
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any, Any]:
         func: Bound = self.sig.bind(fn)
-        xt = as_tensor(x)
+        xt = put(x)
         one = torch.ones_like(xt)
 
         def first(z: Tensor) -> tuple[Tensor, Tensor]:
@@ -188,5 +194,5 @@ class NestedSecondDerivative(SecondDerivativePlan):
         (y, der), (_, der2) = nested[0], nested[1]
         sources = (xt, *func.tensors)
         if not value:
-            return None, None, deliver(der2, x, sources)
-        return deliver(y, x, sources), deliver(der, x, sources), deliver(der2, x, sources)
+            return None, None, back(der2, x, sources)
+        return back(y, x, sources), back(der, x, sources), back(der2, x, sources)

@@ -37,10 +37,10 @@ from typing import Any, NoReturn
 import jax
 import jax.numpy as jnp
 
-from .._array import is_array
-from ..contexts import Cache, Context
-from ..errors import UntraceableFunctionError
-from ._jax_io import X64, X64_ENTER, X64_RESTORE, CallerIO
+from ..._array import is_array
+from ...contexts import Cache, Context
+from ...errors import UntraceableFunctionError
+from .io import CallerIO
 
 __all__ = [
     "CPU_DEFAULTS",
@@ -48,8 +48,6 @@ __all__ = [
     "basis",
     "call_traced",
     "compiler_options",
-    "in_precision",
-    "in_x64",
     "jit",
     "jit_with",
     "nested",
@@ -272,26 +270,6 @@ def call_traced(op: str, fun: Callable[..., Any], *args: Any) -> Any:
         return fun(*args)
     except (TypeError, IndexError) as err:
         reraise(op, err)
-
-
-def in_precision(x64: bool, fun: Callable[..., Any], *args: Any) -> Any:
-    """``fun(*args)`` inside the 64-bit scope if ``x64`` and the thread is not in it yet."""
-    if not x64 or X64.value:
-        return fun(*args)
-    return in_x64(fun, *args)
-
-
-def in_x64(fun: Callable[..., Any], *args: Any) -> Any:
-    """``fun(*args)`` with this thread switched into 64-bit mode, then back (callers have
-    found it out of that mode): the state's own switch when JAX has it, else the context."""
-    if X64_ENTER is None:
-        with X64(True):
-            return fun(*args)
-    previous = X64_ENTER(True)
-    try:
-        return fun(*args)
-    finally:
-        X64_RESTORE(previous)
 
 
 def basis(shape: tuple[int, ...], dtype: Any, *, imaginary: bool = False) -> Any:

@@ -3,7 +3,7 @@
 Which torch API backs what, and why (measured in ``docs/backends/torch.md``):
 
 * **pullback, reverse gradient, reverse Jacobian**: one forward pass recorded on the
-  ``torch.autograd`` tape, then one backward pass (``_torch_backward.backward``: the autograd
+  ``torch.autograd`` tape, then one backward pass (:func:`.backward.backward`: the autograd
   engine without ``torch.autograd.grad``'s Python wrapper); several cotangents (or the rows
   of a Jacobian) in one batched backward pass (``is_grads_batched=True``, vmap over the backward
   graph). The tape costs about a third of ``torch.func.grad`` on small problems and
@@ -27,9 +27,9 @@ import numpy as np
 import torch
 import torch.autograd.forward_ad as _forward_ad
 
-from .._array import MAX_STACK_ELEMENTS, chunking
-from ..errors import UnsupportedOperationError
-from ._base import (
+from ..._array import MAX_STACK_ELEMENTS, chunking
+from ...errors import UnsupportedOperationError
+from .._base import (
     DerivativePlan,
     Fn,
     GradientPlan,
@@ -37,16 +37,16 @@ from ._base import (
     PullbackPlan,
     PushforwardPlan,
 )
-from ._torch_backward import backward
-from ._torch_bridge import (
+from .backward import backward
+from .io import (
     Bound,
     Fun,
-    as_tensor,
+    back,
     basis,
     checked,
-    deliver,
     detached,
     own,
+    put,
     torch_dtype,
     zeros_like_batch,
 )
@@ -54,13 +54,13 @@ from ._torch_bridge import (
 __all__ = [
     "FORWARD_LOCK",
     "Basis",
-    "DualDerivative",
-    "ForwardGradient",
-    "ForwardJacobian",
-    "Pushforward",
-    "TapeGradient",
-    "TapeJacobian",
-    "TapePullback",
+    "TorchDerivative",
+    "TorchGradientForward",
+    "TorchGradientReverse",
+    "TorchJacobianForward",
+    "TorchJacobianReverse",
+    "TorchPullback",
+    "TorchPushforward",
     "leaf",
     "record",
     "tape_grad",
@@ -95,8 +95,8 @@ class Signature:
 def leaf(x: Any) -> Tensor:
     """``x`` as a fresh tensor object that requires grad (never the caller's object)."""
     if type(x) is np.ndarray:
-        return as_tensor(x).requires_grad_(True)  # from_numpy made a new tensor object
-    return as_tensor(x).detach().requires_grad_(True)
+        return put(x).requires_grad_(True)  # from_numpy made a new tensor object
+    return put(x).detach().requires_grad_(True)
 
 
 def record(func: Fun, xr: Tensor) -> Tensor:
@@ -214,7 +214,7 @@ def _device_of(x: Any) -> torch.device:
 # --- plans ------------------------------------------------------------------------------------
 
 
-class TapePullback(PullbackPlan):
+class TorchPullback(PullbackPlan):
     """``J^H w`` for each cotangent: one recorded forward pass, one (batched) backward pass."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
@@ -223,14 +223,14 @@ class TapePullback(PullbackPlan):
     def run(self, fn: Fn, x: Any, ty: Any, *, value: bool) -> tuple[Any, Any]:
         func = self.sig.bind(fn)
         xr = leaf(x)
-        w = as_tensor(ty)
+        w = put(ty)
         y = record(func, xr)
         if w.shape[0] == 1:
             tx = tape_grad(y, xr, w[0]).unsqueeze(0)
         else:
             tx = tape_grad(y, xr, w, batched=True)
         sources = (xr, w, *func.tensors)
-        return (deliver(y, x, sources) if value else None), deliver(tx, x, sources)
+        return (back(y, x, sources) if value else None), back(tx, x, sources)
 
 
 def compiled(f: Any, x: Any) -> Any:
@@ -248,7 +248,7 @@ def compiled(f: Any, x: Any) -> Any:
     return fc
 
 
-class TapeGradient(GradientPlan):
+class TorchGradientReverse(GradientPlan):
     """The gradient by one backward pass (``df/dRe x + 1j df/dIm x`` for complex ``x``).
 
     This is the hottest path of the library (a prepared gradient of a small function costs
@@ -273,7 +273,7 @@ class TapeGradient(GradientPlan):
         return self._numpy_tape(self.f, x, value=False)[1]
 
     def _numpy_tape(self, f: Any, x: np.ndarray, *, value: bool) -> tuple[Any, Any]:
-        flags = x.flags  # C-contiguous: no negative strides; as_tensor copies the rest
+        flags = x.flags  # C-contiguous: no negative strides; put copies the rest
         if flags.writeable and flags.c_contiguous and x.dtype.isnative:
             xr = torch.from_numpy(x).requires_grad_(True)
         else:
@@ -284,7 +284,7 @@ class TapeGradient(GradientPlan):
             grad = torch.zeros_like(xr) if g is None else g
         else:
             grad = torch.zeros_like(xr)
-        return (deliver(y, x, (xr,)) if value else None), own(grad, (xr,)).numpy()
+        return (back(y, x, (xr,)) if value else None), own(grad, (xr,)).numpy()
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
         if self.plain:
@@ -298,10 +298,10 @@ class TapeGradient(GradientPlan):
         y = record(func, xr)
         grad = tape_grad(y, xr)
         sources = (xr, *func.tensors)
-        return (deliver(y, x, sources) if value else None), deliver(grad, x, sources)
+        return (back(y, x, sources) if value else None), back(grad, x, sources)
 
 
-class TapeJacobian(JacobianPlan):
+class TorchJacobianReverse(JacobianPlan):
     """Rows of the Jacobian: batched backward passes over the basis of ``y`` (real dtypes)."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
@@ -320,11 +320,11 @@ class TapeJacobian(JacobianPlan):
             parts.append(rows.reshape(seeds.batch, sig.n))
         jac = seeds.join(parts) if parts else xr.new_zeros((0, sig.n))
         sources = (xr, *func.tensors, *(seeds.cached or ()))
-        value_out = deliver(y, x, sources) if value else None
-        return value_out, deliver(jac.to(self.dtype), x, sources)
+        value_out = back(y, x, sources) if value else None
+        return value_out, back(jac.to(self.dtype), x, sources)
 
 
-class Pushforward(PushforwardPlan):
+class TorchPushforward(PushforwardPlan):
     """``J t`` for each tangent: dual numbers for one, ``vmap(jvp)`` for several."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
@@ -333,8 +333,8 @@ class Pushforward(PushforwardPlan):
 
     def run(self, fn: Fn, x: Any, tx: Any, *, value: bool) -> tuple[Any, Any]:
         func = self.sig.bind(fn)
-        xt = as_tensor(x)
-        t = as_tensor(tx)
+        xt = put(x)
+        t = put(tx)
         with FORWARD_LOCK:
             if t.shape[0] == 1:
                 y, ty1 = dual_jvp(func, xt, t[0])
@@ -342,10 +342,10 @@ class Pushforward(PushforwardPlan):
             else:
                 y, ty = vmap_jvp(func, xt, t, self.chunk)
         sources = (xt, t, *func.tensors)
-        return (deliver(y, x, sources) if value else None), deliver(ty, x, sources)
+        return (back(y, x, sources) if value else None), back(ty, x, sources)
 
 
-class DualDerivative(DerivativePlan):
+class TorchDerivative(DerivativePlan):
     """The derivative of a function of a 0-d ``x``: one dual-number pass."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
@@ -353,14 +353,14 @@ class DualDerivative(DerivativePlan):
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
         func = self.sig.bind(fn)
-        xt = as_tensor(x)
+        xt = put(x)
         with FORWARD_LOCK:
             y, der = dual_jvp(func, xt, torch.ones_like(xt))
         sources = (xt, *func.tensors)
-        return (deliver(y, x, sources) if value else None), deliver(der, x, sources)
+        return (back(y, x, sources) if value else None), back(der, x, sources)
 
 
-class ForwardJacobian(JacobianPlan):
+class TorchJacobianForward(JacobianPlan):
     """Columns of the Jacobian: ``vmap(jvp)`` over chunks of the basis of ``x`` (real dtypes)."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
@@ -384,29 +384,29 @@ class ForwardJacobian(JacobianPlan):
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
         func = self.sig.bind(fn)
-        xt = as_tensor(x)
+        xt = put(x)
         y, cols = self.columns(func, xt)
         if value and y is None:
             y = detached(func(xt))
         sources = (xt, *func.tensors, *(self.seeds.cached or ()))
         jac = cols.mT.to(self.dtype)
-        value_out = deliver(y, x, sources) if value and y is not None else None
-        return value_out, deliver(jac, x, sources)
+        value_out = back(y, x, sources) if value and y is not None else None
+        return value_out, back(jac, x, sources)
 
 
-class ForwardGradient(GradientPlan):
+class TorchGradientForward(GradientPlan):
     """The gradient by forward mode: ``vmap(jvp)`` over the basis of ``x`` (real ``x``)."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
-        self.jacobian = ForwardJacobian(fn, x, y)
+        self.jacobian = TorchJacobianForward(fn, x, y)
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
         func = self.jacobian.sig.bind(fn)
-        xt = as_tensor(x)
+        xt = put(x)
         y, cols = self.jacobian.columns(func, xt)
         if value and y is None:
             y = detached(func(xt))
         sources = (xt, *func.tensors, *(self.jacobian.seeds.cached or ()))
         grad = cols.reshape(xt.shape).to(xt.dtype)
-        value_out = deliver(y, x, sources) if value and y is not None else None
-        return value_out, deliver(grad, x, sources)
+        value_out = back(y, x, sources) if value and y is not None else None
+        return value_out, back(grad, x, sources)

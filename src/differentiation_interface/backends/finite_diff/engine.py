@@ -1,0 +1,59 @@
+"""The finite-difference engine: which plan serves each operator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...adtypes import AutoFiniteDiff
+from .._base import (
+    Engine,
+    Fn,
+    GradientPlan,
+    HessianPlan,
+    HVPPlan,
+    JacobianPlan,
+    PushforwardPlan,
+    SecondDerivativePlan,
+)
+from .first import FiniteDiffGradient, FiniteDiffJacobian, FiniteDiffPushforward
+
+__all__ = ["FiniteDiffEngine"]
+
+
+class FiniteDiffEngine(Engine):
+    """Finite differences; forward mode (one pair of evaluations per direction)."""
+
+    forward = True
+    reverse = False
+
+    backend: AutoFiniteDiff
+
+    def max_batch(self, size: int) -> int:
+        # Central differences evaluate two points per direction; keep the stack bounded.
+        return max(1, super().max_batch(size) // 2)
+
+    def prepare_pushforward(
+        self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool
+    ) -> PushforwardPlan:
+        return FiniteDiffPushforward(self.backend, fn, x, y)
+
+    def prepare_gradient(self, fn: Fn, x: Any, *, y: Any) -> GradientPlan:
+        return FiniteDiffGradient(self.backend, fn, x, y)
+
+    def prepare_jacobian(self, fn: Fn, x: Any, *, y: Any) -> JacobianPlan:
+        return FiniteDiffJacobian(self.backend, fn, x, y)
+
+    def prepare_second_derivative(self, fn: Fn, x: Any, *, y: Any) -> SecondDerivativePlan:
+        from .second import FiniteDiffSecondDerivative
+
+        return FiniteDiffSecondDerivative(self.backend, fn, x, y)
+
+    def prepare_hvp(self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool) -> HVPPlan:
+        from .second import FiniteDiffHVP
+
+        return FiniteDiffHVP(self.backend, fn, x, y)
+
+    def prepare_hessian(self, fn: Fn, x: Any, *, y: Any) -> HessianPlan:
+        from .second import FiniteDiffHessian
+
+        return FiniteDiffHessian(self.backend, fn, x, y)
