@@ -49,10 +49,12 @@ def _install(session: nox.Session, *extras: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff lint and format check."""
-    session.install(NO_COMPILE, "ruff>=0.6")
+    """ruff lint and format check; the import rules of docs/dev/architecture.md (import-linter
+    contracts in pyproject.toml, read from the source: nothing is imported or installed)."""
+    session.install(NO_COMPILE, "ruff>=0.6", "import-linter>=2.1")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports", "--no-cache", env={"PYTHONPATH": "src"})
 
 
 @nox.session

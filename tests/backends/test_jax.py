@@ -26,6 +26,7 @@ import differentiation_interface as di  # noqa: E402
 from differentiation_interface import UntraceableFunctionError  # noqa: E402
 from differentiation_interface._array import to_numpy  # noqa: E402
 from differentiation_interface.backends.jax import JAXEngine  # noqa: E402
+from differentiation_interface.operators._table import NAMES, SECOND_ORDER  # noqa: E402
 from differentiation_interface.testing import (  # noqa: E402
     check_scenario,
     default_scenarios,
@@ -138,7 +139,7 @@ def _grid() -> list[Any]:
                 continue
             for backend, name in ((REVERSE, "reverse"), (FORWARD, "forward")):
                 params.append(pytest.param(backend, label, s.name, id=f"{name}-{label}-{s.name}"))
-            second = s.operator in ("second_derivative", "hvp", "hessian")
+            second = s.operator in SECOND_ORDER
             if second and label in SECOND_TARGETS:
                 params.append(
                     pytest.param(SECOND, label, s.name, id=f"fwd-over-rev-{label}-{s.name}")
@@ -170,16 +171,7 @@ def test_scenario_grid(backend: Any, label: str, name: str, device1: Any) -> Non
 
 def test_grid_covers_every_operator() -> None:
     operators = {s.operator for s in default_scenarios() if s.y is None}
-    assert operators == {
-        "pushforward",
-        "pullback",
-        "derivative",
-        "gradient",
-        "jacobian",
-        "second_derivative",
-        "hvp",
-        "hessian",
-    }
+    assert operators == set(NAMES)
 
 
 # --- precision --------------------------------------------------------------------------------
@@ -356,8 +348,8 @@ def test_strict_prep_mismatches(device1: Any) -> None:
         di.gradient(sum_sin_sq, REVERSE, jax.device_put(xj, device1), prep=prep_j)
 
 
-def test_prepared_shortcut_serves_only_the_prepared_call(device1: Any) -> None:
-    """A prepared call's shortcut (the plan's ``direct``) must refuse anything else."""
+def test_prepared_express_closure_serves_only_the_prepared_call(device1: Any) -> None:
+    """A prepared call's express closure (``make_express``) must decline anything else."""
     with jax.enable_x64(True):
         x = jnp.linspace(0.1, 1.3, 5)
     prep = di.prepare_gradient(sum_sin_sq, REVERSE, x)
@@ -374,7 +366,7 @@ def test_prepared_shortcut_serves_only_the_prepared_call(device1: Any) -> None:
                 close(g, np.sin(2 * np.asarray(x)), rtol=1e-14, atol=1e-15)
     with pytest.raises(di.PreparationMismatchError, match=r"\[mismatch\] x"):
         di.gradient(sum_sin_sq, REVERSE, jax.device_put(x, device1), prep=prep)
-    # The shortcut trusts array objects it has checked (abstract value, sharding): others
+    # The express closure trusts array objects it has checked (abstract value, sharding): others
     # of the same kind pass, arrays of another shape or dtype do not.
     with jax.enable_x64(True):
         other = jnp.asarray(np.linspace(0.2, 1.0, 5))  # a new aval and sharding object
@@ -384,7 +376,7 @@ def test_prepared_shortcut_serves_only_the_prepared_call(device1: Any) -> None:
                 di.gradient(sum_sin_sq, REVERSE, wrong, prep=prep)
     with pytest.raises(di.PreparationMismatchError, match="made by `prepare_gradient`"):
         di.hessian(sum_sin_sq, REVERSE, x, prep=prep)
-    # The shortcut is the executable's checking entry point (a regression here costs speed).
+    # The express closure is the executable's checking entry point (a regression here costs speed).
     assert type(prep.plan.checked_call).__name__ == "PjitFunction"
     # Prepared on device 1: an uncommitted array (default device) is not moved there.
     with jax.enable_x64(True):
@@ -402,7 +394,7 @@ def test_prepared_shortcut_serves_only_the_prepared_call(device1: Any) -> None:
 
 @pytest.mark.parametrize("in_x64", [True, False])
 def test_prepared_numpy_call_takes_any_layout(in_x64: bool) -> None:
-    """The numpy shortcut hands numpy arrays of any layout to the executable's entry point."""
+    """The numpy express closure hands numpy arrays of any layout to the executable."""
     base = np.linspace(0.1, 1.3, 12)
     prep = di.prepare_gradient(sum_sin_sq, REVERSE, base[:6])
     readonly = base[:6].copy()

@@ -35,14 +35,14 @@ def test_the_switch_is_available_on_this_jax() -> None:
     assert _precision.X64_RESTORE is not None
 
 
-def test_prepared_numpy_call_outside_64_bit_mode_takes_the_shortcut(
+def test_prepared_numpy_call_outside_64_bit_mode_takes_the_express_tier(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     x = np.linspace(0.1, 1.3, 7)
     prep = di.prepare_gradient(cube_sum, REVERSE, x)
 
     def no_plan_run(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("the prepared call left the shortcut")
+        raise AssertionError("the prepared call left the express tier")
 
     monkeypatch.setattr(prep.plan, "run", no_plan_run)
     assert not jax.enable_x64.value

@@ -21,6 +21,7 @@ torch = pytest.importorskip("torch")
 import differentiation_interface as di  # noqa: E402
 from differentiation_interface._array import to_numpy  # noqa: E402
 from differentiation_interface.backends.torch import first as torch_first  # noqa: E402
+from differentiation_interface.operators._table import NAMES, SECOND_ORDER  # noqa: E402
 from differentiation_interface.testing import (  # noqa: E402
     Scenario,
     check_scenario,
@@ -95,16 +96,7 @@ def test_scenario_grid(backend: di.AutoTorch, label: str, name: str) -> None:
 
 def test_grid_covers_every_operator() -> None:
     operators = {s.operator for s in default_scenarios()}
-    assert operators == {
-        "pushforward",
-        "pullback",
-        "derivative",
-        "gradient",
-        "jacobian",
-        "second_derivative",
-        "hvp",
-        "hessian",
-    }
+    assert operators == set(NAMES)
 
 
 # --- numpy inputs that torch must not alias ---------------------------------------------------
@@ -151,7 +143,7 @@ def test_numpy_layouts(backend: di.AutoTorch, layout: str) -> None:
 
 
 def test_prepared_gradient_takes_any_numpy_layout() -> None:
-    # The prepared call's shortcut must copy what torch.from_numpy cannot take safely.
+    # The prepared call's express tier must copy what torch.from_numpy cannot take safely.
     prep = di.prepare_gradient(_sum_sin_sq, REVERSE, np.linspace(0.0, 1.0, 6))
     layouts = _numpy_layouts()
     for name in ("readonly", "negative-stride", "non-contiguous"):
@@ -255,7 +247,7 @@ def test_torch_on_meta(backend: di.AutoTorch) -> None:
         for r in result if isinstance(result, tuple) else (result,):
             assert r.device.type == "meta", s.name
             assert r.dtype == torch.float32, s.name
-        expected = s.res2 if s.operator in ("hvp", "hessian", "second_derivative") else s.res1
+        expected = s.res2 if s.operator in SECOND_ORDER else s.res1
         for r, e in zip(
             result if isinstance(result, tuple) else (result,),
             expected if isinstance(expected, tuple) else (expected,),

@@ -11,6 +11,7 @@ its state and methods are the module globals ``X64``, ``X64_ENTER`` and ``X64_RE
 """
 
 from ._convert import convert, fresh, from_numpy, to_numpy
+from ._extra import at
 from ._namespace import (
     DTYPE_NAMES,
     ArraySpec,
@@ -48,6 +49,7 @@ __all__ = [
     "DTYPE_NAMES",
     "MAX_STACK_ELEMENTS",
     "ArraySpec",
+    "at",
     "basis_chunk",
     "check_out",
     "chunking",

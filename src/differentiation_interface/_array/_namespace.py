@@ -103,8 +103,11 @@ def placement(a: Any) -> Any:
 
 
 def compat_namespace(library: str) -> ModuleType:
-    """array-api-compat's namespace for ``"torch"``, ``"dask"``, ``"cupy"`` or ``"numpy"``
-    (imports that library: for tools choosing a namespace by name, not for the hot path)."""
+    """The Array-API namespace of ``"torch"``, ``"dask"``, ``"cupy"``, ``"numpy"`` (wrapped by
+    array-api-compat) or ``"jax"`` (``jax.numpy``, compliant itself). Imports that library:
+    for tools choosing a namespace by name (the command line), not for the hot path."""
+    if library == "jax":
+        return importlib.import_module("jax.numpy")
     module = {"dask": "dask.array"}.get(library, library)
     return importlib.import_module(f"array_api_compat.{module}")
 

@@ -20,9 +20,9 @@ from ..adtypes import (
     SecondOrder,
 )
 from ..backends import check_available
+from ..operators._table import NAMES
 from ..testing._benchmark import benchmark_differentiation, format_table, write_csv, write_json
 from ..testing._run import Outcome, run_scenario
-from ..operators._table import NAMES
 from ..testing.scenarios import Scenario, default_scenarios
 from ._progress import progress
 
@@ -59,10 +59,8 @@ def _namespace(name: str) -> tuple[Any, Any, bool]:
         torch_xp = compat_namespace("torch")
         return torch_xp, torch_xp.asarray(0.0).device, True
     if name == "jax":
-        import jax
-        import jax.numpy as jnp
-
-        return jnp, jax.devices("cpu")[0], True
+        jnp = compat_namespace("jax")  # loads JAX
+        return jnp, sys.modules["jax"].devices("cpu")[0], True
     if name == "dask":
         return compat_namespace("dask"), "cpu", True
     msg = f"unknown namespace {name!r}"
@@ -93,8 +91,7 @@ def _table(backends: list[AbstractBackend], outcomes: list[Outcome]) -> list[lis
     for b in backends:
         mine = [o for o in outcomes if o.backend == b]
         rows.append(
-            [repr(b)]
-            + [_cell([o for o in mine if o.scenario.operator == op]) for op in NAMES]
+            [repr(b)] + [_cell([o for o in mine if o.scenario.operator == op]) for op in NAMES]
         )
     return rows
 

@@ -25,8 +25,9 @@ override any other ``prepare_<operator>`` to provide a native implementation; ea
 plan or ``None`` ("use the generic fallback", derived from pushforward and pullback in
 :mod:`differentiation_interface.operators`). Engines never import the operators.
 
-Plans of operators without tangents may also set ``direct`` (see :class:`DirectPath`): the
-prepared call's shortest path, for engines whose calls cost microseconds.
+Plans of operators without tangents may also offer the prepared call's *express* tier (see
+:class:`ExpressPlan` and ``operators/_fastpath.py``), for engines whose calls cost
+microseconds.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ from ..contexts import Cache, Context
 
 __all__ = [
     "DerivativePlan",
-    "DirectPath",
     "Engine",
+    "ExpressPlan",
     "Fn",
     "GradientPlan",
     "HVPPlan",
@@ -122,35 +123,42 @@ class PullbackPlan(ABC):
         """Return ``(y or None, tx)`` with ``tx`` of shape ``(B, *x.shape)``."""
 
 
-class DirectPath:
-    """The optional shortcuts of plans for operators without tangents.
+class ExpressPlan:
+    """The optional express tier of plans for operators without tangents.
 
-    A prepared call with no contexts first tries :meth:`shortcut`, then ``direct``, then
-    ``run``. ``direct(x)`` returns the operator's result alone (no value) as a fresh array of
-    the caller's namespace, or ``None`` when it cannot serve this call. The pipeline only
-    calls it for the prepared ``f`` and an ``x`` of the prepared type, shape, dtype and
-    device, in the prepared JAX precision; everything else the plan must check itself.
-    Either saves the generic call path's frames, microseconds per call (the torch tape's
-    gradient of a numpy ``x`` uses ``direct``, the JAX plans ``shortcut``).
+    A prepared call with no contexts, ``out=`` or ``y=`` first tries the preparation's
+    express closure (``operators/_fastpath.py``), which the call path builds from one of two
+    hooks:
+
+    * :meth:`make_express`: the plan builds the whole closure itself, when its engine checks
+      ``x`` faster than the generic closure can (the JAX plans: the executable's C++ entry
+      point checks ``x``);
+    * ``express_run(x)``: the generic closure checks the call (operator, ``f`` and backend
+      identity; ``x``'s type, shape, dtype and placement; the prepared JAX precision) and
+      calls it. It returns the operator's result alone (no value) as a fresh array of the
+      caller's namespace, or ``None`` when it cannot serve this call (the torch tape's
+      gradient of a numpy ``x``).
+
+    Either saves the generic call path's frames, microseconds per call.
     """
 
-    direct: Callable[[Any], Any] | None = None
+    express_run: Callable[[Any], Any] | None = None
 
-    def shortcut(
+    def make_express(
         self, operator: str, f: Any, backend: Any, like: ArraySpec
     ) -> Callable[[str, Any, Any, Any], Any] | None:
-        """The whole prepared-call check and call, if this engine can do it faster.
+        """The whole express closure, if this engine can check the call faster.
 
-        Returns ``fast(op_name, f, backend, x)``, with the pipeline's contract: the
+        Returns ``express(op_name, f, backend, x)`` with the express tier's contract: the
         operator's result alone when ``op_name``, ``f`` and ``backend`` are the prepared
         objects and ``x`` is like ``like`` (type, shape, dtype, placement) in the prepared
-        precision, else ``None``. The default, ``None``, lets the pipeline build one around
-        ``direct``.
+        precision, else ``None``. The default, ``None``, lets the call path build one around
+        ``express_run``.
         """
         return None
 
 
-class DerivativePlan(DirectPath, ABC):
+class DerivativePlan(ExpressPlan, ABC):
     """Prepared derivative of a function of a 0-d array."""
 
     @abstractmethod
@@ -158,7 +166,7 @@ class DerivativePlan(DirectPath, ABC):
         """Return ``(y or None, der)``."""
 
 
-class GradientPlan(DirectPath, ABC):
+class GradientPlan(ExpressPlan, ABC):
     """Prepared gradient of a real scalar function."""
 
     @abstractmethod
@@ -166,7 +174,7 @@ class GradientPlan(DirectPath, ABC):
         """Return ``(y or None, grad)``."""
 
 
-class JacobianPlan(DirectPath, ABC):
+class JacobianPlan(ExpressPlan, ABC):
     """Prepared Jacobian, shape ``(y.size, x.size)``."""
 
     @abstractmethod
@@ -174,7 +182,7 @@ class JacobianPlan(DirectPath, ABC):
         """Return ``(y or None, jac)``."""
 
 
-class SecondDerivativePlan(DirectPath, ABC):
+class SecondDerivativePlan(ExpressPlan, ABC):
     """Prepared second derivative of a function of a 0-d array."""
 
     @abstractmethod
@@ -190,7 +198,7 @@ class HVPPlan(ABC):
         """Return ``(grad or None, tg)`` with ``tg`` of shape ``(B, *x.shape)``."""
 
 
-class HessianPlan(DirectPath, ABC):
+class HessianPlan(ExpressPlan, ABC):
     """Prepared Hessian, shape ``(x.size, x.size)``."""
 
     @abstractmethod
@@ -224,6 +232,16 @@ class Engine:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.backend!r})"
+
+    def compile(
+        self, program: Callable[[Any], Any], example: Any = None
+    ) -> Callable[[Any], Any] | None:
+        """``program``, a function of one array of this engine's namespace written against
+        the Array API, compiled into one program of the engine; ``None`` if the engine does
+        not compile, or (with ``example``, on which it is then compiled at once) cannot trace
+        it. Sparse plans fuse their dense call and decompression this way for JAX callers.
+        """
+        return None
 
     def max_batch(self, size: int) -> int:
         """Most tangents one batched call may take for an input of ``size`` elements."""

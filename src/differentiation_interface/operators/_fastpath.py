@@ -33,7 +33,7 @@ import numpy as np
 
 from .._array import device_of, fresh, placement
 from ..backends import Fn
-from ..backends._base import DirectPath as ExpressPlan  # renamed in the engines' sweep
+from ..backends._base import ExpressPlan
 from ..prep import Prep
 from ._table import OperatorSpec
 
@@ -48,7 +48,7 @@ Express = Callable[[str, Any, Any, Any], Any]
 
 def make_express(prep: Prep) -> Express | None:
     """The express closure of a preparation, if its plan offers one (``plan.make_express``
-    or ``plan.express_run``, see :class:`~differentiation_interface.backends.ExpressPlan`).
+    or ``plan.express_run``, see :class:`~differentiation_interface.backends._base.ExpressPlan`).
 
     The closure gives the operator's result, or ``None`` when the call is not exactly the
     prepared one (same operator, ``f`` and backend objects; ``x`` of the same type, shape,
@@ -61,8 +61,8 @@ def make_express(prep: Prep) -> Express | None:
     if spec is None or not isinstance(plan, ExpressPlan):
         return None
     op0, f0, backend0, switch = prep.operator, prep.f, prep.backend, prep.x64
-    own = plan.shortcut(op0, f0, backend0, spec)
-    run = plan.direct
+    own = plan.make_express(op0, f0, backend0, spec)
+    run = plan.express_run
     if own is not None or run is None:
         return own
     type0: Any = spec.type  # Any: narrowing x to an instance of `type` would hide x.shape

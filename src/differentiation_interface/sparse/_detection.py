@@ -60,7 +60,7 @@ def trace(
     for context in fn.contexts:
         if isinstance(context, Constant | Cache):
             args.append(_unknown(context.value, tape))
-        else:  # pragma: no cover - the pipeline accepts no other context kinds
+        else:  # pragma: no cover - validation accepts no other context kinds
             args.append(context.value)
     output: Any
     if fn.y is not None:

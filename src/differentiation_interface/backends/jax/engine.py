@@ -25,7 +25,10 @@ selector's ``compiler_options``, by default XLA's classic CPU emitters
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+import jax
 
 from ...adtypes import AutoJAX
 from .._base import (
@@ -71,6 +74,18 @@ class JAXEngine(Engine):
         super().__init__(backend)
         self.forward = backend.mode == "forward"  # type: ignore[misc]
         self.reverse = not self.forward  # type: ignore[misc]
+
+    def compile(
+        self, program: Callable[[Any], Any], example: Any = None
+    ) -> Callable[[Any], Any] | None:
+        """``jax.jit(program)`` (with JAX's own compiler options), compiled on ``example``."""
+        jitted = jax.jit(program)
+        if example is not None:
+            try:
+                jax.block_until_ready(jitted(example))  # type: ignore[no-untyped-call]
+            except Exception:  # noqa: BLE001 - any tracing failure means "not compilable"
+                return None
+        return jitted
 
     def prepare_pushforward(
         self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool

@@ -7,7 +7,7 @@ arguments; ``with_value`` compiles on its first call. A call then costs the JAX 
 the compiled function, the route of the caller's arrays in and out (:mod:`.io`) and,
 only when the thread is not in 64-bit mode already, entering it. A prepared call of ``x``
 alone is less: one dispatch of the executable's C++ entry point, which checks ``x`` itself
-(:meth:`JAXPlan.shortcut`).
+(:meth:`JAXPlan.make_express`).
 
 Plans are immutable after preparation (``jax.jit`` objects are thread-safe and the 64-bit
 scope is thread-local), so one prep may serve several threads at once.
@@ -24,7 +24,7 @@ import numpy as np
 
 from ..._array import ArraySpec, in_precision, in_x64, is_64bit, is_array, x64_switch
 from ...errors import UnsupportedOperationError
-from .._base import DirectPath, Engine, Fn
+from .._base import Engine, ExpressPlan, Fn
 from .io import CallerIO, io_for, single_device_sharding
 from .trace import Layout, compiled_call, compiler_options, jit, nested, refuses_defaults, reraise
 
@@ -111,7 +111,7 @@ def prepare(
     plan_class: Callable[..., Any], engine: Engine, op: str, fn: Fn, x: Any, seeds: Any, y: Any
 ) -> Any:
     """Build ``plan_class(setup)`` for this signature, inside the right precision scope."""
-    if fn.inplace:  # the pipeline refuses these first; kept for direct engine use
+    if fn.inplace:  # the call path refuses these first; kept for direct engine use
         msg = (
             f"`{op}` with AutoJAX cannot differentiate a two-argument function f(y, x): JAX "
             "arrays are immutable. Write f to return its output and call without y=."
@@ -137,10 +137,10 @@ def prepare(
 
 
 class Never:
-    """A type no array has: plans whose calls cannot take the direct path compare to it."""
+    """A type no array has: plans whose calls cannot take the express tier compare to it."""
 
 
-class JAXPlan(DirectPath):
+class JAXPlan(ExpressPlan):
     """Base of the JAX plans: two jitted variants and the prepared-call path.
 
     Subclasses define :meth:`build` (the traced computation), set ``lead`` (the number of
@@ -171,7 +171,7 @@ class JAXPlan(DirectPath):
             s.x_type if s.io.kind in ("numpy", "jax") and s.io.identity else Never
         )
         self.back1: Any = np.array if s.io.kind == "numpy" else None
-        # The pipeline runs plans for JAX callers inside their precision scope already
+        # The call path runs plans for JAX callers inside their precision scope already
         # (64-bit iff x or an array context is, which for JAX callers is exactly when this
         # plan needs it); numpy callers are not in one, so their plans check and enter it.
         self.check_x64 = s.x64 and s.io.kind != "jax"
@@ -180,7 +180,7 @@ class JAXPlan(DirectPath):
             self.plain(*lead, *s.jdyn)
         except (TypeError, IndexError) as err:
             reraise(s.op, err)
-        # The executable's own checking entry point, for the prepared-call shortcut (below):
+        # The executable's own checking entry point, for the express tier (below):
         # numpy or JAX callers, x alone, no contexts.
         self.checked_call: Any = (
             compiled_call(self.plain, s.jx)
@@ -188,7 +188,7 @@ class JAXPlan(DirectPath):
             else None
         )
 
-    def shortcut(
+    def make_express(
         self, operator: str, f: Any, backend: Any, like: ArraySpec
     ) -> Callable[[str, Any, Any, Any], Any] | None:
         """The prepared call as one checked dispatch of the compiled executable.
@@ -219,7 +219,7 @@ class JAXPlan(DirectPath):
                     if switch is None or switch.value:
                         return np.array(call(x))
                     return np.array(in_x64(call, x))
-                except (TypeError, ValueError):  # not the prepared kind: the pipeline reports
+                except (TypeError, ValueError):  # not the prepared kind: the full call reports
                     return None
 
             return fast_numpy
@@ -243,7 +243,7 @@ class JAXPlan(DirectPath):
                 return None
             try:
                 return call(x)
-            except (TypeError, ValueError):  # not the prepared kind: the pipeline reports
+            except (TypeError, ValueError):  # not the prepared kind: the full call reports
                 return None
 
         return fast

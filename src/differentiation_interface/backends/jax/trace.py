@@ -252,7 +252,7 @@ def compiled_call(jitted: Any, *args: Any) -> Any:
     try:
         compiled = jitted.lower(*args).compile()
         call = compiled._executable.create_cpp_call(compiled._params)
-    except Exception:  # noqa: BLE001 - any failure only means "no shortcut"
+    except Exception:  # noqa: BLE001 - any failure only means "no express closure"
         return None
     return call if type(call).__name__ == "PjitFunction" else None
 

@@ -264,11 +264,11 @@ class TorchGradientReverse(GradientPlan):
         if compile and self.plain:
             self.f = compiled(fn.f, x)
         if self.plain and type(x) is np.ndarray:
-            self.direct = self._direct
+            self.express_run = self._express_run
 
-    def _direct(self, x: Any) -> Any:
-        """The gradient of the prepared ``f`` for a numpy ``x`` (see DirectPath), else None."""
-        if not torch.is_grad_enabled():  # the pipeline checked x's type
+    def _express_run(self, x: Any) -> Any:
+        """The gradient of the prepared ``f`` for a numpy ``x`` (see ExpressPlan), else None."""
+        if not torch.is_grad_enabled():  # the express closure checked x's type
             return None
         return self._numpy_tape(self.f, x, value=False)[1]
 
