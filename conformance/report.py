@@ -29,6 +29,7 @@ from differentiation_interface.operators._table import OPERATORS, OperatorSpec  
 
 PAGE = ROOT / "docs" / "explanation" / "capabilities.md"
 
+
 def _cell(engine: Engine, spec: OperatorSpec) -> str:
     mine = getattr(type(engine), spec.hook)
     if mine is not getattr(Engine, spec.hook):

@@ -114,8 +114,8 @@ class Prep:
     __slots__ = (
         "_point",
         "backend",
-        "f",
         "express",
+        "f",
         "fn",
         "operator",
         "plan",

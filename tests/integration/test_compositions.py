@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 
 import differentiation_interface as di
+from differentiation_interface.operators._table import SECOND_ORDER
 from differentiation_interface.testing import default_scenarios, test_differentiation
 
 FD = di.AutoFiniteDiff()
 JAX, JAX_F = di.AutoJAX(), di.AutoJAX(mode="forward")
 TORCH, TORCH_F = di.AutoTorch(), di.AutoTorch(mode="forward")
 AG = di.AutoAutograd()
-SECOND = [s for s in default_scenarios() if s.operator in ("second_derivative", "hvp", "hessian")]
+SECOND = [s for s in default_scenarios() if s.operator in SECOND_ORDER]
 
 WORKING = [
     (FD, JAX), (JAX_F, JAX), (JAX, JAX), (JAX_F, FD),

@@ -6,12 +6,12 @@ operator's public functions. A call is validated by ``_validate``, served by a s
 the generic fallback (``_first_order``, ``_second_order``) the table names.
 """
 
+from ._call import clear_cache
 from ._derivative import derivative, prepare_derivative, value_and_derivative
 from ._gradient import gradient, prepare_gradient, value_and_gradient
 from ._hessian import hessian, prepare_hessian, value_gradient_and_hessian
 from ._hvp import gradient_and_hvp, hvp, prepare_hvp, prepare_hvp_same_point
 from ._jacobian import jacobian, prepare_jacobian, value_and_jacobian
-from ._call import clear_cache
 from ._pullback import (
     prepare_pullback,
     prepare_pullback_same_point,

@@ -29,10 +29,7 @@ def build_plan(
     """
     spec = _table.OPERATORS[op]
     hook = getattr(engine, spec.hook)
-    if spec.tangents:
-        plan = hook(fn, x, seeds, y=y, same_point=same_point)
-    else:
-        plan = hook(fn, x, y=y)
+    plan = hook(fn, x, seeds, y=y, same_point=same_point) if spec.tangents else hook(fn, x, y=y)
     if plan is not None:
         return plan
     if spec.needs is not None and not getattr(engine, spec.needs):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from .._typing import Array, Function
+from ..adtypes import AbstractBackend
+from ..contexts import Context
 from ..prep import Prep
-from ._docs import fill
 from ._call import call, prepare
+from ._docs import fill
 from ._fastpath import cached_express
 from ._table import OPERATORS
 
@@ -16,7 +17,9 @@ _OP = OPERATORS["gradient"]
 
 
 @fill
-def prepare_gradient(f: Any, backend: Any, x: Any, *contexts: Any, strict: bool = True) -> Prep:
+def prepare_gradient(
+    f: Function, backend: AbstractBackend, x: Array, *contexts: Context, strict: bool = True
+) -> Prep:
     """Prepare :func:`gradient` for arguments like these.
 
     Parameters
@@ -52,8 +55,13 @@ def prepare_gradient(f: Any, backend: Any, x: Any, *contexts: Any, strict: bool 
 
 @fill
 def gradient(
-    f: Any, backend: Any, x: Any, *contexts: Any, prep: Prep | None = None, out: Any = None
-) -> Any:
+    f: Function,
+    backend: AbstractBackend,
+    x: Array,
+    *contexts: Context,
+    prep: Prep | None = None,
+    out: Array | None = None,
+) -> Array:
     """Gradient of a real-valued function returning a 0-d array.
 
     Parameters
@@ -108,13 +116,18 @@ def gradient(
             result = express("gradient", f, backend, x)
             if result is not None:
                 return result
-    return call(_OP, f, backend, x, None, contexts, None, prep, out, value=False)  # type: ignore[no-any-return]
+    return call(_OP, f, backend, x, None, contexts, None, prep, out, value=False)
 
 
 @fill
 def value_and_gradient(
-    f: Any, backend: Any, x: Any, *contexts: Any, prep: Prep | None = None, out: Any = None
-) -> tuple[Any, Any]:
+    f: Function,
+    backend: AbstractBackend,
+    x: Array,
+    *contexts: Context,
+    prep: Prep | None = None,
+    out: Array | None = None,
+) -> tuple[Array, Array]:
     """``f(x)`` and its gradient.
 
     Parameters

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from .._typing import Array, Function
+from ..adtypes import AbstractBackend
+from ..contexts import Context
 from ..prep import Prep
-from ._docs import fill
 from ._call import call, prepare
+from ._docs import fill
 from ._fastpath import cached_express
 from ._table import OPERATORS
 
@@ -16,7 +17,9 @@ _OP = OPERATORS["hessian"]
 
 
 @fill
-def prepare_hessian(f: Any, backend: Any, x: Any, *contexts: Any, strict: bool = True) -> Prep:
+def prepare_hessian(
+    f: Function, backend: AbstractBackend, x: Array, *contexts: Context, strict: bool = True
+) -> Prep:
     """Prepare :func:`hessian` for arguments like these.
 
     Parameters
@@ -50,8 +53,13 @@ def prepare_hessian(f: Any, backend: Any, x: Any, *contexts: Any, strict: bool =
 
 @fill
 def hessian(
-    f: Any, backend: Any, x: Any, *contexts: Any, prep: Prep | None = None, out: Any = None
-) -> Any:
+    f: Function,
+    backend: AbstractBackend,
+    x: Array,
+    *contexts: Context,
+    prep: Prep | None = None,
+    out: Array | None = None,
+) -> Array:
     """Hessian matrix of a real scalar function, shape ``(x.size, x.size)``.
 
     Entry ``[i, j]`` is the second derivative with respect to ``x.flat[i]`` and
@@ -100,18 +108,18 @@ def hessian(
             result = express("hessian", f, backend, x)
             if result is not None:
                 return result
-    return call(_OP, f, backend, x, None, contexts, None, prep, out, value=False)  # type: ignore[no-any-return]
+    return call(_OP, f, backend, x, None, contexts, None, prep, out, value=False)
 
 
 @fill
 def value_gradient_and_hessian(
-    f: Any,
-    backend: Any,
-    x: Any,
-    *contexts: Any,
+    f: Function,
+    backend: AbstractBackend,
+    x: Array,
+    *contexts: Context,
     prep: Prep | None = None,
-    out: tuple[Any, Any] | None = None,
-) -> tuple[Any, Any, Any]:
+    out: tuple[Array, Array] | None = None,
+) -> tuple[Array, Array, Array]:
     """``f(x)``, its gradient and its Hessian matrix.
 
     Parameters

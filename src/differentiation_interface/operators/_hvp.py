@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from .._typing import Array, Function, Tangents
+from ..adtypes import AbstractBackend
+from ..contexts import Context
 from ..prep import Prep
-from ._docs import fill
 from ._call import call, prepare
+from ._docs import fill
 from ._table import OPERATORS
 
 __all__ = ["gradient_and_hvp", "hvp", "prepare_hvp", "prepare_hvp_same_point"]
@@ -16,7 +17,12 @@ _OP = OPERATORS["hvp"]
 
 @fill
 def prepare_hvp(
-    f: Any, backend: Any, x: Any, tx: tuple[Any, ...], *contexts: Any, strict: bool = True
+    f: Function,
+    backend: AbstractBackend,
+    x: Array,
+    tx: Tangents,
+    *contexts: Context,
+    strict: bool = True,
 ) -> Prep:
     """Prepare :func:`hvp` for arguments like these.
 
@@ -52,7 +58,12 @@ def prepare_hvp(
 
 @fill
 def prepare_hvp_same_point(
-    f: Any, backend: Any, x: Any, tx: tuple[Any, ...], *contexts: Any, strict: bool = True
+    f: Function,
+    backend: AbstractBackend,
+    x: Array,
+    tx: Tangents,
+    *contexts: Context,
+    strict: bool = True,
 ) -> Prep:
     """Prepare :func:`hvp` for repeated calls at this very ``x`` with other tangents.
 
@@ -92,14 +103,14 @@ def prepare_hvp_same_point(
 
 @fill
 def hvp(
-    f: Any,
-    backend: Any,
-    x: Any,
-    tx: tuple[Any, ...],
-    *contexts: Any,
+    f: Function,
+    backend: AbstractBackend,
+    x: Array,
+    tx: Tangents,
+    *contexts: Context,
     prep: Prep | None = None,
-    out: tuple[Any, ...] | None = None,
-) -> tuple[Any, ...]:
+    out: Tangents | None = None,
+) -> Tangents:
     """Hessian-vector products ``H(x) t`` for each tangent ``t``.
 
     Parameters
@@ -147,14 +158,14 @@ def hvp(
 
 @fill
 def gradient_and_hvp(
-    f: Any,
-    backend: Any,
-    x: Any,
-    tx: tuple[Any, ...],
-    *contexts: Any,
+    f: Function,
+    backend: AbstractBackend,
+    x: Array,
+    tx: Tangents,
+    *contexts: Context,
     prep: Prep | None = None,
-    out: tuple[Any, tuple[Any, ...]] | None = None,
-) -> tuple[Any, tuple[Any, ...]]:
+    out: tuple[Array, Tangents] | None = None,
+) -> tuple[Array, Tangents]:
     """The gradient of ``f`` and its Hessian-vector products ``H(x) t``.
 
     Parameters

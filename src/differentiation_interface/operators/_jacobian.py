@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from .._typing import Array, Function
+from ..adtypes import AbstractBackend
+from ..contexts import Context
 from ..prep import Prep
-from ._docs import fill
 from ._call import call, prepare
+from ._docs import fill
 from ._fastpath import cached_express
 from ._table import OPERATORS
 
@@ -17,7 +18,12 @@ _OP = OPERATORS["jacobian"]
 
 @fill
 def prepare_jacobian(
-    f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None, strict: bool = True
+    f: Function,
+    backend: AbstractBackend,
+    x: Array,
+    *contexts: Context,
+    y: Array | None = None,
+    strict: bool = True,
 ) -> Prep:
     """Prepare :func:`jacobian` for arguments like these.
 
@@ -53,14 +59,14 @@ def prepare_jacobian(
 
 @fill
 def jacobian(
-    f: Any,
-    backend: Any,
-    x: Any,
-    *contexts: Any,
+    f: Function,
+    backend: AbstractBackend,
+    x: Array,
+    *contexts: Context,
     prep: Prep | None = None,
-    out: Any = None,
-    y: Any = None,
-) -> Any:
+    out: Array | None = None,
+    y: Array | None = None,
+) -> Array:
     """Jacobian matrix of ``f`` at ``x``, shape ``(y.size, x.size)``.
 
     Entry ``[i, j]`` is the derivative of ``f(x).flat[i]`` with respect to ``x.flat[j]``,
@@ -109,19 +115,19 @@ def jacobian(
             result = express("jacobian", f, backend, x)
             if result is not None:
                 return result
-    return call(_OP, f, backend, x, None, contexts, y, prep, out, value=False)  # type: ignore[no-any-return]
+    return call(_OP, f, backend, x, None, contexts, y, prep, out, value=False)
 
 
 @fill
 def value_and_jacobian(
-    f: Any,
-    backend: Any,
-    x: Any,
-    *contexts: Any,
+    f: Function,
+    backend: AbstractBackend,
+    x: Array,
+    *contexts: Context,
     prep: Prep | None = None,
-    out: Any = None,
-    y: Any = None,
-) -> tuple[Any, Any]:
+    out: Array | None = None,
+    y: Array | None = None,
+) -> tuple[Array, Array]:
     """``f(x)`` and its Jacobian matrix, shape ``(y.size, x.size)``.
 
     Parameters

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from .._typing import Array, Function, Tangents
+from ..adtypes import AbstractBackend
+from ..contexts import Context
 from ..prep import Prep
-from ._docs import fill
 from ._call import call, prepare
+from ._docs import fill
 from ._table import OPERATORS
 
 __all__ = ["prepare_pullback", "prepare_pullback_same_point", "pullback", "value_and_pullback"]
@@ -16,12 +17,12 @@ _OP = OPERATORS["pullback"]
 
 @fill
 def prepare_pullback(
-    f: Any,
-    backend: Any,
-    x: Any,
-    ty: tuple[Any, ...],
-    *contexts: Any,
-    y: Any = None,
+    f: Function,
+    backend: AbstractBackend,
+    x: Array,
+    ty: Tangents,
+    *contexts: Context,
+    y: Array | None = None,
     strict: bool = True,
 ) -> Prep:
     """Prepare :func:`pullback` for arguments like these.
@@ -59,12 +60,12 @@ def prepare_pullback(
 
 @fill
 def prepare_pullback_same_point(
-    f: Any,
-    backend: Any,
-    x: Any,
-    ty: tuple[Any, ...],
-    *contexts: Any,
-    y: Any = None,
+    f: Function,
+    backend: AbstractBackend,
+    x: Array,
+    ty: Tangents,
+    *contexts: Context,
+    y: Array | None = None,
     strict: bool = True,
 ) -> Prep:
     """Prepare :func:`pullback` for repeated calls at this very ``x`` with other cotangents.
@@ -106,15 +107,15 @@ def prepare_pullback_same_point(
 
 @fill
 def pullback(
-    f: Any,
-    backend: Any,
-    x: Any,
-    ty: tuple[Any, ...],
-    *contexts: Any,
+    f: Function,
+    backend: AbstractBackend,
+    x: Array,
+    ty: Tangents,
+    *contexts: Context,
     prep: Prep | None = None,
-    out: tuple[Any, ...] | None = None,
-    y: Any = None,
-) -> tuple[Any, ...]:
+    out: Tangents | None = None,
+    y: Array | None = None,
+) -> Tangents:
     """Vector-Jacobian products ``J(x)^H w`` for each cotangent ``w``.
 
     Parameters
@@ -161,15 +162,15 @@ def pullback(
 
 @fill
 def value_and_pullback(
-    f: Any,
-    backend: Any,
-    x: Any,
-    ty: tuple[Any, ...],
-    *contexts: Any,
+    f: Function,
+    backend: AbstractBackend,
+    x: Array,
+    ty: Tangents,
+    *contexts: Context,
     prep: Prep | None = None,
-    out: tuple[Any, ...] | None = None,
-    y: Any = None,
-) -> tuple[Any, tuple[Any, ...]]:
+    out: Tangents | None = None,
+    y: Array | None = None,
+) -> tuple[Array, Tangents]:
     """``f(x)`` and the vector-Jacobian products ``J(x)^H w`` for each cotangent ``w``.
 
     Parameters

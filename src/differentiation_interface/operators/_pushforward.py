@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from .._typing import Array, Function, Tangents
+from ..adtypes import AbstractBackend
+from ..contexts import Context
 from ..prep import Prep
-from ._docs import fill
 from ._call import call, prepare
+from ._docs import fill
 from ._table import OPERATORS
 
 __all__ = [
@@ -21,12 +22,12 @@ _OP = OPERATORS["pushforward"]
 
 @fill
 def prepare_pushforward(
-    f: Any,
-    backend: Any,
-    x: Any,
-    tx: tuple[Any, ...],
-    *contexts: Any,
-    y: Any = None,
+    f: Function,
+    backend: AbstractBackend,
+    x: Array,
+    tx: Tangents,
+    *contexts: Context,
+    y: Array | None = None,
     strict: bool = True,
 ) -> Prep:
     """Prepare :func:`pushforward` for arguments like these.
@@ -65,12 +66,12 @@ def prepare_pushforward(
 
 @fill
 def prepare_pushforward_same_point(
-    f: Any,
-    backend: Any,
-    x: Any,
-    tx: tuple[Any, ...],
-    *contexts: Any,
-    y: Any = None,
+    f: Function,
+    backend: AbstractBackend,
+    x: Array,
+    tx: Tangents,
+    *contexts: Context,
+    y: Array | None = None,
     strict: bool = True,
 ) -> Prep:
     """Prepare :func:`pushforward` for repeated calls at this very ``x`` with other tangents.
@@ -113,15 +114,15 @@ def prepare_pushforward_same_point(
 
 @fill
 def pushforward(
-    f: Any,
-    backend: Any,
-    x: Any,
-    tx: tuple[Any, ...],
-    *contexts: Any,
+    f: Function,
+    backend: AbstractBackend,
+    x: Array,
+    tx: Tangents,
+    *contexts: Context,
     prep: Prep | None = None,
-    out: tuple[Any, ...] | None = None,
-    y: Any = None,
-) -> tuple[Any, ...]:
+    out: Tangents | None = None,
+    y: Array | None = None,
+) -> Tangents:
     """Jacobian-vector products ``J(x) t`` for each tangent ``t``.
 
     Parameters
@@ -167,15 +168,15 @@ def pushforward(
 
 @fill
 def value_and_pushforward(
-    f: Any,
-    backend: Any,
-    x: Any,
-    tx: tuple[Any, ...],
-    *contexts: Any,
+    f: Function,
+    backend: AbstractBackend,
+    x: Array,
+    tx: Tangents,
+    *contexts: Context,
     prep: Prep | None = None,
-    out: tuple[Any, ...] | None = None,
-    y: Any = None,
-) -> tuple[Any, tuple[Any, ...]]:
+    out: Tangents | None = None,
+    y: Array | None = None,
+) -> tuple[Array, Tangents]:
     """``f(x)`` and the Jacobian-vector products ``J(x) t`` for each tangent ``t``.
 
     Parameters

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from .._typing import Array, Function
+from ..adtypes import AbstractBackend
+from ..contexts import Context
 from ..prep import Prep
-from ._docs import fill
 from ._call import call, prepare
+from ._docs import fill
 from ._fastpath import cached_express
 from ._table import OPERATORS
 
@@ -21,7 +22,7 @@ _OP = OPERATORS["second_derivative"]
 
 @fill
 def prepare_second_derivative(
-    f: Any, backend: Any, x: Any, *contexts: Any, strict: bool = True
+    f: Function, backend: AbstractBackend, x: Array, *contexts: Context, strict: bool = True
 ) -> Prep:
     """Prepare :func:`second_derivative` for arguments like these.
 
@@ -56,8 +57,13 @@ def prepare_second_derivative(
 
 @fill
 def second_derivative(
-    f: Any, backend: Any, x: Any, *contexts: Any, prep: Prep | None = None, out: Any = None
-) -> Any:
+    f: Function,
+    backend: AbstractBackend,
+    x: Array,
+    *contexts: Context,
+    prep: Prep | None = None,
+    out: Array | None = None,
+) -> Array:
     """Second derivative ``f''(x)`` of a function of a 0-d array ``x``.
 
     Parameters
@@ -104,18 +110,18 @@ def second_derivative(
             result = express("second_derivative", f, backend, x)
             if result is not None:
                 return result
-    return call(_OP, f, backend, x, None, contexts, None, prep, out, value=False)  # type: ignore[no-any-return]
+    return call(_OP, f, backend, x, None, contexts, None, prep, out, value=False)
 
 
 @fill
 def value_derivative_and_second_derivative(
-    f: Any,
-    backend: Any,
-    x: Any,
-    *contexts: Any,
+    f: Function,
+    backend: AbstractBackend,
+    x: Array,
+    *contexts: Context,
     prep: Prep | None = None,
-    out: tuple[Any, Any] | None = None,
-) -> tuple[Any, Any, Any]:
+    out: tuple[Array, Array] | None = None,
+) -> tuple[Array, Array, Array]:
     """``f(x)``, its derivative and its second derivative, for a 0-d array ``x``.
 
     Parameters

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 
 from .. import operators as ops
-from ..operators._table import OPERATORS, SECOND_ORDER
 from .._array import to_numpy
 from ..adtypes import AbstractBackend, AutoFiniteDiff, SecondOrder
 from ..errors import UnsupportedOperationError
+from ..operators._table import OPERATORS, SECOND_ORDER
 from .scenarios import Scenario
 
 __all__ = ["Outcome", "dense", "max_relative_error", "run_scenario", "tolerance"]
