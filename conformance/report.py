@@ -31,8 +31,8 @@ PAGE = ROOT / "docs" / "explanation" / "capabilities.md"
 
 
 def _cell(engine: Engine, spec: OperatorSpec) -> str:
-    mine = getattr(type(engine), spec.hook)
-    if mine is not getattr(Engine, spec.hook):
+    mine = getattr(type(engine), spec.hook, None)
+    if mine is not None and mine is not getattr(Engine, spec.hook, None):
         return "native"
     return f"from {spec.derived_from}"
 

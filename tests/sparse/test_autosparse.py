@@ -421,3 +421,20 @@ def test_every_variant_through_the_testing_companion(device: str) -> None:
     scenarios = [s.to_namespace(xps, xps.Device(device)) for s in sparse_scenarios()]
     assert test_differentiation([backend], sparse_scenarios()) == len(scenarios)
     assert test_differentiation([backend], scenarios) == len(scenarios)
+
+
+def test_sparsity_functions_validate_like_the_operators() -> None:
+    # One validation for every entry point (operators/_validate.py): the same messages.
+    detector = di.TracerSparsityDetector()
+    with pytest.raises(di.ArgumentTypeError, match=r"^`jacobian_sparsity` differentiates"):
+        di.jacobian_sparsity(lambda x: x, [1.0, 2.0], detector)
+    with pytest.raises(di.ArgumentTypeError, match=r"^`hessian_sparsity` can only"):
+        di.hessian_sparsity(lambda x: (x**2).sum(), np.arange(3), detector)
+    with pytest.raises(di.ArgumentTypeError, match=r"extra argument 0 is a bare float"):
+        di.jacobian_sparsity(lambda x, c: c * x, np.ones(2), detector, 2.0)
+    with pytest.raises(di.ArgumentTypeError, match=r"takes a sparsity detector"):
+        di.jacobian_sparsity(lambda x: x, np.ones(2), "tracer")
+    # A numpy scalar is a 0-d array here as everywhere: d(x**2)/dx is structurally nonzero.
+    pattern = di.jacobian_sparsity(lambda x: x**2, np.float64(3.0), detector)
+    assert pattern.shape == (1, 1)
+    assert pattern.toarray().tolist() == [[True]]

@@ -34,7 +34,15 @@ from ..errors import (
 )
 from ._table import OperatorSpec
 
-__all__ = ["check_tangent_specs", "convert_contexts", "copy_point", "evaluate", "validate"]
+__all__ = [
+    "check_contexts",
+    "check_tangent_specs",
+    "check_x",
+    "convert_contexts",
+    "copy_point",
+    "evaluate",
+    "validate",
+]
 
 
 def validate(
@@ -48,10 +56,10 @@ def validate(
 ) -> tuple[Any, Any]:
     """Check a call's arguments before anything is evaluated; ``(x, tangents)`` normalised
     (numpy scalars as 0-d arrays)."""
-    x = _check_x(op, x)
+    x = check_x(op.name, x, scalar_input=op.scalar_input)
     if out is not None:  # before preparing, which evaluates f
         _check_out_writable(op, out)
-    _check_contexts(op, contexts)
+    check_contexts(op.name, contexts)
     if op.seeds is not None:
         tangents = _numpy_scalars_as_arrays(tangents)
         _check_tangent_tuple(op, tangents)
@@ -60,36 +68,38 @@ def validate(
     return x, tangents
 
 
-def _check_x(op: OperatorSpec, x: Any) -> Any:
+def check_x(name: str, x: Any, *, scalar_input: bool = False) -> Any:
+    """``x`` checked for the function ``name`` (numpy scalars as 0-d arrays)."""
     if isinstance(x, np.generic):
         x = np.asarray(x)
     if not is_array(x):
         msg = (
-            f"`{op.name}` differentiates with respect to an array x; got {type(x).__name__}. "
+            f"`{name}` differentiates with respect to an array x; got {type(x).__name__}. "
             "Wrap numbers in an array first, e.g. np.asarray(1.0)."
         )
         raise ArgumentTypeError(msg)
     xp = namespace_of(x)
     if not is_floating_dtype(xp, x.dtype):
         msg = (
-            f"`{op.name}` can only differentiate with respect to real or complex floating "
+            f"`{name}` can only differentiate with respect to real or complex floating "
             f"arrays; got x of dtype {x.dtype}. Convert x first, e.g. xp.astype(x, xp.float64)."
         )
         raise ArgumentTypeError(msg)
-    if op.scalar_input and x.ndim != 0:
+    if scalar_input and x.ndim != 0:
         msg = (
-            f"`{op.name}` needs a 0-d array x; got shape {tuple(x.shape)}. "
+            f"`{name}` needs a 0-d array x; got shape {tuple(x.shape)}. "
             "Use `pushforward` or `jacobian` for array inputs."
         )
         raise ArgumentValueError(msg)
     return x
 
 
-def _check_contexts(op: OperatorSpec, contexts: tuple[Any, ...]) -> None:
+def check_contexts(name: str, contexts: tuple[Any, ...]) -> None:
+    """Every extra argument of ``f`` must be wrapped in a context."""
     for i, c in enumerate(contexts):
         if not isinstance(c, Context):
             msg = (
-                f"`{op.name}` takes extra arguments of f wrapped in di.Constant(...) or "
+                f"`{name}` takes extra arguments of f wrapped in di.Constant(...) or "
                 f"di.Cache(...); extra argument {i} is a bare {type(c).__name__}."
             )
             raise ArgumentTypeError(msg)

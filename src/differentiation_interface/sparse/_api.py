@@ -4,37 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from .._array import is_array, is_floating_dtype, namespace_of, precision_scope
+from .._array import namespace_of, precision_scope
 from ..backends import Fn
-from ..contexts import Context
 from ..errors import ArgumentTypeError
+from ..operators._validate import check_contexts, check_x
 from ._selectors import AbstractSparsityDetector, TracerSparsityDetector
 
 __all__ = ["hessian_sparsity", "jacobian_sparsity"]
 
 
-def _check(name: str, x: Any, detector: Any, contexts: tuple[Any, ...]) -> None:
-    if not is_array(x) or isinstance(x, np.generic):
-        msg = f"`{name}` needs an array x; got {type(x).__name__}."
-        raise ArgumentTypeError(msg)
-    if not is_floating_dtype(namespace_of(x), x.dtype):
-        msg = f"`{name}` needs a real or complex floating x; got dtype {x.dtype}."
-        raise ArgumentTypeError(msg)
+def _check(name: str, x: Any, detector: Any, contexts: tuple[Any, ...]) -> Any:
+    """``x`` checked as every operator checks it (numpy scalars as 0-d arrays), and the
+    detector and contexts."""
+    x = check_x(name, x)
     if not isinstance(detector, AbstractSparsityDetector):
         msg = (
             f"`{name}` takes a sparsity detector such as di.TracerSparsityDetector() as third "
             f"argument; got {detector!r}."
         )
         raise ArgumentTypeError(msg)
-    for i, c in enumerate(contexts):
-        if not isinstance(c, Context):
-            msg = (
-                f"`{name}` takes extra arguments of f wrapped in di.Constant(...) or "
-                f"di.Cache(...); extra argument {i} is a bare {type(c).__name__}."
-            )
-            raise ArgumentTypeError(msg)
+    check_contexts(name, contexts)
+    return x
 
 
 def jacobian_sparsity(
@@ -77,7 +67,7 @@ def jacobian_sparsity(
     """
     from ._detection import detect_jacobian, trace
 
-    _check("jacobian_sparsity", x, detector, contexts)
+    x = _check("jacobian_sparsity", x, detector, contexts)
     xp = namespace_of(x)
     fn = Fn(f, contexts, y)
     with precision_scope(xp, x, *(c.value for c in contexts)):
@@ -122,7 +112,7 @@ def hessian_sparsity(f: Any, x: Any, detector: AbstractSparsityDetector, *contex
     """
     from ._detection import detect_hessian, trace
 
-    _check("hessian_sparsity", x, detector, contexts)
+    x = _check("hessian_sparsity", x, detector, contexts)
     xp = namespace_of(x)
     fn = Fn(f, contexts)
     with precision_scope(xp, x, *(c.value for c in contexts)):
