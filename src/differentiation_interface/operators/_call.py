@@ -162,16 +162,22 @@ def full_call(
     xp, device = prep.xp, device_of(x)
     fn = Fn(f, convert_contexts(contexts, xp, device), y)
     seeds = None if tangents is None else xp.stack(list(tangents), axis=0)
-    count = 1 if seeds is None else seeds.shape[0]
-    outs = _check_outs(op, prep, x, count, out, value=value)
+    if out is not None:
+        count = 1 if seeds is None else seeds.shape[0]
+        outs = _check_outs(op, prep, x, count, out, value=value)
     with precision_scope(xp, x, *fn.args):
         args = (x,) if seeds is None else (x, seeds)
         results = _fastpath.arrays(prep.plan.run(fn, *args, value=value or fn.inplace))
-    derivatives = results[1:] if op.primal else results
-    delivered = tuple(
-        _deliver(result, spec, target)
-        for result, spec, target in zip(derivatives, op.results, outs, strict=True)
-    )
+    if out is None:
+        delivered = results[1:] if op.primal else results
+        if seeds is not None and op.results[-1].per_tangent:
+            delivered = (*delivered[:-1], _fastpath.unstack(delivered[-1]))
+    else:
+        derivatives = results[1:] if op.primal else results
+        delivered = tuple(
+            _deliver(result, spec, target)
+            for result, spec, target in zip(derivatives, op.results, outs, strict=True)
+        )
     if not value:
         if y is not None:  # leave f(x) in the caller's y
             write_out(y, results[0])
@@ -220,8 +226,6 @@ def _check_outs(
     """One ``out=`` target (or ``None``) per derivative the variant returns, each checked
     before anything is computed."""
     n = len(op.results)
-    if out is None:
-        return (None,) * n
     if getattr(prep.plan, "sparse_output", False):
         msg = (
             f"`{op.name}` returns a sparse matrix with this backend, which cannot be "
@@ -270,8 +274,8 @@ def _check_out(op: OperatorSpec, prep: Prep, x: Any, count: int, spec: Result, o
 
 
 def _deliver(result: Any, spec: Result, out: Any) -> Any:
-    """A result as the caller gets it: itself or written into ``out`` (which is returned);
-    a per-tangent batch as a tuple."""
+    """A result written into ``out`` (which is returned), or itself where the variant has no
+    ``out=`` for it; a per-tangent batch as a tuple."""
     if not spec.per_tangent:
         return result if out is None else write_out(out, result)
     if out is None:
