@@ -109,6 +109,7 @@ def integration(session: nox.Session) -> None:
         *PARALLEL,
         "tests/integration",
         "tests/sparse/test_engines.py",
+        "tests/core/test_precision.py",  # its torch and JAX cases
         "tests/backends/test_autograd.py",
         "tests/backends/test_torch.py",
         *session.posargs,

@@ -161,13 +161,12 @@ class AutoJAX(AbstractBackend):
     compiler_options : dict or None
         XLA options every jitted program is compiled with (``jax.jit(compiler_options=...)``).
         ``None`` means the library's defaults: on CPU, XLA's classic loop emitters
-        (``{"xla_cpu_use_fusion_emitters": False}``), with which 30 benchmarked programs
-        compiled in 0.70x the time of XLA's default MLIR fusion emitters and ran in 0.89x
-        (geometric means; the gradient of Rosenbrock at n = 10: 21 ms against 33 ms to
-        compile), with bit-identical float64 results (reverse-mode Jacobians, up to 1.11x
-        slower with them, keep JAX's defaults); no options on other platforms, or with a
-        JAX lacking this one. A dict is used exactly as given: ``{}`` compiles with JAX's
-        own defaults.
+        (``{"xla_cpu_use_fusion_emitters": False}``), with which programs compile faster
+        than with XLA's default MLIR fusion emitters and mostly run faster too, with
+        bit-identical float64 results (reverse-mode Jacobians, which run slower with them,
+        keep JAX's defaults; the measurements are in the JAX backend page,
+        ``docs/backends/jax.md``); no options on other platforms, or with a JAX lacking
+        this one. A dict is used exactly as given: ``{}`` compiles with JAX's own defaults.
 
     Examples
     --------
@@ -219,13 +218,13 @@ class AutoTorch(AbstractBackend):
         Reverse mode (autograd tape) or forward mode (``torch.func.jvp``).
     compile : bool
         Reverse-mode gradients (``gradient``, ``value_and_gradient``) of a function of ``x``
-        alone evaluate ``torch.compile(f)``, whose fused forward and backward kernels made
-        the gradient 1.5-5x faster at n = 1e5 on the benchmark machine (Rosenbrock 0.9x
-        against 4.7x the cost of ``f``, log-sum-exp 3.5x against 5.4x; no gain on
-        ``sum(x**2)``, whose backward is memory-bound), but 1.0-1.25x slower
-        at n = 10 and cost 5-40 s of compilation at preparation (it needs a C++ compiler).
-        Other operators, functions with contexts and forward mode use ``f`` as it is
-        (a compiled backward cannot be differentiated again).
+        alone evaluate ``torch.compile(f)``, whose fused forward and backward kernels make
+        the gradient of compute-bound functions of large ``x`` several times faster (no gain
+        on ``sum(x**2)``, whose backward is memory-bound), but small problems no faster or
+        slightly slower, at the price of seconds of compilation at preparation (it needs a
+        C++ compiler; the measurements are in the PyTorch backend page,
+        ``docs/backends/torch.md``). Other operators, functions with contexts and forward
+        mode use ``f`` as it is (a compiled backward cannot be differentiated again).
 
     Examples
     --------

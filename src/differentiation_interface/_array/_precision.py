@@ -13,10 +13,10 @@ enters ``jax.enable_x64(True)``, a thread-local state, around the work that need
   :func:`x64_switch` at its import, and anything that finds a JAX array has JAX loaded.
 * :func:`in_x64` / :func:`in_precision` run a function in the mode, the cheap way.
 
-Costs (measured on CPU): ``X64.value`` reads the thread's setting in about 0.1 µs; entering
-the ``X64(True)`` context costs 0.5-3 µs, the state's own ``swap_local`` / ``set_local``
-(behind the context) 0.4 µs. So callers read ``X64.value`` first and enter the mode only when
-the thread is not in it.
+Costs: reading ``X64.value`` is an attribute read; entering the ``X64(True)`` context costs
+several times the state's own ``swap_local`` / ``set_local`` (behind the context), which in
+turn cost several times that read. So callers read ``X64.value`` first and enter the mode only
+when the thread is not in it (measured in ``docs/backends/jax.md``).
 
 This module never imports JAX: it reads ``sys.modules["jax"]``, which is only asked for once
 a JAX array or the JAX engine exists.
@@ -108,7 +108,7 @@ class _OldJAXSwitch:
 def _thread_switch(switch: Any) -> tuple[Any, Any]:
     """``(enter, restore)``: ``prev = enter(True)`` puts this thread in 64-bit mode and
     ``restore(prev)`` takes it back, which is what ``with jax.enable_x64(True)`` does, without
-    building a context object (0.4 us against 1.9 us here). ``(None, None)`` for a JAX
+    building a context object (several times cheaper). ``(None, None)`` for a JAX
     without these methods, or with a hook the context manager would run on a change."""
     enter, restore = getattr(switch, "swap_local", None), getattr(switch, "set_local", None)
     if enter is None or restore is None or getattr(switch, "_update_thread_local_hook", None):
@@ -118,12 +118,12 @@ def _thread_switch(switch: Any) -> tuple[Any, Any]:
 
 def x64_switch() -> Any:
     """JAX's thread-local 64-bit switch: ``switch.value`` says whether this thread is in
-    64-bit mode (0.1 us), ``with switch(True):`` enters it.
+    64-bit mode (one attribute read), ``with switch(True):`` enters it.
 
     Resolved from the loaded JAX on the first call, which also sets :data:`X64`,
     :data:`X64_ENTER` and :data:`X64_RESTORE`; later calls return the cached switch.
     Preparations keep the switch, so that a prepared call already in 64-bit mode pays one
-    attribute read instead of building a context (about 2 us).
+    attribute read instead of building a context.
     """
     switch = X64
     if switch is None:

@@ -18,9 +18,10 @@ full call raises for a mismatch, so the tiers never change what a call returns o
 3. **full** (:func:`~._call.full_call`): validation, the preparation check with its report,
    contexts, ``out=`` and two-argument functions.
 
-They exist because a prepared JAX gradient costs about 10 µs and every Python frame on the way
-costs 0.3-0.5 µs: the public functions call the express closure themselves, and the quick tier
-runs the plan without another frame in between.
+They exist because a prepared JAX gradient costs microseconds and every Python frame on the
+way adds a visible fraction of that (measured in ``docs/dev/benchmarks.md``): the public
+functions call the express closure themselves, and the quick tier runs the plan without
+another frame in between.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def make_express(prep: Prep) -> Express | None:
     type0: Any = spec.type  # Any: narrowing x to an instance of `type` would hide x.shape
     shape0, dtype0, where = spec.shape, spec.dtype, spec.device
     # The last placement object found equal to the prepared one (comparing JAX shardings
-    # costs 0.6 us; results of one computation share one sharding object).
+    # with ``==`` is slow; results of one computation share one sharding object, so an
+    # identity test usually settles it).
     seen = [where]
 
     def express(op_name: str, f: Any, backend: Any, x: Any) -> Any:

@@ -57,12 +57,13 @@ class Output:
 class ScipyOutput(Output):
     """``scipy.sparse.csr_array`` on the host.
 
-    scipy's constructor validates the structure at every call (about 25 us, a quarter of
-    a sparse finite-difference Jacobian's budget). The structure is fixed at preparation, so
-    a result is built from a validated template: its attributes, fresh copies of the
-    structure arrays (a result never shares memory with another: ``eliminate_zeros`` and
-    friends work in place) and the new data. Preparation checks that this gives exactly
-    what the constructor gives; if scipy's internals ever differ, the constructor is used.
+    scipy's constructor validates the structure at every call, a sizeable share of a small
+    sparse finite-difference Jacobian's time (``docs/explanation/sparsity.md``). The
+    structure is fixed at preparation, so a result is built from a validated template: its
+    attributes, fresh copies of the structure arrays (a result never shares memory with
+    another: ``eliminate_zeros`` and friends work in place) and the new data. Preparation
+    checks that this gives exactly what the constructor gives; if scipy's internals ever
+    differ, the constructor is used.
     """
 
     def __init__(self, pattern: P.Pattern, xp: ModuleType, device: Any, dtype: Any) -> None:
@@ -143,8 +144,9 @@ class JaxOutput(Output):
         rows = np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
         coords = np.stack([rows, self.indices], axis=1).astype(np.int32)
         self.coords = convert(coords, xp, device)
-        # BCOO's constructor costs ~45 us of checks; rebuilding it from its pytree structure
-        # costs ~2 us (JAX arrays are immutable, so results may share the index array).
+        # BCOO's constructor runs costly checks; rebuilding it from its pytree structure is
+        # an order of magnitude cheaper (JAX arrays are immutable, so results may share the
+        # index array).
         template = jsparse.BCOO(
             (xp.zeros(self.indices.shape[0], dtype=dtype), self.coords),
             shape=self.shape,

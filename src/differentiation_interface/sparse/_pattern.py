@@ -6,8 +6,8 @@ depends on. Every operation of the tracer becomes one of the few vectorised oper
 (row selection, union, row masking, grouping of rows, stacking); none loops over elements in
 Python.
 
-Row selection is written with numpy instead of scipy's fancy indexing, which costs 5-10x more
-for the small index arrays that dominate tracing.
+Row selection is written with numpy instead of scipy's fancy indexing, which costs several
+times more for the small index arrays that dominate tracing.
 
 A leaf: it imports nothing of ``differentiation_interface``, so that the tracer, the coloring
 and the glue modules of ``sparse`` may all use it without importing one another.

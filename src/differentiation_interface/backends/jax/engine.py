@@ -20,7 +20,7 @@ it is loaded on the first use of an ``AutoJAX`` selector. The engine never touch
 ``jax_enable_x64`` flag: 64-bit inputs are computed inside ``jax.enable_x64(True)``, which is
 thread-local, and ``jax.jit`` keys its caches on that setting. Programs are compiled with the
 selector's ``compiler_options``, by default XLA's classic CPU emitters
-(``trace.CPU_DEFAULTS``: half the compile time of XLA's default emitters here).
+(``trace.CPU_DEFAULTS``: they compile faster than XLA's default emitters).
 """
 
 from __future__ import annotations

@@ -253,10 +253,10 @@ class JAXJacobianReverse(JAXPlan, JacobianPlan):
     """Rows by pullbacks of the basis of ``f(x)`` (``jax.jacrev``'s layout), batched."""
 
     run = JAXPlan.run_x
-    # XLA's classic emitters (trace.CPU_DEFAULTS) ran this program up to 1.11x slower
-    # than XLA's default ones (the Jacobian of `diffusion` at n = 1000; 0.99-1.04x at
-    # n = 100-300; benchmarks/bench_jax_compiler_options.py): the one-hot cotangents are
-    # fused into the transposed program. The forward Jacobian ran 0.64x. So the reverse
+    # XLA's classic emitters (trace.CPU_DEFAULTS) ran this program slower than XLA's
+    # default ones, the more so the larger n (benchmarks/bench_jax_compiler_options.py;
+    # figures in docs/backends/jax.md): the one-hot cotangents are fused into the
+    # transposed program. The forward Jacobian ran faster with them. So the reverse
     # Jacobian keeps JAX's defaults.
     cpu_defaults = False
 

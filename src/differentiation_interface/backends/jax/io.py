@@ -1,12 +1,12 @@
 """How the caller's arrays reach a jitted JAX function, and how results go back.
 
 Plans receive arrays of the caller's namespace. Each namespace has its cheapest safe route
-into JAX (measured on CPU, n = 10, in the project's reference notes):
+into JAX (measured on CPU in ``docs/backends/jax.md``):
 
-* **numpy** is passed straight to the jitted callable, whose C++ dispatch copies it in about
-  1.5 µs; ``jnp.asarray`` (13 µs) and ``jax.device_put`` (20 µs) are slower because numpy
-  buffers are rarely 64-byte aligned, so neither can alias them. Results come back with
-  ``np.array`` (a copy: a numpy view of a JAX buffer is read-only).
+* **numpy** is passed straight to the jitted callable, whose C++ dispatch copies it;
+  ``jnp.asarray`` and ``jax.device_put`` are several times slower because numpy buffers are
+  rarely 64-byte aligned, so neither can alias them. Results come back with ``np.array`` (a
+  copy: a numpy view of a JAX buffer is read-only).
 * **JAX** arrays go in and come out as they are (immutable, so sharing is unobservable).
 * **JAX tracers** (a plan called inside another JAX transformation, as second-order
   compositions do) are handled like JAX arrays, without any device placement.

@@ -66,7 +66,7 @@ def _gradient(h: Callable[[Any], Any], complex_x: bool) -> Callable[[Any], Any]:
 
     ``jax.jacrev`` rather than ``jax.grad`` (its size-1 ``vmap`` lets XLA keep batched
     products as products when the result is pushed forward along many directions:
-    ``jacfwd(grad)`` was 5x slower than ``jax.hessian``, i.e. ``jacfwd(jacrev)``, on
+    ``jacfwd(grad)`` was several times slower than ``jax.hessian``, i.e. ``jacfwd(jacrev)``, on
     ``f = sum(tanh(outer(x, x)))``); ``jacrev`` refuses complex inputs, so those keep ``grad``.
     """
     return jax.grad(h) if complex_x else jax.jacrev(h)

@@ -144,10 +144,11 @@ def _hashable(v: Any) -> bool:
 
 #: XLA options the engine compiles CPU programs with when the selector names none. XLA's
 #: classic loop emitters compiled 30 programs (gradients, Jacobians, Hessians, hvps of 10
-#: functions, n = 10 to 1e5; benchmarks/bench_jax_compiler_options.py) in a geometric mean
-#: of 0.70x the time of its default MLIR fusion emitters (compiling is about half of a
-#: gradient's preparation) and ran them in 0.89x the time (0.45-1.11x), with bit-identical
-#: float64 results. Plans whose programs measured slower opt out (``JAXPlan.cpu_defaults``).
+#: functions, n = 10 to 1e5; benchmarks/bench_jax_compiler_options.py) faster than its
+#: default MLIR fusion emitters (compiling is a large part of a gradient's preparation) and
+#: mostly ran them faster too, with bit-identical float64 results (figures in
+#: docs/backends/jax.md). Plans whose programs measured slower opt out
+#: (``JAXPlan.cpu_defaults``).
 CPU_DEFAULTS: dict[str, Any] = {"xla_cpu_use_fusion_emitters": False}
 _UNKNOWN_OPTION = "No such compile option"
 _defaults_usable = True  # False once this JAX has refused CPU_DEFAULTS
@@ -241,13 +242,13 @@ def compiled_call(jitted: Any, *args: Any) -> Any:
     """The C++ entry point of ``jitted``'s executable for these arguments, or None.
 
     ``jitted.lower(*args).compile()`` finds the executable a call has compiled already
-    (0.3 ms), and the ``Compiled`` object's C++ callable runs it as fast as ``jitted``
-    itself (0.98x here) while checking each argument's type, shape, dtype and sharding in
-    C++: a mismatch raises ``TypeError`` or ``ValueError`` instead of tracing again. It
-    runs in the precision it was compiled in, whatever the calling thread's 64-bit mode.
-    The entry point is built without running the computation again (``Compiled`` builds
-    it on its first call); the attributes this takes are private, so anything unexpected
-    gives None, and the plan keeps its Python path.
+    (once, at preparation: it costs far more than a call), and the ``Compiled`` object's
+    C++ callable runs it as fast as ``jitted`` itself while checking each argument's type,
+    shape, dtype and sharding in C++: a mismatch raises ``TypeError`` or ``ValueError``
+    instead of tracing again. It runs in the precision it was compiled in, whatever the
+    calling thread's 64-bit mode. The entry point is built without running the computation
+    again (``Compiled`` builds it on its first call); the attributes this takes are private,
+    so anything unexpected gives None, and the plan keeps its Python path.
     """
     try:
         compiled = jitted.lower(*args).compile()

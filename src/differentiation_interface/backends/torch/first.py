@@ -6,10 +6,11 @@ Which torch API backs what, and why (measured in ``docs/backends/torch.md``):
   ``torch.autograd`` tape, then one backward pass (:func:`.backward.backward`: the autograd
   engine without ``torch.autograd.grad``'s Python wrapper); several cotangents (or the rows
   of a Jacobian) in one batched backward pass (``is_grads_batched=True``, vmap over the backward
-  graph). The tape costs about a third of ``torch.func.grad`` on small problems and
+  graph). The tape costs a fraction of ``torch.func.grad`` on small problems and
   differentiates through in-place writes (two-argument functions).
 * **one tangent** (pushforward, derivative): forward-mode dual numbers
-  (``torch.autograd.forward_ad``), about 4x cheaper than ``torch.func.jvp`` at small sizes.
+  (``torch.autograd.forward_ad``), several times cheaper than ``torch.func.jvp`` at small
+  sizes.
 * **several tangents, forward gradient and forward Jacobian**: ``torch.func.vmap`` over
   ``torch.func.jvp``, chunked (what ``torch.func.jacfwd`` does, with a chunk size).
 

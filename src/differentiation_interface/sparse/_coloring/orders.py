@@ -145,5 +145,5 @@ def saturation_order(indptr: Any, indices: Any) -> list[int]:
 
 
 def _lists(a: Any) -> list[int]:
-    """``a`` as a Python list (the loops here index lists ~3x faster than arrays)."""
+    """``a`` as a Python list (the loops here index lists much faster than arrays)."""
     return a if isinstance(a, list) else np.asarray(a).tolist()
