@@ -158,7 +158,10 @@ def full_call(
 ) -> Any:
     """The call through the full path: every check, every report, ``out=`` and ``y=``."""
     x, tangents = validate(op, backend, x, tangents, contexts, y, out)
-    prep = _find_prep(op, f, backend, x, tangents, contexts, y, prep)
+    if type(prep) is Prep:
+        prep.check(op.name, f, backend, x, tangents or (), contexts, y)
+    else:
+        prep = _find_prep(op, f, backend, x, tangents, contexts, y, prep)
     xp, device = prep.xp, device_of(x)
     fn = Fn(f, convert_contexts(contexts, xp, device), y)
     seeds = None if tangents is None else xp.stack(list(tangents), axis=0)
@@ -201,7 +204,8 @@ def _find_prep(
     y: Any,
     prep: Any,
 ) -> Prep:
-    """The given preparation, checked against the call; or a cached or new one."""
+    """A cached or new preparation (``prep`` is None), or the report that ``prep`` is not a
+    preparation at all (the full call checks a given one itself)."""
     if prep is None:
         key = (op.name, f, backend, call_signature(x, tangents or (), contexts, y))
         found = _cache.get(key)
@@ -213,7 +217,7 @@ def _find_prep(
     if not isinstance(prep, Prep):
         msg = f"`{op.name}` takes prep= from `prepare_{op.name}`; got {type(prep).__name__}."
         raise ArgumentTypeError(msg)
-    prep.check(op.name, f, backend, x, tangents or (), contexts, y)
+    prep.check(op.name, f, backend, x, tangents or (), contexts, y)  # a subclass of Prep
     return prep
 
 
