@@ -105,7 +105,9 @@ def _args(s: Scenario) -> tuple[Any, ...]:
 def _full(s: Scenario, backend: Any, prep: Any, *, value: bool, x: Any = None) -> Any:
     spec = OPERATORS[s.operator]
     x = s.x if x is None else x
-    return _call.full_call(spec, s.f, backend, x, s.tangents, (), None, prep, None, value=value)
+    return _call.call(
+        spec, s.f, backend, x, s.tangents, (), None, prep, None, value=value, quick=False
+    )
 
 
 def _quick(s: Scenario, backend: Any, prep: Any, *, value: bool, x: Any = None) -> Any:
@@ -193,7 +195,9 @@ def test_tiers_decline_what_the_full_call_refuses(
         quick = _fastpath.quick_call(spec, f, backend, x, s.tangents, prep, value=False)
         assert quick is None, label
         with pytest.raises(di.PreparationMismatchError):
-            _call.full_call(spec, f, backend, x, s.tangents, (), None, prep, None, value=False)
+            _call.call(
+                spec, f, backend, x, s.tangents, (), None, prep, None, value=False, quick=False
+            )
         with pytest.raises(di.PreparationMismatchError):
             fns.plain(f, backend, *((x, s.tangents) if spec.tangents else (x,)), prep=prep)
     # the express closure belongs to one operator

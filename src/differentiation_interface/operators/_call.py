@@ -30,7 +30,7 @@ from ._dispatch import build_plan
 from ._table import OperatorSpec, Result
 from ._validate import check_tangent_specs, convert_contexts, copy_point, evaluate, validate
 
-__all__ = ["call", "clear_cache", "full_call", "prepare"]
+__all__ = ["call", "clear_cache", "prepare"]
 
 _cache = PrepCache()
 
@@ -131,32 +131,17 @@ def call(
     out: Any,
     *,
     value: bool,
+    quick: bool = True,
 ) -> Any:
-    """An operator call: the quick tier if it serves the call, else the full call.
+    """An operator call: the quick tier if it serves the call, else the full call (every
+    check, every report, ``out=`` and ``y=``); ``quick=False`` takes the full call always.
 
     Returns the plain variant's result, or with ``value`` the value-and variant's tuple.
     """
-    if not contexts and out is None and y is None:
+    if quick and not contexts and out is None and y is None:
         result = _fastpath.quick_call(op, f, backend, x, tangents, prep, value=value)
         if result is not None:
             return result
-    return full_call(op, f, backend, x, tangents, contexts, y, prep, out, value=value)
-
-
-def full_call(
-    op: OperatorSpec,
-    f: Any,
-    backend: Any,
-    x: Any,
-    tangents: Any,
-    contexts: tuple[Any, ...],
-    y: Any,
-    prep: Any,
-    out: Any,
-    *,
-    value: bool,
-) -> Any:
-    """The call through the full path: every check, every report, ``out=`` and ``y=``."""
     x, tangents = validate(op, backend, x, tangents, contexts, y, out)
     if type(prep) is Prep:
         prep.check(op.name, f, backend, x, tangents or (), contexts, y)

@@ -15,8 +15,8 @@ full call raises for a mismatch, so the tiers never change what a call returns o
    and placement of ``x`` and of each tangent, ``f`` and backend, with a handful of
    comparisons, then ``plan.run``. Repeated unprepared calls find their preparation in a small
    cache keyed on the operator, ``f``, the backend and ``x``'s kind.
-3. **full** (:func:`~._call.full_call`): validation, the preparation check with its report,
-   contexts, ``out=`` and two-argument functions.
+3. **full** (:func:`~._call.call` past the quick tier): validation, the preparation check
+   with its report, contexts, ``out=`` and two-argument functions.
 
 They exist because a prepared JAX gradient costs microseconds and every Python frame on the
 way adds a visible fraction of that (measured in ``docs/dev/benchmarks.md``): the public
