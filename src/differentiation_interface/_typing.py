@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
-__all__ = ["Array", "Device", "Function", "Namespace", "Tangents"]
+__all__ = ["Array", "Function", "Tangents"]
 
 #: An array of any Array-API namespace (numpy, PyTorch, JAX, CuPy, array-api-strict, dask).
 Array: TypeAlias = Any
@@ -18,7 +18,3 @@ Array: TypeAlias = Any
 Tangents: TypeAlias = tuple[Any, ...]
 #: The function differentiated: ``f(x, *contexts) -> y`` or ``f(y, x, *contexts) -> None``.
 Function: TypeAlias = Callable[..., Any]
-#: An Array-API namespace (a module, or array-api-compat's wrapper of one).
-Namespace: TypeAlias = Any
-#: A device of an Array-API namespace (``array_api_compat.device(x)``).
-Device: TypeAlias = Any

@@ -55,25 +55,12 @@ def prepare(
     *,
     strict: bool,
     same_point: bool = False,
+    validated: bool = False,
 ) -> Prep:
-    """Prepare ``op`` for this signature (the body of every ``prepare_*`` function)."""
-    x, tangents = validate(op, backend, x, tangents, contexts, y)
-    return _prepare(op, f, backend, x, tangents, contexts, y, strict=strict, same_point=same_point)
-
-
-def _prepare(
-    op: OperatorSpec,
-    f: Any,
-    backend: Any,
-    x: Any,
-    tangents: tuple[Any, ...] | None,
-    contexts: tuple[Any, ...],
-    y: Any,
-    *,
-    strict: bool,
-    same_point: bool = False,
-) -> Prep:
-    """:func:`prepare` for arguments :func:`~._validate.validate` has checked."""
+    """Prepare ``op`` for this signature (the body of every ``prepare_*`` function);
+    ``validated``: the full call has run :func:`~._validate.validate` already."""
+    if not validated:
+        x, tangents = validate(op, backend, x, tangents, contexts, y)
     xp = namespace_of(x)
     engine = engine_for(backend)
     device = device_of(x)
@@ -195,7 +182,7 @@ def _find_prep(
         key = (op.name, f, backend, call_signature(x, tangents or (), contexts, y))
         found = _cache.get(key)
         if found is None:
-            found = _prepare(op, f, backend, x, tangents, contexts, y, strict=False)
+            found = prepare(op, f, backend, x, tangents, contexts, y, strict=False, validated=True)
             _cache.put(key, found)
             _fastpath.remember(op.name, f, backend, x, tangents, found)
         return found
