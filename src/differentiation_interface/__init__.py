@@ -34,6 +34,7 @@ from .errors import (
     UntraceableFunctionError,
 )
 from .operators import (
+    clear_cache,
     derivative,
     gradient,
     gradient_and_hvp,
@@ -102,6 +103,7 @@ __all__ = [
     "__version__",
     "check_available",
     "check_inplace",
+    "clear_cache",
     "derivative",
     "gradient",
     "gradient_and_hvp",

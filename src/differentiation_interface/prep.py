@@ -9,6 +9,7 @@ which is what makes it safe to share between threads.
 from __future__ import annotations
 
 import threading
+import types
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +18,7 @@ from ._array import ArraySpec, is_array, namespace_of, spec_of
 from .contexts import Constant, Context
 from .errors import PreparationMismatchError
 
-__all__ = ["Prep", "Signature", "call_signature"]
+__all__ = ["CACHE_BYTES", "Prep", "PrepCache", "Signature", "call_signature", "footprint"]
 
 #: What a call looks like: specs of x, of each tangent, of each context, and of y.
 Signature = tuple[ArraySpec, tuple[ArraySpec, ...], tuple[Any, ...], ArraySpec | None]
@@ -124,6 +125,7 @@ class Prep:
         "same_point",
         "signature",
         "strict",
+        "witness",
         "x64",
         "xp",
         "y_spec",
@@ -166,6 +168,9 @@ class Prep:
         # The express tier of a prepared call (see operators._fastpath): a callable
         # (op, f, backend, x) giving the result, or None when it cannot serve the call.
         self.express: Any = None
+        # For the cache of unprepared calls, when the engine traces f: the state f read
+        # besides its arguments (a _freshness.Witness), re-checked before every reuse.
+        self.witness: Any = None
 
     def __repr__(self) -> str:
         kind = "same-point " if self.same_point else ""
@@ -271,18 +276,61 @@ class Prep:
         return "\n".join(lines)
 
 
+# Not looked into: code, classes, modules (their arrays are not the prep's).
+_OPAQUE = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType)
+
+
+def footprint(obj: Any, *, depth: int = 6) -> int:
+    """Bytes of the arrays an object holds (a plan, a prep): its attributes, containers and
+    array buffers, each counted once. Compiled programs and closures are not counted."""
+    seen: set[int] = set()
+    total = 0
+    todo = [(obj, 0)]
+    while todo:
+        item, level = todo.pop()
+        if id(item) in seen or level > depth or isinstance(item, _OPAQUE):
+            continue
+        seen.add(id(item))
+        if is_array(item):
+            total += int(getattr(item, "nbytes", 0) or 0)
+        elif isinstance(item, (bytes, bytearray)):
+            total += len(item)
+        elif isinstance(item, (tuple, list, set, frozenset)):
+            todo.extend((v, level + 1) for v in item)
+        elif isinstance(item, dict):
+            todo.extend((v, level + 1) for v in item.values())
+        else:
+            own = getattr(item, "__dict__", None)
+            if own is not None:
+                todo.extend((v, level + 1) for v in own.values())
+            for name in getattr(type(item), "__slots__", ()):
+                value = getattr(item, name, None)
+                if value is not None:
+                    todo.append((value, level + 1))
+    return total
+
+
+#: Bytes of arrays the cache of unprepared calls may hold (besides its newest entry).
+CACHE_BYTES = 256 * 2**20
+
+
 class PrepCache:
     """Thread-safe LRU cache of preparations for unprepared calls.
 
     Keyed on the operator, ``f``, the backend and the call signature, so an unprepared call
     with the same function and argument kinds reuses everything (no re-trace, no re-jit).
-    Unhashable functions are prepared afresh at every call.
+    Unhashable functions are prepared afresh at every call. Bounded by count (``maxsize``)
+    and by the bytes of the arrays its preparations hold (``max_bytes``, see
+    :func:`footprint`): the least recently used entries go first, the newest always stays.
     """
 
-    def __init__(self, maxsize: int = 128) -> None:
+    def __init__(self, maxsize: int = 128, max_bytes: int = CACHE_BYTES) -> None:
         self._entries: OrderedDict[Any, Prep] = OrderedDict()
+        self._sizes: dict[Any, int] = {}
+        self._bytes = 0
         self._lock = threading.Lock()
         self.maxsize = maxsize
+        self.max_bytes = max_bytes
 
     def get(self, key: Any) -> Prep | None:
         """The cached prep for ``key``, or ``None``."""
@@ -295,18 +343,41 @@ class PrepCache:
         except TypeError:  # unhashable f or context value type
             return None
 
-    def put(self, key: Any, prep: Prep) -> None:
-        """Remember ``prep`` under ``key`` (dropping the least recently used entry)."""
+    def put(self, key: Any, prep: Prep) -> list[Prep]:
+        """Remember ``prep`` under ``key``; returns the entries dropped to stay in bounds
+        (least recently used first)."""
+        size = footprint(prep.plan) + (0 if prep.witness is None else prep.witness.nbytes)
+        dropped: list[Prep] = []
         try:
             with self._lock:
+                if key in self._entries:
+                    dropped.append(self._entries[key])
+                    self._bytes -= self._sizes[key]
                 self._entries[key] = prep
+                self._sizes[key] = size
+                self._bytes += size
                 self._entries.move_to_end(key)
-                while len(self._entries) > self.maxsize:
-                    self._entries.popitem(last=False)
-        except TypeError:
+                while len(self._entries) > 1 and (
+                    len(self._entries) > self.maxsize or self._bytes > self.max_bytes
+                ):
+                    old, entry = self._entries.popitem(last=False)
+                    self._bytes -= self._sizes.pop(old)
+                    dropped.append(entry)
+        except TypeError:  # unhashable f or context value type
             pass
+        return dropped
 
     def clear(self) -> None:
         """Forget every cached preparation."""
         with self._lock:
             self._entries.clear()
+            self._sizes.clear()
+            self._bytes = 0
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of arrays held by the cached preparations (see :func:`footprint`)."""
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)

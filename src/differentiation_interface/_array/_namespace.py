@@ -118,8 +118,11 @@ def is_writable(a: Any) -> bool:
 
 
 def is_eager_and_writable(a: Any) -> bool:
-    """Whether ``a`` can be written by index with immediate effect (not JAX, not dask)."""
-    return bool(aac.is_writeable_array(a)) and not aac.is_lazy_array(a)
+    """Whether ``a`` can be written by index with immediate effect (not JAX, not dask, not a
+    torch ``meta`` tensor, which holds no values)."""
+    if not aac.is_writeable_array(a) or aac.is_lazy_array(a):
+        return False
+    return getattr(getattr(a, "device", None), "type", None) != "meta"
 
 
 def namespace_name(xp: ModuleType) -> str:

@@ -217,10 +217,15 @@ class Engine:
         Pullbacks are cheap (one pass per cotangent).
     inplace : bool
         Two-argument functions ``f(y, x)`` can be differentiated (the selector's ``_inplace``).
+    traces : bool
+        Preparations keep what ``f`` reads besides its arguments (a compiled program, a
+        sparsity pattern), as ``jax.jit`` does: the cache of unprepared calls then checks
+        that state before reusing one (``_freshness.Witness``).
     """
 
     forward: ClassVar[bool] = False
     reverse: ClassVar[bool] = False
+    traces: bool = False
 
     def __init__(self, backend: Any) -> None:
         self.backend = backend

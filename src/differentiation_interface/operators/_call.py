@@ -5,6 +5,8 @@ calls whose result they can give exactly as this path would.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from .._array import (
@@ -21,6 +23,7 @@ from .._array import (
     write_out,
     x64_switch,
 )
+from .._freshness import Witness
 from ..backends import Fn, engine_for
 from ..contexts import Context
 from ..errors import ArgumentTypeError, ArgumentValueError
@@ -36,7 +39,21 @@ _cache = PrepCache()
 
 
 def clear_cache() -> None:
-    """Forget the preparations cached for unprepared calls."""
+    """Forget the preparations cached for unprepared calls.
+
+    An unprepared call (no ``prep=``) prepares once per operator, function, backend and kind
+    of arguments, and keeps that preparation for the next call like it. The cache holds at
+    most 128 preparations and 256 MiB of their arrays (seeds, colorings, copies of the state
+    a traced ``f`` reads), dropping the least recently used first; ``clear_cache`` frees it
+    all at once, for instance after a sweep over many problem sizes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> g = di.gradient(lambda x: (x**2).sum(), di.AutoFiniteDiff(), np.ones(3))
+    >>> di.clear_cache()
+    """
     _cache.clear()
     _fastpath.clear_quick_cache()
 
@@ -56,9 +73,11 @@ def prepare(
     strict: bool,
     same_point: bool = False,
     validated: bool = False,
+    check_output: Callable[[ArraySpec], None] | None = None,
 ) -> Prep:
     """Prepare ``op`` for this signature (the body of every ``prepare_*`` function);
-    ``validated``: the full call has run :func:`~._validate.validate` already."""
+    ``validated``: the full call has run :func:`~._validate.validate` already;
+    ``check_output`` is called with ``f(x)``'s spec before the engine prepares anything."""
     if not validated:
         x, tangents = validate(op, backend, x, tangents, contexts, y)
     xp = namespace_of(x)
@@ -68,6 +87,8 @@ def prepare(
     fn = Fn(f, convert_contexts(contexts, xp, device), y)
     with precision_scope(xp, x, *(c.value for c in contexts)):
         y0 = evaluate(op, fn, x, xp)
+        if check_output is not None:
+            check_output(spec_of(y0))
         seeds = None
         if op.seeds is not None:
             assert tangents is not None
@@ -130,33 +151,39 @@ def call(
         if result is not None:
             return result
     x, tangents = validate(op, backend, x, tangents, contexts, y, out)
+    device = device_of(x)
+    outs = None
+    if out is not None:  # every check before anything is computed
+        outs = _out_targets(op, out, value=value)
+        count = 1 if tangents is None else len(tangents)
+        if type(prep) is not Prep:  # what needs no f(x) is checked before f runs
+            _check_outs(op, namespace_of(x), x, device, count, outs, None)
     if type(prep) is Prep:
         prep.check(op.name, f, backend, x, tangents or (), contexts, y)
     else:
-        prep = _find_prep(op, f, backend, x, tangents, contexts, y, prep)
-    xp, device = prep.xp, device_of(x)
+        check = None
+        if outs is not None:
+            check = partial(_check_outs, op, namespace_of(x), x, device, count, outs)
+        prep = _find_prep(op, f, backend, x, tangents, contexts, y, prep, check)
+    xp = prep.xp
+    if outs is not None:
+        _check_dense(op, prep)
+        _check_outs(op, xp, x, device, count, outs, prep.y_spec)
     fn = Fn(f, convert_contexts(contexts, xp, device), y)
     seeds = None if tangents is None else xp.stack(list(tangents), axis=0)
-    if out is not None:
-        count = 1 if seeds is None else seeds.shape[0]
-        outs = _check_outs(op, prep, x, count, out, value=value)
     with precision_scope(xp, x, *fn.args):
         args = (x,) if seeds is None else (x, seeds)
         results = _fastpath.arrays(prep.plan.run(fn, *args, value=value or fn.inplace))
-    if out is None:
-        delivered = results[1:] if op.primal else results
-        if seeds is not None and op.results[-1].per_tangent:
-            delivered = (*delivered[:-1], _fastpath.unstack(delivered[-1]))
-    else:
-        derivatives = results[1:] if op.primal else results
-        delivered = tuple(
-            _deliver(result, spec, target)
-            for result, spec, target in zip(derivatives, op.results, outs, strict=True)
-        )
     if not value:
         if y is not None:  # leave f(x) in the caller's y
             write_out(y, results[0])
-        return delivered[-1]
+        return _deliver(results[-1], op.results[-1], out)
+    derivatives = results[1:] if op.primal else results
+    targets = outs if outs is not None else (None,) * len(derivatives)
+    delivered = tuple(
+        _deliver(result, spec, target)
+        for result, spec, target in zip(derivatives, op.results, targets, strict=True)
+    )
     if not op.primal:
         return delivered
     if y is not None:
@@ -175,15 +202,37 @@ def _find_prep(
     contexts: tuple[Context, ...],
     y: Any,
     prep: Any,
+    check_output: Callable[[ArraySpec], None] | None,
 ) -> Prep:
     """A cached or new preparation (``prep`` is None), or the report that ``prep`` is not a
-    preparation at all (the full call checks a given one itself)."""
+    preparation at all (the full call checks a given one itself). ``check_output`` sees
+    ``f(x)``'s spec when a new preparation has evaluated ``f``, before the engine prepares."""
     if prep is None:
         key = (op.name, f, backend, call_signature(x, tangents or (), contexts, y))
         found = _cache.get(key)
+        if found is not None and found.witness is not None and not found.witness.holds():
+            found = None  # f's state changed since: prepare again (replacing the entry)
         if found is None:
-            found = prepare(op, f, backend, x, tangents, contexts, y, strict=False, validated=True)
-            _cache.put(key, found)
+            traces = engine_for(backend).traces
+            before = Witness.of(f) if traces else None
+            found = prepare(
+                op,
+                f,
+                backend,
+                x,
+                tangents,
+                contexts,
+                y,
+                strict=False,
+                validated=True,
+                check_output=check_output,
+            )
+            if traces:
+                after = Witness.of(f)
+                found.witness = None if after is None else after.without_changes_since(before)
+                if found.witness is None:  # too much state to observe: never reused
+                    return found
+            _fastpath.forget(_cache.put(key, found))
             _fastpath.remember(op.name, f, backend, x, tangents, found)
         return found
     if not isinstance(prep, Prep):
@@ -196,12 +245,61 @@ def _find_prep(
 # --- out= --------------------------------------------------------------------------------------
 
 
-def _check_outs(
-    op: OperatorSpec, prep: Prep, x: Any, count: int, out: Any, *, value: bool
-) -> tuple[Any, ...]:
-    """One ``out=`` target (or ``None``) per derivative the variant returns, each checked
-    before anything is computed."""
+def _out_targets(op: OperatorSpec, out: Any, *, value: bool) -> tuple[Any, ...]:
+    """One ``out=`` target (or ``None``) per derivative of the table's row."""
     n = len(op.results)
+    if not value:
+        return (None,) * (n - 1) + (out,)
+    if n == 1:
+        return (out,)
+    if not isinstance(out, tuple) or len(out) != n:
+        msg = (
+            f"`{op.name}` value-and variants need out= to be a tuple of {n} "
+            f"(one per derivative, the value excluded); got {type(out).__name__}."
+        )
+        raise ArgumentValueError(msg)
+    return tuple(out)
+
+
+def _check_outs(
+    op: OperatorSpec,
+    xp: Any,
+    x: Any,
+    device: Any,
+    count: int,
+    targets: tuple[Any, ...],
+    y_spec: ArraySpec | None,
+) -> None:
+    """Check every ``out=`` target against the table's result rules; with ``y_spec`` None
+    (``f`` has not run yet) only those whose shape and dtype follow from ``x`` alone."""
+    for spec, target in zip(op.results, targets, strict=True):
+        if target is None:
+            continue
+        if y_spec is None and (spec.shape in ("y", "jacobian") or spec.dtype != "x"):
+            continue
+        y_shape = () if y_spec is None else tuple(y_spec.shape)
+        shape = spec.shape_for(tuple(x.shape), y_shape)
+        if spec.dtype == "x":
+            dtype = x.dtype
+        elif spec.dtype == "y":
+            dtype = y_spec.dtype  # type: ignore[union-attr]  # y_spec is known here
+        else:
+            with precision_scope(xp, x):  # JAX would canonicalise float64 away
+                dtype = xp.result_type(x.dtype, y_spec.dtype)  # type: ignore[union-attr]
+        if not spec.per_tangent:
+            check_out(op.name, spec.what, target, xp=xp, shape=shape, dtype=dtype, device=device)
+            continue
+        if not isinstance(target, tuple) or len(target) != count:
+            kind = type(target).__name__
+            got = f"a tuple of {len(target)}" if isinstance(target, tuple) else kind
+            msg = f"`{op.name}` needs out= to be a tuple of {count} arrays; got {got}."
+            raise ArgumentValueError(msg)
+        for i, o in enumerate(target):
+            what = f"{spec.what} {i}"
+            check_out(op.name, what, o, xp=xp, shape=shape, dtype=dtype, device=device)
+
+
+def _check_dense(op: OperatorSpec, prep: Prep) -> None:
     if getattr(prep.plan, "sparse_output", False):
         msg = (
             f"`{op.name}` returns a sparse matrix with this backend, which cannot be "
@@ -209,48 +307,10 @@ def _check_outs(
             "without out=."
         )
         raise ArgumentValueError(msg)
-    if not value:
-        targets = (None,) * (n - 1) + (out,)
-    elif n == 1:
-        targets = (out,)
-    else:
-        if not isinstance(out, tuple) or len(out) != n:
-            msg = (
-                f"`{op.name}` value-and variants need out= to be a tuple of {n} "
-                f"(one per derivative, the value excluded); got {type(out).__name__}."
-            )
-            raise ArgumentValueError(msg)
-        targets = out
-    for spec, target in zip(op.results, targets, strict=True):
-        if target is not None:
-            _check_out(op, prep, x, count, spec, target)
-    return targets
-
-
-def _check_out(op: OperatorSpec, prep: Prep, x: Any, count: int, spec: Result, out: Any) -> None:
-    shape = spec.shape_for(tuple(x.shape), tuple(prep.y_spec.shape))
-    if spec.dtype == "x":
-        dtype = x.dtype
-    elif spec.dtype == "y":
-        dtype = prep.y_spec.dtype
-    else:
-        with precision_scope(prep.xp, x):  # JAX would canonicalise float64 away
-            dtype = prep.xp.result_type(x.dtype, prep.y_spec.dtype)
-    device = device_of(x)
-    if not spec.per_tangent:
-        check_out(op.name, spec.what, out, xp=prep.xp, shape=shape, dtype=dtype, device=device)
-        return
-    if not isinstance(out, tuple) or len(out) != count:
-        got = f"a tuple of {len(out)}" if isinstance(out, tuple) else type(out).__name__
-        msg = f"`{op.name}` needs out= to be a tuple of {count} arrays; got {got}."
-        raise ArgumentValueError(msg)
-    for i, o in enumerate(out):
-        what = f"{spec.what} {i}"
-        check_out(op.name, what, o, xp=prep.xp, shape=shape, dtype=dtype, device=device)
 
 
 def _deliver(result: Any, spec: Result, out: Any) -> Any:
-    """A result written into ``out`` (which is returned), or itself where the variant has no
+    """A result written into ``out`` (which is returned), or itself where the call has no
     ``out=`` for it; a per-tangent batch as a tuple."""
     if not spec.per_tangent:
         return result if out is None else write_out(out, result)

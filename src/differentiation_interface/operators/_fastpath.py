@@ -38,7 +38,14 @@ from ..backends._base import ExpressPlan
 from ..prep import Prep
 from ._table import OperatorSpec
 
-__all__ = ["cached_express", "clear_quick_cache", "make_express", "quick_call", "remember"]
+__all__ = [
+    "cached_express",
+    "clear_quick_cache",
+    "forget",
+    "make_express",
+    "quick_call",
+    "remember",
+]
 
 #: An express closure: ``express(op_name, f, backend, x)`` gives the result or ``None``.
 Express = Callable[[str, Any, Any, Any], Any]
@@ -195,9 +202,12 @@ def _quick_key(op_name: str, f: Any, backend: Any, x: Any, tangents: Any) -> tup
 def _cached(op_name: str, f: Any, backend: Any, x: Any, tangents: Any) -> Prep | None:
     """The cached preparation of an unprepared call like this one, if any."""
     try:
-        return _quick_cache.get(_quick_key(op_name, f, backend, x, tangents))
+        found = _quick_cache.get(_quick_key(op_name, f, backend, x, tangents))
     except (TypeError, AttributeError):  # unhashable f, or x is not an array
         return None
+    if found is not None and found.witness is not None and not found.witness.holds():
+        return None  # f's state changed: the full call prepares again
+    return found
 
 
 def remember(op_name: str, f: Any, backend: Any, x: Any, tangents: Any, prep: Prep) -> None:
@@ -212,6 +222,16 @@ def remember(op_name: str, f: Any, backend: Any, x: Any, tangents: Any, prep: Pr
             _quick_cache[key] = prep
     except TypeError:  # unhashable f
         pass
+
+
+def forget(preps: list[Prep]) -> None:
+    """Drop the quick tier's references to preparations the main cache let go."""
+    if not preps:
+        return
+    gone = {id(p) for p in preps}
+    with _quick_lock:
+        for key in [k for k, p in _quick_cache.items() if id(p) in gone]:
+            del _quick_cache[key]
 
 
 def clear_quick_cache() -> None:

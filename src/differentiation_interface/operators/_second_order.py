@@ -62,6 +62,7 @@ class SecondOrderEngine(Engine):
         self._inner = engine_for(backend.inner)
         self.forward = self._inner.forward  # type: ignore[misc]
         self.reverse = self._inner.reverse  # type: ignore[misc]
+        self.traces = self._outer.traces or self._inner.traces
 
     @property
     def outer(self) -> Engine:
@@ -293,6 +294,7 @@ class _Pair(Engine):
         self._outer, self._inner = outer, inner
         self.forward = outer.forward  # type: ignore[misc]
         self.reverse = outer.reverse  # type: ignore[misc]
+        self.traces = outer.traces or inner.traces
 
     @property
     def outer(self) -> Engine:

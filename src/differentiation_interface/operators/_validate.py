@@ -17,6 +17,7 @@ from .._array import (
     device_of,
     is_array,
     is_complex_dtype,
+    is_eager_and_writable,
     is_floating_dtype,
     is_writable,
     namespace_name,
@@ -189,7 +190,31 @@ def convert_contexts(contexts: tuple[Context, ...], xp: Any, device: Any) -> tup
 
 
 def evaluate(op: OperatorSpec, fn: Fn, x: Any, xp: Any) -> Any:
-    """Evaluate ``f`` once at preparation and check its output suits the operator."""
+    """Evaluate ``f`` once at preparation and check its output suits the operator.
+
+    ``f`` runs on a copy of a writable ``x``: an ``f`` that writes into its argument is
+    refused here, before any engine runs it on the caller's own array.
+    """
+    point = xp.asarray(x, copy=True) if is_eager_and_writable(x) else x
+    y = _output(op, fn, point)
+    if point is not x and not _same_values(xp, point, x):
+        msg = (
+            f"`{op.name}`: f wrote into its argument x (x changed when f was evaluated). "
+            "Differentiation evaluates f at many points derived from x, so f must not modify "
+            "x in place: compute on a copy inside f (xp.asarray(x, copy=True)), or write a "
+            "two-argument function f(y, x) that writes its output into y and pass y=."
+        )
+        raise FunctionOutputError(msg)
+    return _check_output(op, y, x, xp)
+
+
+def _same_values(xp: Any, a: Any, b: Any) -> bool:
+    """Equal element by element, NaN equal to NaN."""
+    return bool(xp.all((a == b) | (xp.isnan(a) & xp.isnan(b))))
+
+
+def _output(op: OperatorSpec, fn: Fn, x: Any) -> Any:
+    """``f(x)``, out of place (a copy of ``y`` for two-argument functions)."""
     if fn.inplace:
         returned = fn.f(fn.y, x, *fn.args)
         if returned is not None:
@@ -199,9 +224,12 @@ def evaluate(op: OperatorSpec, fn: Fn, x: Any, xp: Any) -> Any:
                 "its output."
             )
             raise FunctionOutputError(msg)
-        y = namespace_of(fn.y).asarray(fn.y, copy=True)
-    else:
-        y = fn(x)
+        return namespace_of(fn.y).asarray(fn.y, copy=True)
+    return fn(x)
+
+
+def _check_output(op: OperatorSpec, y: Any, x: Any, xp: Any) -> Any:
+    """``y = f(x)`` checked for the operator (numpy scalars as 0-d arrays)."""
     if isinstance(y, np.generic):
         y = np.asarray(y)
     if not is_array(y):

@@ -301,6 +301,7 @@ class SparseEngine(Engine):
     """Engine of :class:`~differentiation_interface.AutoSparse` (see the module docstring)."""
 
     backend: AutoSparse
+    traces = True  # the sparsity pattern is detected once, from f as it is then
 
     def __init__(self, backend: AutoSparse) -> None:
         super().__init__(backend)

@@ -86,6 +86,7 @@ class PrimitiveEngine(Engine):
         self.wrapped = engine_for(backend.backend)
         self.forward = backend.mode == "forward"  # type: ignore[misc]
         self.reverse = not self.forward  # type: ignore[misc]
+        self.traces = self.wrapped.traces
 
     @property
     def inplace(self) -> bool:

@@ -69,6 +69,7 @@ class JAXEngine(Engine):
     """
 
     backend: AutoJAX
+    traces = True  # jit bakes in what f reads besides its arguments
 
     def __init__(self, backend: AutoJAX) -> None:
         super().__init__(backend)
