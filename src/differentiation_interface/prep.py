@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from ._array import ArraySpec, is_array, namespace_of, spec_of
+from ._array import ArraySpec, is_array, namespace_of, same_values, spec_of
 from .contexts import Constant, Context
 from .errors import PreparationMismatchError
 
@@ -62,9 +62,8 @@ def _describe(spec: Any) -> str:
 
 
 def _equal_values(a: Any, b: Any) -> bool:
-    if is_array(a) and is_array(b):
-        xp = namespace_of(a)
-        return bool(a.shape == b.shape and xp.all(a == b))
+    if is_array(a) and is_array(b):  # NaN equals NaN: the same point may hold NaN
+        return namespace_of(a) is namespace_of(b) and same_values(a, b)
     try:
         return bool(a == b)
     except Exception:  # noqa: BLE001 - incomparable values are different

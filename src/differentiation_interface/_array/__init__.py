@@ -31,6 +31,7 @@ from ._namespace import (
     namespace_of,
     placement,
     real_dtype,
+    same_values,
     spec_of,
 )
 from ._outputs import check_out, write_out
@@ -80,6 +81,7 @@ __all__ = [
     "real_dtype",
     "refuse_foreign",
     "rows",
+    "same_values",
     "spec_of",
     "stack",
     "to_numpy",

@@ -32,6 +32,7 @@ __all__ = [
     "namespace_of",
     "placement",
     "real_dtype",
+    "same_values",
     "spec_of",
 ]
 
@@ -202,3 +203,12 @@ class ArraySpec(NamedTuple):
 def spec_of(a: Any) -> ArraySpec:
     """The :class:`ArraySpec` of an array."""
     return ArraySpec(type(a), tuple(a.shape), a.dtype, device_of(a))
+
+
+def same_values(a: Any, b: Any) -> bool:
+    """Same shape and the same values element by element, NaN equal to NaN (both arrays of
+    one namespace)."""
+    if tuple(a.shape) != tuple(b.shape):
+        return False
+    xp = namespace_of(a)
+    return bool(xp.all((a == b) | (xp.isnan(a) & xp.isnan(b))))

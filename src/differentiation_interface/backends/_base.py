@@ -248,6 +248,11 @@ class Engine:
         """
         return None
 
+    def sparse_result(self, operator: str) -> bool:
+        """Whether ``operator`` returns a sparse matrix here (which ``out=`` cannot take);
+        known before preparing, so that ``out=`` is refused before ``f`` runs."""
+        return False
+
     def max_batch(self, size: int) -> int:
         """Most tangents one batched call may take for an input of ``size`` elements."""
         return max(1, MAX_STACK_ELEMENTS // max(1, size))

@@ -15,6 +15,7 @@ from .._array import (
     device_of,
     fresh,
     is_array,
+    is_complex_dtype,
     namespace_of,
     needs_x64,
     placement,
@@ -26,9 +27,10 @@ from .._array import (
 from .._freshness import Witness
 from ..backends import Fn, engine_for
 from ..contexts import Context
-from ..errors import ArgumentTypeError, ArgumentValueError
+from ..errors import ArgumentTypeError, ArgumentValueError, FunctionOutputError
 from ..prep import Prep, PrepCache, call_signature
 from . import _fastpath
+from ._complex import check_holomorphic
 from ._dispatch import build_plan
 from ._table import OperatorSpec, Result
 from ._validate import check_tangent_specs, convert_contexts, copy_point, evaluate, validate
@@ -96,6 +98,8 @@ def prepare(
             check_tangent_specs(op, tangents, like, what)
             seeds = xp.stack(list(tangents), axis=0)
         plan = build_plan(op.name, engine, fn, x, seeds, y0, same_point=same_point)
+        if op.holomorphic and is_complex_dtype(xp, x.dtype):
+            check_holomorphic(op, engine, fn, x, y0)
     quick_x, quick_tangents = None, None
     if not contexts and y is None and not same_point:
         quick_x = ArraySpec(type(x), tuple(x.shape), x.dtype, placement(x))
@@ -154,6 +158,7 @@ def call(
     device = device_of(x)
     outs = None
     if out is not None:  # every check before anything is computed
+        _check_dense(op, backend)
         outs = _out_targets(op, out, value=value)
         count = 1 if tangents is None else len(tangents)
         if type(prep) is not Prep:  # what needs no f(x) is checked before f runs
@@ -167,13 +172,18 @@ def call(
         prep = _find_prep(op, f, backend, x, tangents, contexts, y, prep, check)
     xp = prep.xp
     if outs is not None:
-        _check_dense(op, prep)
         _check_outs(op, xp, x, device, count, outs, prep.y_spec)
     fn = Fn(f, convert_contexts(contexts, xp, device), y)
     seeds = None if tangents is None else xp.stack(list(tangents), axis=0)
     with precision_scope(xp, x, *fn.args):
         args = (x,) if seeds is None else (x, seeds)
-        results = _fastpath.arrays(prep.plan.run(fn, *args, value=value or fn.inplace))
+        try:
+            results = _fastpath.arrays(prep.plan.run(fn, *args, value=value or fn.inplace))
+        except Exception as err:
+            _diagnose(op, prep, fn, x, err)
+            raise
+        if op.primal and results[0] is not None and results[0].shape != prep.y_spec.shape:
+            _output_changed(op, prep, tuple(results[0].shape), None)
     if not value:
         if y is not None:  # leave f(x) in the caller's y
             write_out(y, results[0])
@@ -242,6 +252,34 @@ def _find_prep(
     return prep
 
 
+# --- engine failures -------------------------------------------------------------------------
+
+
+def _diagnose(op: OperatorSpec, prep: Prep, fn: Fn, x: Any, err: Exception) -> None:
+    """An engine failed: if ``f``'s output no longer looks like it did at preparation (its
+    shape depends on the values of ``x``), say so; otherwise the caller re-raises ``err``."""
+    try:
+        y = fn(x)
+    except Exception:  # noqa: BLE001 - f itself fails here: the engine's error stands
+        return
+    if not is_array(y) or tuple(y.shape) != tuple(prep.y_spec.shape):
+        shape = tuple(y.shape) if is_array(y) else type(y).__name__
+        _output_changed(op, prep, shape, err)
+
+
+def _output_changed(op: OperatorSpec, prep: Prep, shape: Any, err: Exception | None) -> None:
+    needs = f" (`{op.name}` needs a 0-d output)" if op.scalar_output else ""
+    msg = (
+        f"`{op.name}`: f returned shape {shape} at this x, but shape "
+        f"{tuple(prep.y_spec.shape)} at preparation{needs}. A preparation fixes the shape of f's "
+        "output; an f whose output shape depends on the values of x (boolean masks, "
+        "nonzero, unique) is a different function at each point and cannot be "
+        "differentiated as one. Keep the shape fixed, e.g. xp.where(mask, x, 0.0) instead "
+        "of x[mask]."
+    )
+    raise FunctionOutputError(msg) from err
+
+
 # --- out= --------------------------------------------------------------------------------------
 
 
@@ -299,8 +337,8 @@ def _check_outs(
             check_out(op.name, what, o, xp=xp, shape=shape, dtype=dtype, device=device)
 
 
-def _check_dense(op: OperatorSpec, prep: Prep) -> None:
-    if getattr(prep.plan, "sparse_output", False):
+def _check_dense(op: OperatorSpec, backend: Any) -> None:
+    if engine_for(backend).sparse_result(op.name):
         msg = (
             f"`{op.name}` returns a sparse matrix with this backend, which cannot be "
             "written into an array: use AutoSparse(..., output='dense') with out=, or call "

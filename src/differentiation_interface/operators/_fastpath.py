@@ -100,7 +100,10 @@ def make_express(prep: Prep) -> Express | None:
                 seen[0] = here
         if switch is not None and not switch.value:
             return None
-        return run(x)
+        try:  # a failure is the full call's to report (it diagnoses f's output)
+            return run(x)
+        except Exception:  # noqa: BLE001
+            return None
 
     return express
 
@@ -161,11 +164,14 @@ def quick_call(
         if not _quick_tangents(found, tangents):
             return None
         args = (x, found.xp.stack(list(tangents), axis=0))
-    if switch is not None and not switch.value:  # one attribute read when already in 64-bit
-        with switch(True):
+    try:  # a failure is the full call's to report (it diagnoses f's output)
+        if switch is not None and not switch.value:  # one attribute read when in 64-bit
+            with switch(True):
+                results = found.plan.run(fn, *args, value=value)
+        else:
             results = found.plan.run(fn, *args, value=value)
-    else:
-        results = found.plan.run(fn, *args, value=value)
+    except Exception:  # noqa: BLE001
+        return None
     if found.xp is np:
         results = arrays(results)
     if not value:

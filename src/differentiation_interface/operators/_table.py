@@ -88,6 +88,9 @@ class OperatorSpec:
         The primitive the fallback is derived from, when that is a property of the engine.
     derived_from : str
         How the fallback works, in words (the capability matrix prints it).
+    holomorphic : bool
+        With complex ``x`` the result is a complex matrix (or number), which exists only
+        for a holomorphic ``f``: preparation checks it (:mod:`._complex`).
     """
 
     name: str
@@ -102,6 +105,7 @@ class OperatorSpec:
     fallback: Callable[[Any, Any, Any, Any, Any], Any]
     needs: Literal["forward", "reverse"] | None
     derived_from: str
+    holomorphic: bool = False
 
     @property
     def hook(self) -> str:
@@ -191,6 +195,7 @@ OPERATORS: dict[str, OperatorSpec] = {
             fallback=_first(DerivativeViaPushforward),
             needs=None,
             derived_from="pushforward",
+            holomorphic=True,
         ),
         OperatorSpec(
             name="gradient",
@@ -219,6 +224,7 @@ OPERATORS: dict[str, OperatorSpec] = {
             fallback=_first(jacobian_fallback),
             needs=None,
             derived_from="pushforwards / pullbacks",
+            holomorphic=True,
         ),
         OperatorSpec(
             name="second_derivative",
@@ -236,6 +242,7 @@ OPERATORS: dict[str, OperatorSpec] = {
             fallback=_outer_inner(SecondDerivativeNested),
             needs=None,
             derived_from="derivative of derivative",
+            holomorphic=True,
         ),
         OperatorSpec(
             name="hvp",

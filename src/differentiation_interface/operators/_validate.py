@@ -22,6 +22,7 @@ from .._array import (
     is_writable,
     namespace_name,
     namespace_of,
+    same_values,
     spec_of,
 )
 from ..backends import Fn, check_inplace
@@ -73,6 +74,14 @@ def check_x(name: str, x: Any, *, scalar_input: bool = False) -> Any:
     """``x`` checked for the function ``name`` (numpy scalars as 0-d arrays)."""
     if isinstance(x, np.generic):
         x = np.asarray(x)
+    if isinstance(x, (np.ma.MaskedArray, np.matrix)):
+        kind = "masked array" if isinstance(x, np.ma.MaskedArray) else "matrix"
+        msg = (
+            f"`{name}` cannot differentiate with respect to a numpy {kind}: its arithmetic "
+            "differs from the Array API's (masks would be ignored or lost, `*` of matrices "
+            "is a matrix product). Pass a plain array, e.g. np.asarray(x) or x.filled(0.0)."
+        )
+        raise ArgumentTypeError(msg)
     if not is_array(x):
         msg = (
             f"`{name}` differentiates with respect to an array x; got {type(x).__name__}. "
@@ -195,9 +204,10 @@ def evaluate(op: OperatorSpec, fn: Fn, x: Any, xp: Any) -> Any:
     ``f`` runs on a copy of a writable ``x``: an ``f`` that writes into its argument is
     refused here, before any engine runs it on the caller's own array.
     """
-    point = xp.asarray(x, copy=True) if is_eager_and_writable(x) else x
+    # astype, not asarray(copy=True), which warns on torch tensors that require grad
+    point = xp.astype(x, x.dtype, copy=True) if is_eager_and_writable(x) else x
     y = _output(op, fn, point)
-    if point is not x and not _same_values(xp, point, x):
+    if point is not x and not same_values(point, x):
         msg = (
             f"`{op.name}`: f wrote into its argument x (x changed when f was evaluated). "
             "Differentiation evaluates f at many points derived from x, so f must not modify "
@@ -206,11 +216,6 @@ def evaluate(op: OperatorSpec, fn: Fn, x: Any, xp: Any) -> Any:
         )
         raise FunctionOutputError(msg)
     return _check_output(op, y, x, xp)
-
-
-def _same_values(xp: Any, a: Any, b: Any) -> bool:
-    """Equal element by element, NaN equal to NaN."""
-    return bool(xp.all((a == b) | (xp.isnan(a) & xp.isnan(b))))
 
 
 def _output(op: OperatorSpec, fn: Fn, x: Any) -> Any:

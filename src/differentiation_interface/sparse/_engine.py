@@ -324,6 +324,10 @@ class SparseEngine(Engine):
     def max_batch(self, size: int) -> int:
         return self.dense.max_batch(size)
 
+    def sparse_result(self, operator: str) -> bool:
+        # the operators this engine prepares itself (below); the rest are the dense engine's
+        return self.backend.output == "sparse" and operator in ("jacobian", "hessian")
+
     def prepare_pushforward(self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool) -> Any:
         return build_plan("pushforward", self.dense, fn, x, tx, y, same_point=same_point)
 

@@ -18,7 +18,9 @@ primitive keeps its derivative rules) with:
   ``norm`` spellings);
 * the Array-API functions autograd has no rule for, re-expressed through primitives that have
   one (indexing, ``swapaxes``, ``cumsum``, ``sum`` ...), so both reverse and forward mode work;
-* ``std``/``var`` mapping ``correction`` to ``ddof``, which autograd's rules honour.
+* ``std``/``var`` mapping ``correction`` to ``ddof``, which autograd's rules honour;
+* ``sort``/``argsort`` with the Array API's ``descending`` (numpy's lack it), sorting by
+  indexing.
 
 Functions with no derivative at all (``unique_values``, ``qr``, ...) are left as they are: using
 them raises, and the engine turns the error into a clear
@@ -191,6 +193,23 @@ def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> Any:
     return x[tuple(index)]
 
 
+def argsort(x: Any, /, *, axis: int = -1, descending: bool = False, stable: bool = True) -> Any:
+    """Array-API ``argsort`` (numpy's lacks ``descending``): stable either way, equal
+    elements keep their order when sorting descending too."""
+    values = np.asarray(getval(x))
+    ax = axis_of(axis, values.ndim)
+    if not descending:
+        return np.argsort(values, axis=ax, kind="stable")
+    flipped = np.argsort(np.flip(values, axis=ax), axis=ax, kind="stable")
+    return values.shape[ax] - 1 - np.flip(flipped, axis=ax)
+
+
+def sort(x: Any, /, *, axis: int = -1, descending: bool = False, stable: bool = True) -> Any:
+    """Array-API ``sort``, as indexing by :func:`argsort` (autograd differentiates it)."""
+    indices = argsort(x, axis=axis, descending=descending, stable=stable)
+    return take_along_axis(x, indices, axis=axis)
+
+
 def flip(x: Any, /, *, axis: int | Sequence[int] | None = None) -> Any:
     """Reverse along axes, by indexing."""
     ndim = len(np.shape(getval(x)))
@@ -306,6 +325,7 @@ def var(
 # --- assembly ---------------------------------------------------------------------------------
 
 _TOP: dict[str, Any] = {
+    "argsort": argsort,
     "asarray": asarray,
     "astype": astype,
     "broadcast_arrays": broadcast_arrays,
@@ -322,6 +342,7 @@ _TOP: dict[str, Any] = {
     "ones_like": _constant_like(compat_numpy.ones_like),
     "permute_dims": permute_dims,
     "positive": positive,
+    "sort": sort,
     "std": std,
     "take": take,
     "take_along_axis": take_along_axis,
