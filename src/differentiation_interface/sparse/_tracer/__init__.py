@@ -4,8 +4,12 @@
 inputs each element depends on; ``namespace`` is the Array-API namespace that
 ``array_namespace`` returns for it, built from one module per family of functions
 (``creation``, ``dtypes``, ``elementwise``, ``indexing``, ``shape``, ``reduce``,
-``statistics``, ``linalg``); ``array`` attaches Python operators and numpy interoperability
-(:func:`install`). Second-order pairs accumulate on the :class:`Tape` of a trace.
+``statistics``, ``linalg``); ``array`` attaches Python operators, numpy's array methods and
+numpy interoperability (:func:`install`). numpy functions called on traced arrays get
+numpy's meaning: ``numpy_dispatch`` matches them by function object and binds their
+arguments to numpy's signature, refusing any it does not implement; ``numpy_moves``,
+``numpy_arrays``, ``numpy_reductions`` and ``numpy_linalg`` implement them, ``numpy_ufuncs``
+the ufuncs. Second-order pairs accumulate on the :class:`Tape` of a trace.
 
 Imports: numpy, scipy, ``differentiation_interface._array``, ``differentiation_interface.errors``
 and the shared leaf ``sparse._pattern`` only; never the coloring (``sparse._coloring``), the

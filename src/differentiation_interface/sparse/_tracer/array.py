@@ -8,9 +8,11 @@ Python control flow on values of ``x`` (``if x[0] > 0:``) has no global pattern:
 remedy; of arrays with known values (shapes, constants) they work.
 
 numpy functions called directly on traced arrays (``np.sin(x)``, ``np.sum(x)``, or numpy
-arrays on the left of an operator) are routed to the tracing namespace through numpy's
-``__array_ufunc__`` / ``__array_function__`` protocols, so functions written for numpy (as
-HIPS autograd requires) can be traced too.
+arrays on the left of an operator) reach the tracer through numpy's ``__array_ufunc__`` /
+``__array_function__`` protocols (:mod:`.numpy_ufuncs`, :mod:`.numpy_dispatch`) and get
+numpy's meaning, so functions written for numpy (as HIPS autograd requires) can be traced
+too. The array methods are numpy's too (``x.sum(axis=0)``, ``x.reshape(..., order="F")``,
+``x.ravel()``); other ndarray attributes raise, naming the attribute.
 """
 
 from __future__ import annotations
@@ -24,9 +26,15 @@ import numpy as np
 from . import creation as C
 from . import elementwise as E
 from . import indexing as I
+from . import numpy_arrays as A
+from . import numpy_linalg, numpy_reductions  # noqa: F401  (they register numpy functions)
+from . import numpy_moves as M
 from . import shape as S
-from .core import TracedArray, TracingError, lift, unsupported
+from .core import TracedArray, TracingError, lift
+from .dtypes import astype
 from .namespace import NAMESPACE
+from .numpy_dispatch import call
+from .numpy_ufuncs import call_ufunc
 
 __all__ = ["install"]
 
@@ -92,92 +100,12 @@ def _integral(a: Any, b: Any) -> bool:
     return bool(lift(a).dtype != np.bool_ or lift(b).dtype != np.bool_)
 
 
-# numpy names that differ from the Array API's, for numpy functions called on traced arrays
-_NUMPY_ALIASES = {
-    "absolute": "abs",
-    "arccos": "acos",
-    "arccosh": "acosh",
-    "arcsin": "asin",
-    "arcsinh": "asinh",
-    "arctan": "atan",
-    "arctanh": "atanh",
-    "arctan2": "atan2",
-    "power": "pow",
-    "true_divide": "divide",
-    "concatenate": "concat",
-    "conjugate": "conj",
-    "invert": "bitwise_invert",
-    "left_shift": "bitwise_left_shift",
-    "right_shift": "bitwise_right_shift",
-    "amax": "max",
-    "amin": "min",
-    "mod": "remainder",
-    "cumsum": "cumulative_sum",
-    "cumprod": "cumulative_prod",
-}
-
-
-def _numpy_function(name: str) -> Callable[..., Any]:
-    target = _NUMPY_ALIASES.get(name, name)
-    function: Callable[..., Any]
-    if target == "transpose":
-        return lambda x, axes=None: S.permute_dims(
-            x, tuple(range(lift(x).ndim))[::-1] if axes is None else axes
-        )
-    if target == "dot":
-        return _numpy_dot
-    if target == "outer":
-        function = NAMESPACE.linalg.outer
-        return function
-    if target in ("cumulative_sum", "cumulative_prod"):
-        function = getattr(NAMESPACE, target)
-        return lambda x, axis=None, dtype=None: function(
-            x if axis is not None else S.reshape(x, (-1,)), axis=axis, dtype=dtype
-        )
-    if target in ("sum", "prod", "max", "min", "mean", "std", "var", "any", "all"):
-        function = getattr(NAMESPACE, target)
-        return lambda x, axis=None, *, keepdims=False, **k: function(
-            x, axis=axis, keepdims=keepdims, **k
-        )
-    try:
-        function = getattr(NAMESPACE, target)
-    except AttributeError:
-        pass
-    else:
-        return function
-    msg = f"numpy.{name}"
-    raise unsupported(msg)
-
-
-def _numpy_dot(a: Any, b: Any) -> TracedArray:
-    x, y = lift(a), lift(b)
-    if x.ndim == 0 or y.ndim == 0:
-        return E.binary("multiply", x, y)
-    if x.ndim > 2 or y.ndim > 2:
-        msg = "numpy.dot"
-        raise unsupported(
-            msg, "Use xp.matmul or xp.tensordot for arrays of more than 2 dimensions."
-        )
-    product: TracedArray = NAMESPACE.matmul(x, y)
-    return product
-
-
 def _array_ufunc(self: TracedArray, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
-    if method != "__call__" or kwargs.get("out") is not None:
-        raise unsupported(
-            f"numpy.{ufunc.__name__}.{method}"
-            if method != "__call__"
-            else f"numpy.{ufunc.__name__}(out=...)"
-        )
-    kwargs.pop("out", None)
-    if kwargs:
-        msg = f"numpy.{ufunc.__name__}"
-        raise unsupported(msg, f"Options {sorted(kwargs)} are not supported.")
-    return _numpy_function(ufunc.__name__)(*inputs)
+    return call_ufunc(ufunc, method, inputs, kwargs)
 
 
 def _array_function(self: TracedArray, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-    return _numpy_function(func.__name__)(*args, **kwargs)
+    return call(func, args, kwargs)
 
 
 def _array(self: TracedArray, dtype: Any = None, copy: Any = None) -> Any:
@@ -198,14 +126,100 @@ def _iterate(self: TracedArray) -> Iterator[TracedArray]:
     return (I.getitem(self, i) for i in range(self.shape[0]))
 
 
-def _reduce_method(name: str) -> Callable[..., Any]:
-    function = getattr(NAMESPACE, name)
+def _method(function: Any) -> Callable[..., Any]:
+    """The array method that is numpy ``function`` of the array (``x.sum(...)`` is
+    ``np.sum(x, ...)``: ndarray's methods take the same arguments as the functions)."""
 
-    def method(self: TracedArray, axis: Any = None, *, keepdims: bool = False, **k: Any) -> Any:
-        return function(self, axis=axis, keepdims=keepdims, **k)
+    def method(self: TracedArray, *args: Any, **kwargs: Any) -> Any:
+        return call(function, (self, *args), kwargs)
 
-    method.__name__ = name
+    method.__name__ = function.__name__
     return method
+
+
+_METHODS = [
+    "all", "any", "argmax", "argmin", "argsort", "cumprod", "cumsum", "diagonal", "dot",
+    "max", "mean", "min", "nonzero", "prod", "ravel", "repeat", "round", "searchsorted",
+    "squeeze", "std", "sum", "swapaxes", "take", "trace", "var",
+]  # fmt: skip
+
+
+def _reshape(self: TracedArray, *shape: Any, **kwargs: Any) -> Any:
+    if not shape:  # x.reshape(shape=...)
+        return call(np.reshape, (self,), kwargs)
+    single = len(shape) == 1 and not isinstance(shape[0], int | np.integer)
+    return call(np.reshape, (self, shape[0] if single else shape), kwargs)
+
+
+def _transpose(self: TracedArray, *axes: Any) -> Any:
+    if len(axes) == 1 and not isinstance(axes[0], int | np.integer):
+        axes = axes[0]
+    return call(np.transpose, (self, axes or None), {})
+
+
+def _astype(
+    self: TracedArray,
+    dtype: Any,
+    order: str = "K",
+    casting: str = "unsafe",
+    subok: bool = True,
+    copy: bool = True,
+) -> TracedArray:
+    if not np.can_cast(self.dtype, dtype, casting):  # type: ignore[arg-type]
+        msg = f"Cannot cast array data from {self.dtype} to {np.dtype(dtype)} ({casting!r})."
+        raise TypeError(msg)
+    if not copy and np.dtype(dtype) == self.dtype:
+        return self
+    return astype(self, dtype)
+
+
+def _clip(self: TracedArray, min: Any = None, max: Any = None, **kwargs: Any) -> Any:
+    return call(np.clip, (self, min, max), kwargs)
+
+
+def _sort(self: TracedArray, axis: Any = -1, **kwargs: Any) -> None:
+    if axis is None:
+        msg = "ndarray.sort sorts in place along one axis: axis=None is not allowed."
+        raise TypeError(msg)
+    I.setitem(self, ..., call(np.sort, (self,), {"axis": axis, **kwargs}))
+
+
+def _fill(self: TracedArray, value: Any) -> None:
+    I.setitem(self, ..., value)
+
+
+def _item(self: TracedArray, *args: Any) -> Any:
+    if self.value is None:
+        _scalar(self, float, "item")
+    return self.value.item(*args)  # type: ignore[union-attr]
+
+
+def _tolist(self: TracedArray) -> Any:
+    if self.value is None:
+        msg = (
+            "Sparsity detection: f calls tolist() on an array whose values depend on x "
+            "or are unknown. Keep it an array."
+        )
+        raise TracingError(msg)
+    return self.value.tolist()
+
+
+class UnsupportedAttributeError(TracingError, AttributeError):
+    """An ndarray attribute traced arrays lack (an ``AttributeError`` too, so that
+    ``hasattr`` answers ``False``)."""
+
+
+def _attribute(self: TracedArray, name: str) -> Any:
+    """Attributes of numpy arrays that traced arrays lack raise, naming the attribute."""
+    if not name.startswith("_") and hasattr(np.ndarray, name):
+        msg = (
+            f"Sparsity detection does not support `ndarray.{name}` on traced arrays. Rewrite "
+            "f with supported Array-API operations or numpy functions, give the pattern with "
+            "KnownJacobianSparsity / KnownHessianSparsity, or use DenseSparsityDetector."
+        )
+        raise UnsupportedAttributeError(msg)
+    msg = f"{type(self).__name__!r} object has no attribute {name!r}"
+    raise AttributeError(msg)
 
 
 def install() -> None:
@@ -243,18 +257,22 @@ def install() -> None:
     cls.mT = property(S.matrix_transpose)
     cls.T = property(lambda self: S.permute_dims(self, tuple(range(self.ndim))[::-1]))
     cls.to_device = lambda self, device, /, *, stream=None: self
-    cls.astype = lambda self, dtype, copy=True: NAMESPACE.astype(self, dtype)
-    cls.reshape = lambda self, *shape, **k: S.reshape(
-        self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape
-    )
-    cls.ravel = cls.flatten = lambda self: S.reshape(self, (-1,), copy=True)
-    cls.copy = lambda self: C.asarray(self, copy=True)
-    cls.transpose = lambda self, *axes: S.permute_dims(
-        self, axes[0] if len(axes) == 1 else (axes or tuple(range(self.ndim))[::-1])
-    )
-    for name in ("sum", "prod", "mean", "max", "min", "std", "var", "any", "all"):
-        setattr(cls, name, _reduce_method(name))
-    cls.dot = _numpy_dot
+    cls.astype = _astype
+    cls.reshape = _reshape
+    cls.transpose = _transpose
+    cls.flatten = lambda self, order="C": M.flatten(self, order)
+    cls.copy = lambda self, order="C": C.asarray(self, copy=True)  # order: layout only
+    cls.clip = _clip
+    cls.sort = _sort
+    cls.fill = _fill
+    cls.item = _item
+    cls.tolist = _tolist
+    cls.conj = cls.conjugate = lambda self: E.unary("conj", self)
+    cls.real = property(A.real)
+    cls.imag = property(A.imag)
+    for name in _METHODS:
+        setattr(cls, name, _method(getattr(np, name)))
+    cls.__getattr__ = _attribute
     cls._installed = True
 
 

@@ -41,7 +41,17 @@ from .core import (
     zero_mask,
 )
 
-__all__ = ["BINARY", "UNARY", "binary", "clip", "pow_", "unary", "where"]
+__all__ = [
+    "BINARY",
+    "NUMPY_BINARY",
+    "NUMPY_UNARY",
+    "UNARY",
+    "binary",
+    "clip",
+    "pow_",
+    "unary",
+    "where",
+]
 
 #: unary functions: name -> (kind, numpy implementation)
 UNARY: dict[str, tuple[str, Callable[..., Any]]] = {
@@ -138,6 +148,29 @@ BINARY: dict[str, tuple[str, Callable[..., Any]]] = {
 }
 
 
+#: numpy ufuncs outside the standard, reachable through numpy only (not the namespace)
+NUMPY_UNARY: dict[str, tuple[str, Callable[..., Any]]] = {
+    "fabs": ("piecewise", np.fabs),
+    "rint": ("zero", np.rint),
+    "spacing": ("zero", np.spacing),
+    "exp2": ("nonlinear", np.exp2),
+    "cbrt": ("nonlinear", np.cbrt),
+    "deg2rad": ("linear", np.deg2rad),
+    "radians": ("linear", np.radians),
+    "rad2deg": ("linear", np.rad2deg),
+    "degrees": ("linear", np.degrees),
+}
+
+#: numpy binary ufuncs outside the standard
+NUMPY_BINARY: dict[str, tuple[str, Callable[..., Any]]] = {
+    "fmod": ("piecewise", np.fmod),  # a - b * trunc(a / b), as remainder
+    "fmax": ("piecewise", np.fmax),
+    "fmin": ("piecewise", np.fmin),
+    "logaddexp2": ("nonlinear", np.logaddexp2),
+    "ldexp": ("first", np.ldexp),  # a * 2**b with integer b: linear in a
+}
+
+
 def _numpy(function: Callable[..., Any], *args: Any) -> Any:
     with np.errstate(all="ignore"):  # constants may divide by zero; that is f's business
         return function(*args)
@@ -145,8 +178,10 @@ def _numpy(function: Callable[..., Any], *args: Any) -> Any:
 
 def unary(name: str, x: Any) -> TracedArray:
     """Apply the unary elementwise function ``name``."""
-    kind, function = UNARY[name]
+    kind, function = UNARY[name] if name in UNARY else NUMPY_UNARY[name]
     a = lift(x)
+    if name == "imag" and a.dtype.kind != "c":  # constant zeros
+        return TracedArray(a.shape, a.dtype, value=np.zeros(a.shape, dtype=a.dtype))
     if a.dtype.kind == "c" and name in ("real", "imag"):
         dtype = np.empty(0, a.dtype).real.dtype
     else:
@@ -163,7 +198,7 @@ def unary(name: str, x: Any) -> TracedArray:
 
 def binary(name: str, x1: Any, x2: Any) -> TracedArray:
     """Apply the binary elementwise function ``name`` (with broadcasting)."""
-    kind, function = BINARY[name]
+    kind, function = BINARY[name] if name in BINARY else NUMPY_BINARY[name]
     a, b = lift(x1), lift(x2)
     dtype = _numpy(function, _weak(x1, a), _weak(x2, b)).dtype
     shape = tuple(np.broadcast_shapes(a.shape, b.shape))

@@ -30,7 +30,15 @@ from .core import (
     zero_mask,
 )
 
-__all__ = ["getitem", "remap", "remap_many", "setitem", "take", "take_along_axis"]
+__all__ = [
+    "getitem",
+    "remap",
+    "remap_each",
+    "remap_many",
+    "setitem",
+    "take",
+    "take_along_axis",
+]
 
 
 def _numbers(a: TracedArray, offset: int = 0) -> Any:
@@ -40,9 +48,26 @@ def _numbers(a: TracedArray, offset: int = 0) -> Any:
 def remap(a: Any, operation: Callable[[Any], Any], *, view: bool = False) -> TracedArray:
     """Apply an element-moving numpy ``operation`` to ``a`` (values and pattern alike)."""
     a = lift(a)
-    source = np.asarray(operation(_numbers(a)))
+    value = None if a.value is None else operation(a.value)
+    return _moved(a, np.asarray(operation(_numbers(a))), value, view)
+
+
+def remap_each(
+    a: Any, operation: Callable[[Any], Any], *, view: bool = False
+) -> list[TracedArray] | tuple[TracedArray, ...]:
+    """:func:`remap` for an ``operation`` returning a list or tuple of arrays
+    (``numpy.split``): a list or tuple of traced arrays."""
+    a = lift(a)
+    moved = operation(_numbers(a))
+    values = operation(a.value) if a.value is not None else [None] * len(moved)
+    results = [_moved(a, np.asarray(s), v, view) for s, v in zip(moved, values, strict=True)]
+    return results if isinstance(moved, list) else tuple(results)
+
+
+def _moved(a: TracedArray, source: Any, value: Any, view: bool) -> TracedArray:
+    """The array whose element ``k`` is element ``source[k]`` of ``a`` (``value`` if known)."""
     if a.value is not None:
-        result = TracedArray(source.shape, a.dtype, value=np.asarray(operation(a.value)))
+        result = TracedArray(source.shape, a.dtype, value=np.asarray(value))
     elif a.pattern is None:
         result = TracedArray(source.shape, a.dtype)
     else:
@@ -60,12 +85,19 @@ def remap_many(
     if dtype is None:
         dtype = np.result_type(*(a.dtype for a in lifted))
     if all(a.value is not None for a in lifted):
-        value = np.asarray(operation([a.value for a in lifted])).astype(dtype, copy=False)
-        return TracedArray(value.shape, dtype, value=value)
+        return _known(operation([a.value for a in lifted]), dtype)
     offsets = np.cumsum([0] + [a.size for a in lifted])
-    source = np.asarray(
-        operation([_numbers(a, int(o)) for a, o in zip(lifted, offsets, strict=False)])
-    )
+    moved = operation([_numbers(a, int(o)) for a, o in zip(lifted, offsets, strict=False)])
+    return _gathered(lifted, np.asarray(moved), dtype)
+
+
+def _known(value: Any, dtype: Any) -> TracedArray:
+    value = np.asarray(value).astype(dtype, copy=False)
+    return TracedArray(value.shape, dtype, value=value)
+
+
+def _gathered(lifted: list[TracedArray], source: Any, dtype: Any) -> TracedArray:
+    """The array whose element ``k`` is element ``source[k]`` of the operands laid end to end."""
     if all(a.pattern is None for a in lifted):
         return TracedArray(source.shape, dtype)
     tape = tape_of(*lifted)

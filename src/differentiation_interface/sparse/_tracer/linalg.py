@@ -25,12 +25,13 @@ import numpy as np
 
 from .. import _pattern as P
 from .core import TracedArray, lift, nonzero_mask, tape_of, unsupported
+from .dtypes import astype
 from .elementwise import binary, unary
 from .indexing import getitem, remap
 from .reduce import reduction
 from .shape import broadcast_to, permute_dims, reshape
 
-__all__ = ["dense_op", "fft_op", "matmul", "tensordot", "vecdot"]
+__all__ = ["dense_op", "fft_op", "matmul", "solve", "tensordot", "vecdot"]
 
 
 def _contract_rows(pattern: P.Pattern, sources: Any, targets: Any, count: int) -> P.Pattern:
@@ -163,8 +164,13 @@ def cross(x1: Any, x2: Any, /, *, axis: int = -1) -> TracedArray:
 
 def trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> TracedArray:
     """``linalg.trace``: sum of a diagonal (linear)."""
-    diag = remap(x, lambda e: np.diagonal(e, offset=offset, axis1=-2, axis2=-1))
-    return reduction("linear", np.sum, diag, axis=-1)
+    a = lift(x)
+    if a.value is not None:
+        value = np.asarray(np.trace(a.value, offset=offset, axis1=-2, axis2=-1, dtype=dtype))
+        return TracedArray(value.shape, value.dtype, value=value)
+    diag = remap(a, lambda e: np.diagonal(e, offset=offset, axis1=-2, axis2=-1))
+    summed = reduction("linear", np.sum, diag, axis=-1)
+    return summed if dtype is None else astype(summed, dtype)
 
 
 def vector_norm(
@@ -245,6 +251,20 @@ def dense_op(name: str, *args: Any, **options: Any) -> Any:
     return _wrap(samples, spread)
 
 
+def solve(x1: Any, x2: Any, /) -> Any:
+    """``linalg.solve``: dense per matrix, but when the matrix does not depend on the input,
+    linear in ``x2`` and column by column (``x2`` is a vector only if it is 1-D)."""
+    a, b = lift(x1), lift(x2)
+    if a.pattern is not None or b.pattern is None:
+        return dense_op("solve", a, b)
+    with np.errstate(all="ignore"):
+        sample = np.asarray(np.linalg.solve(_sample(a), np.zeros(b.shape, dtype=b.dtype)))
+    pooled = reduction("linear", np.sum, b, axis=0 if b.ndim == 1 else -2, keepdims=True)
+    source = np.broadcast_to(np.arange(pooled.size).reshape(pooled.shape), sample.shape)
+    pattern = P.select_rows(pooled.rows(), source.reshape(-1))
+    return TracedArray(sample.shape, sample.dtype, pattern=pattern, tape=b.tape)
+
+
 def _sample(o: TracedArray) -> Any:
     """Harmless values of ``o``'s shape for numpy to tell result shapes and dtypes."""
     if o.value is not None:
@@ -263,6 +283,7 @@ def _wrap(results: Any, make: Callable[[Any], TracedArray]) -> Any:
     return make(results)
 
 
+#: The FFTs of the standard (``fft`` of the namespace).
 FFT: dict[str, Callable[..., Any]] = {
     name: getattr(np.fft, name)
     for name in (
@@ -279,25 +300,51 @@ FFT: dict[str, Callable[..., Any]] = {
     )
 }
 
+#: numpy's two-dimensional FFTs, reachable through numpy only.
+_FFT_2D: dict[str, Callable[..., Any]] = {
+    name: getattr(np.fft, name) for name in ("fft2", "ifft2", "rfft2", "irfft2")
+}
 
-def fft_op(name: str, x: Any, /, *args: Any, **options: Any) -> TracedArray:
-    """An FFT: linear, and dense along its axes."""
+_ONE_DIMENSIONAL = frozenset(["fft", "ifft", "rfft", "irfft", "hfft", "ihfft"])
+#: complex-to-real transforms: the last axis of the output of length n reads n // 2 + 1
+#: input elements
+_TO_REAL = frozenset(["irfft", "hfft", "irfftn", "irfft2"])
+
+
+def _fft_axes(name: str, ndim: int, options: dict[str, Any]) -> list[tuple[int, int | None]]:
+    """The transformed axes of an FFT, each with its requested length (``None``: kept)."""
+    if name in _ONE_DIMENSIONAL:
+        return [(options.get("axis", -1) % ndim, options.get("n"))]
+    sizes, axes = options.get("s"), options.get("axes")
+    if axes is None:
+        if name in _FFT_2D:
+            axes = (-2, -1)
+        else:  # numpy: every axis, or the last len(s) if s is given
+            axes = range(ndim) if sizes is None else range(ndim - len(sizes), ndim)
+    axes = [a % ndim for a in axes]
+    return list(zip(axes, [None] * len(axes) if sizes is None else sizes, strict=True))
+
+
+def fft_op(name: str, x: Any, /, **options: Any) -> TracedArray:
+    """An FFT with numpy's options (``n``/``axis`` or ``s``/``axes``, ``norm``): linear,
+    and dense along its axes over the input elements it reads (``n`` may crop them)."""
     a = lift(x)
-    function = FFT[name]
-    if "axis" in options:
-        axes: tuple[int, ...] = (options["axis"] % a.ndim,)
-    elif options.get("axes") is not None:
-        axes = tuple(v % a.ndim for v in options["axes"])
-    else:
-        axes = (a.ndim - 1,) if not name.endswith("n") else tuple(range(a.ndim))
+    function = FFT.get(name) or _FFT_2D[name]
     if a.value is not None:
-        value = np.asarray(function(a.value, *args, **options))
+        value = np.asarray(function(a.value, **options))
         return TracedArray(value.shape, value.dtype, value=value)
-    sample = np.asarray(function(np.zeros(a.shape, dtype=a.dtype), *args, **options))
+    sample = np.asarray(function(np.zeros(a.shape, dtype=a.dtype), **options))
     if a.pattern is None:
         return TracedArray(sample.shape, sample.dtype)
-    pooled = reduction("linear", np.sum, a, axis=axes, keepdims=True)
-    kept = pooled.shape
-    source = np.broadcast_to(np.arange(pooled.size).reshape(kept), sample.shape)
+    transformed = _fft_axes(name, a.ndim, options)
+    read = [slice(None)] * a.ndim
+    for i, (axis, size) in enumerate(transformed):
+        if size is not None:
+            last = i == len(transformed) - 1
+            read[axis] = slice(0, size // 2 + 1 if name in _TO_REAL and last else size)
+    cropped = getitem(a, tuple(read))
+    axes = tuple(sorted({axis for axis, _ in transformed}))
+    pooled = reduction("linear", np.sum, cropped, axis=axes, keepdims=True)
+    source = np.broadcast_to(np.arange(pooled.size).reshape(pooled.shape), sample.shape)
     pattern = P.select_rows(pooled.rows(), source.reshape(-1))
     return TracedArray(sample.shape, sample.dtype, pattern=pattern, tape=a.tape)

@@ -25,7 +25,7 @@ from . import indexing as I
 from . import linalg as L
 from . import shape as S
 from . import statistics as St
-from .core import TracedArray, constant, unsupported
+from .core import TracedArray, constant, lift, unsupported
 
 __all__ = ["NAMESPACE", "TracerNamespace"]
 
@@ -84,6 +84,7 @@ class TracerNamespace:
             vector_norm=L.vector_norm,
             **{name: _dense(name) for name in L.DENSE},
         )
+        self.linalg.solve = L.solve
         self.fft = SimpleNamespace(
             **{name: _fft(name) for name in L.FFT},
             fftfreq=_frequencies(np.fft.fftfreq),
@@ -105,7 +106,10 @@ class TracerNamespace:
         return T.Info()
 
     def round(self, x: Any, /, *, decimals: int = 0) -> TracedArray:
-        return E.unary("round", x)
+        a = lift(x)
+        if decimals and a.value is not None:
+            return constant(np.round(a.value, decimals))
+        return E.unary("round", a)  # zero derivative whatever the decimals
 
 
 def _unary(name: str) -> Any:
@@ -133,8 +137,8 @@ def _dense(name: str) -> Any:
 
 
 def _fft(name: str) -> Any:
-    def function(x: Any, /, *args: Any, **options: Any) -> TracedArray:
-        return L.fft_op(name, x, *args, **options)
+    def function(x: Any, /, **options: Any) -> TracedArray:
+        return L.fft_op(name, x, **options)
 
     function.__name__ = name
     return function

@@ -118,7 +118,7 @@ def cumulative(
     lead = moved.shape[:-1]
     out_dtype = np.dtype(dtype) if dtype is not None else a.dtype
     out_shape_moved = (*lead, out_length)
-    if a.pattern is None:
+    if a.pattern is None or out_dtype.kind not in "fc":  # integers: zero derivative
         result = TracedArray(out_shape_moved, out_dtype)
     else:
         rows, cols = np.tril_indices(length)

@@ -147,7 +147,9 @@ def argsort(
 def searchsorted(x1: Any, x2: Any, /, *, side: str = "left", sorter: Any = None) -> TracedArray:
     """``searchsorted``: integers, zero derivative (known when both operands are)."""
     a, v = lift(x1), lift(x2)
-    if a.value is not None and v.value is not None:
+    order = None if sorter is None else lift(sorter)
+    if a.value is not None and v.value is not None and (order is None or order.value is not None):
         where: Any = side
-        return constant(np.searchsorted(a.value, v.value, side=where))
+        permutation = None if order is None else order.value
+        return constant(np.searchsorted(a.value, v.value, side=where, sorter=permutation))
     return TracedArray(v.shape, np.int64)
