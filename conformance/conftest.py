@@ -105,6 +105,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         context_scenarios,
         default_scenarios,
         edge_scenarios,
+        sparse_scenarios,
     )
 
     params = []
@@ -126,6 +127,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 for scenario in scenarios:
                     cell_id = f"{engine}|{backend!r}|{ns_name}|{scenario.name}"
                     params.append(pytest.param((engine, backend, ns_name, scenario), id=cell_id))
+            # sparse Jacobians and Hessians over each dense backend (SecondOrder excluded:
+            # AutoSparse composes it itself), in the caller's sparse format
+            dense = [b for b in backends if not isinstance(b, di.SecondOrder)]
+            for backend in dense[:1] if ns_name in FIRST_BACKEND_ONLY else dense:
+                sparse = di.AutoSparse(backend)
+                for scenario in sparse_scenarios(dtype=real):
+                    cell_id = f"{engine}|{sparse!r}|{ns_name}|{scenario.name}"
+                    params.append(pytest.param((engine, sparse, ns_name, scenario), id=cell_id))
     metafunc.parametrize("cell", params)
 
 

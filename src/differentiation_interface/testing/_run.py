@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import operators as ops
-from .._array import to_numpy
+from .._array import is_array, namespace_of, precision_scope, to_numpy
 from ..adtypes import AbstractBackend, AutoFiniteDiff, SecondOrder
 from ..errors import UnsupportedOperationError
 from ..operators._table import OPERATORS, SECOND_ORDER
@@ -32,10 +32,18 @@ class Outcome:
 
 
 def dense(a: Any) -> Any:
-    """Sparse matrices of any ecosystem (scipy, torch, JAX BCOO, cupyx) as dense arrays."""
+    """Sparse matrices of any ecosystem (scipy, torch, JAX BCOO, cupyx) as dense arrays.
+
+    A float64 JAX BCOO is densified in JAX's 64-bit mode: outside it, ``todense`` would give
+    float32 (what a JAX user does too: ``with jax.enable_x64(True): J.todense()``).
+    """
     for method in ("toarray", "todense", "to_dense"):
         convert = getattr(a, method, None)
         if convert is not None and not hasattr(a, "__array_namespace__"):
+            data = getattr(a, "data", None)
+            if is_array(data):
+                with precision_scope(namespace_of(data), data):
+                    return convert()
             return convert()
     if getattr(a, "layout", None) is not None and str(a.layout) != "torch.strided":
         return a.todense()
