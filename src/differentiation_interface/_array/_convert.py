@@ -9,7 +9,9 @@ the project's reference notes:
 * JAX drops float64 to float32 unless the work runs inside ``jax.enable_x64(True)``, which is
   thread-local; the global flag is never touched (see ``_precision``);
 * results handed to the caller are fresh and writable (a numpy view of a JAX buffer is
-  read-only; an identity function returns the caller's own buffer).
+  read-only; an identity function returns the caller's own buffer);
+* a torch ``meta`` tensor has a shape and a dtype but no values: engines that compute with
+  values refuse it before computing (:func:`refuse_meta`), and so does :func:`to_numpy`.
 """
 
 from __future__ import annotations
@@ -21,10 +23,26 @@ from typing import Any
 import array_api_compat as aac
 import numpy as np
 
+from ..errors import UnsupportedOperationError
 from ._namespace import device_of, namespace_of
 from ._precision import precision_scope
 
-__all__ = ["convert", "fresh", "from_numpy", "to_numpy"]
+__all__ = ["convert", "fresh", "from_numpy", "refuse_meta", "to_numpy"]
+
+
+def refuse_meta(a: Any, selector: str) -> None:
+    """Raise :class:`UnsupportedOperationError` if ``a`` is a torch ``meta`` tensor.
+
+    ``selector`` names who needs values (``"AutoJAX()"``), for the message.
+    """
+    if getattr(a, "is_meta", False) is True:
+        msg = (
+            f"{selector} needs the values of its arrays, but received a torch tensor on the "
+            "'meta' device, which has a shape and a dtype and no values. Pass a tensor with "
+            "values (on 'cpu' or an accelerator), or use di.AutoTorch(), which propagates "
+            "meta tensors through every operator, shapes and dtypes only."
+        )
+        raise UnsupportedOperationError(msg)
 
 
 def to_numpy(a: Any) -> np.ndarray[Any, Any]:
@@ -34,6 +52,7 @@ def to_numpy(a: Any) -> np.ndarray[Any, Any]:
     if isinstance(a, np.generic):
         return np.asarray(a)
     if aac.is_torch_array(a):
+        refuse_meta(a, "A conversion to numpy")
         t = a.detach()
         if t.device.type != "cpu":
             t = t.cpu()

@@ -110,6 +110,8 @@ class Fn:
 class PushforwardPlan(ABC):
     """Prepared pushforward (Jacobian-vector products) for a stack of tangents."""
 
+    operator: ClassVar[str] = "pushforward"
+
     @abstractmethod
     def run(self, fn: Fn, x: Any, tx: Any, *, value: bool) -> tuple[Any, Any]:
         """Return ``(y or None, ty)`` with ``ty`` of shape ``(B, *y.shape)``."""
@@ -117,6 +119,8 @@ class PushforwardPlan(ABC):
 
 class PullbackPlan(ABC):
     """Prepared pullback (vector-Jacobian products) for a stack of cotangents."""
+
+    operator: ClassVar[str] = "pullback"
 
     @abstractmethod
     def run(self, fn: Fn, x: Any, ty: Any, *, value: bool) -> tuple[Any, Any]:
@@ -161,6 +165,8 @@ class ExpressPlan:
 class DerivativePlan(ExpressPlan, ABC):
     """Prepared derivative of a function of a 0-d array."""
 
+    operator: ClassVar[str] = "derivative"
+
     @abstractmethod
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
         """Return ``(y or None, der)``."""
@@ -168,6 +174,8 @@ class DerivativePlan(ExpressPlan, ABC):
 
 class GradientPlan(ExpressPlan, ABC):
     """Prepared gradient of a real scalar function."""
+
+    operator: ClassVar[str] = "gradient"
 
     @abstractmethod
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
@@ -177,6 +185,8 @@ class GradientPlan(ExpressPlan, ABC):
 class JacobianPlan(ExpressPlan, ABC):
     """Prepared Jacobian, shape ``(y.size, x.size)``."""
 
+    operator: ClassVar[str] = "jacobian"
+
     @abstractmethod
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
         """Return ``(y or None, jac)``."""
@@ -184,6 +194,8 @@ class JacobianPlan(ExpressPlan, ABC):
 
 class SecondDerivativePlan(ExpressPlan, ABC):
     """Prepared second derivative of a function of a 0-d array."""
+
+    operator: ClassVar[str] = "second_derivative"
 
     @abstractmethod
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any, Any]:
@@ -193,6 +205,8 @@ class SecondDerivativePlan(ExpressPlan, ABC):
 class HVPPlan(ABC):
     """Prepared Hessian-vector products for a stack of tangents."""
 
+    operator: ClassVar[str] = "hvp"
+
     @abstractmethod
     def run(self, fn: Fn, x: Any, tx: Any, *, value: bool) -> tuple[Any, Any]:
         """Return ``(grad or None, tg)`` with ``tg`` of shape ``(B, *x.shape)``."""
@@ -200,6 +214,8 @@ class HVPPlan(ABC):
 
 class HessianPlan(ExpressPlan, ABC):
     """Prepared Hessian, shape ``(x.size, x.size)``."""
+
+    operator: ClassVar[str] = "hessian"
 
     @abstractmethod
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any, Any]:

@@ -184,6 +184,9 @@ def call(
             raise
         if op.primal and results[0] is not None and results[0].shape != prep.y_spec.shape:
             _output_changed(op, prep, tuple(results[0].shape), None)
+        if op.y_shaped and not _fastpath.fits(op, prep, x, results):
+            _diagnose(op, prep, fn, x, None)  # raises, naming f's shape at this x
+            _output_changed(op, prep, "another shape", None)
     if not value:
         if y is not None:  # leave f(x) in the caller's y
             write_out(y, results[0])
@@ -255,7 +258,7 @@ def _find_prep(
 # --- engine failures -------------------------------------------------------------------------
 
 
-def _diagnose(op: OperatorSpec, prep: Prep, fn: Fn, x: Any, err: Exception) -> None:
+def _diagnose(op: OperatorSpec, prep: Prep, fn: Fn, x: Any, err: Exception | None) -> None:
     """An engine failed: if ``f``'s output no longer looks like it did at preparation (its
     shape depends on the values of ``x``), say so; otherwise the caller re-raises ``err``."""
     try:

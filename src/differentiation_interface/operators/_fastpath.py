@@ -172,6 +172,8 @@ def quick_call(
             results = found.plan.run(fn, *args, value=value)
     except Exception:  # noqa: BLE001
         return None
+    if op.y_shaped and not fits(op, found, x, results):
+        return None  # the full call reports it
     if found.xp is np:
         results = arrays(results)
     if not value:
@@ -247,6 +249,22 @@ def clear_quick_cache() -> None:
 
 
 # --- shared by the tiers and the full call -----------------------------------------------------
+
+
+def fits(op: OperatorSpec, prep: Prep, x: Any, results: tuple[Any, ...]) -> bool:
+    """Whether the results that follow ``f(x)``'s shape have the prepared one (``f``'s
+    output shape may depend on the values of ``x``; engines then compute for another)."""
+    first = 1 if op.primal else 0
+    for i in op.y_shaped:
+        spec = op.results[i]
+        result = results[first + i]
+        if result is None:  # not asked for (plans skip what a plain call does not return)
+            continue
+        expected = spec.shape_for(tuple(x.shape), tuple(prep.y_spec.shape))
+        got = tuple(result.shape)
+        if got != expected and got[1:] != expected:  # per tangent: a leading batch axis
+            return False
+    return True
 
 
 def arrays(results: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -128,6 +128,12 @@ class OperatorSpec:
         """Whether the operator takes tangents or cotangents."""
         return self.seeds is not None
 
+    @property
+    def y_shaped(self) -> tuple[int, ...]:
+        """Indices of the results whose shape follows ``f(x)``'s: a call checks them against
+        the preparation, since an engine may compute them for another output shape."""
+        return tuple(i for i, r in enumerate(self.results) if r.shape in ("y", "jacobian"))
+
 
 def _outer_inner(make: Callable[..., Any]) -> Callable[[Any, Any, Any, Any, Any], Any]:
     """A second-order fallback as ``fallback(engine, fn, x, seeds, y)``."""

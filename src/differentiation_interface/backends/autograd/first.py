@@ -50,6 +50,15 @@ def bound(fn: Fn, args: tuple[Any, ...]) -> Callable[[Any], Any]:
     return lambda x: f(x, *args)
 
 
+def expect_shape(y: Any, shape: tuple[int, ...]) -> None:
+    """Refuse an output whose shape differs from the preparation's: autograd would broadcast
+    seeds of the prepared shape against it and return a silently wrong result."""
+    got = tuple(np.shape(getval(y)))
+    if got != shape:
+        msg = f"f returned shape {got} at this x, but shape {shape} at preparation."
+        raise FunctionOutputError(msg)
+
+
 def _spec(a: Any) -> tuple[tuple[int, ...], np.dtype[Any]]:
     value = host(a)
     return tuple(value.shape), value.dtype
@@ -113,6 +122,7 @@ class AutogradPushforward(PushforwardPlan):
         io = self.io
         x_np, args = io.put(fn, x)
         y, ty = jvps(bound(fn, args), x_np, list(io.put_seeds(tx)), forward=self.forward)
+        expect_shape(y, self.y_shape)
         sources = (x_np, *args)
         y_out = io.back(y, None, sources) if value else None
         return y_out, io.back_stacked(ty, self.y_shape, self.y_dtype)
@@ -132,6 +142,7 @@ class AutogradDerivative(DerivativePlan):
         io = self.io
         x_np, args = io.put(fn, x)
         y, (der,) = jvps(bound(fn, args), x_np, [self.one], forward=self.forward)
+        expect_shape(y, self.y_shape)
         sources = (x_np, *args)
         if der is None:
             der = np.zeros(self.y_shape, dtype=self.y_dtype)
@@ -144,7 +155,8 @@ class AutogradPullback(PullbackPlan):
     def __init__(self, fn: Fn, x: Any, ty: Any, y: Any, *, same_point: bool) -> None:
         self.io = CallerIO(x)
         self.x_shape = tuple(host(x).shape)
-        self.y_complex = _spec(y)[1].kind == "c"
+        self.y_shape, y_dtype = _spec(y)
+        self.y_complex = y_dtype.kind == "c"
         self.same: SameGraph | None = None
         if same_point:
             x_np, args = self.io.put(fn, x)
@@ -155,6 +167,7 @@ class AutogradPullback(PullbackPlan):
         x_np, args = io.put(fn, x)
         graph = None if self.same is None else self.same.get(x_np, args)
         y, node = graph if graph is not None else vjp_trace(bound(fn, args), x_np)
+        expect_shape(y, self.y_shape)
         tx = []
         for w in io.put_seeds(ty):
             g = pull(node, anp.conj(w) if self.y_complex else w, x_np)
@@ -223,9 +236,11 @@ class AutogradJacobian(JacobianPlan):
         jac: Any
         if self.n == 0 or self.m == 0:
             y = fun(x_np)
+            expect_shape(y, self.y_shape)
             jac = np.zeros((self.m, self.n), dtype=self.dtype)
         elif self.columns:
             y, cols = jvps(fun, x_np, list(self.basis), forward=self.forward)
+            expect_shape(y, self.y_shape)
             jac = anp.transpose(
                 anp.reshape(stack(cols, self.y_shape, self.dtype), (self.n, self.m))
             )
@@ -233,6 +248,7 @@ class AutogradJacobian(JacobianPlan):
                 jac = np.ascontiguousarray(jac)
         else:
             y, node = vjp_trace(fun, x_np)
+            expect_shape(y, self.y_shape)
             rows = [pull(node, e, x_np) for e in self.basis]
             jac = anp.reshape(stack(rows, self.x_shape, self.dtype), (self.m, self.n))
         sources = (x_np, *args)

@@ -33,6 +33,7 @@ from ..._array import (
     is_numpy_namespace,
     namespace_of,
     refuse_foreign,
+    refuse_meta,
     to_numpy,
 )
 from ...errors import ArgumentTypeError
@@ -71,8 +72,10 @@ def host(a: Any) -> np.ndarray[Any, Any]:
 
 def _to_numpy(a: Any) -> np.ndarray[Any, Any]:
     """``to_numpy``, refusing arrays another AD engine is differentiating (see
-    :func:`~differentiation_interface._array.refuse_foreign`)."""
+    :func:`~differentiation_interface._array.refuse_foreign`) and torch ``meta`` tensors,
+    which have no values."""
     refuse_foreign(a, "autograd", "AutoAutograd()")
+    refuse_meta(a, "AutoAutograd()")
     return to_numpy(a)
 
 

@@ -11,7 +11,10 @@ into JAX (measured on CPU in ``docs/backends/jax.md``):
 * **JAX tracers** (a plan called inside another JAX transformation, as second-order
   compositions do) are handled like JAX arrays, without any device placement.
 * **other host arrays** (array-api-strict on any device, torch on CPU, dask) go through a
-  zero-copy numpy view (``to_numpy``) and come back through ``from_numpy`` of a fresh copy.
+  zero-copy numpy view (``to_numpy``) and come back through ``from_numpy`` of a fresh copy;
+  torch ``bfloat16``, which numpy lacks (JAX has it), goes both ways through DLPack instead.
+* **torch ``meta`` tensors** have no values to compute with: refused with
+  :class:`~differentiation_interface.UnsupportedOperationError` before anything runs.
 * **accelerator arrays** (CuPy, torch on CUDA) go through DLPack both ways and are copied on
   the way back, since the exported buffer is JAX's.
 
@@ -34,7 +37,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..._array import convert, device_of, from_numpy, namespace_of, refuse_foreign, to_numpy
+from ..._array import (
+    convert,
+    device_of,
+    from_numpy,
+    namespace_of,
+    refuse_foreign,
+    refuse_meta,
+    to_numpy,
+)
 
 __all__ = ["CallerIO", "io_for", "single_device_sharding"]
 
@@ -111,21 +122,36 @@ class _TracerIO(CallerIO):
 
 
 class _HostIO(CallerIO):
-    """array-api-strict, torch on CPU, dask and other arrays numpy can view."""
+    """array-api-strict, torch on CPU, dask and other arrays numpy can view.
+
+    numpy has no ``bfloat16``; JAX has it (``jnp.bfloat16``), and DLPack carries it between
+    torch and JAX without numpy, both ways.
+    """
 
     kind = "host"
     identity = False
 
     def put(self, a: Any) -> Any:
         refuse_foreign(a, "jax", "AutoJAX")
-        return to_numpy(a)
+        try:
+            return to_numpy(a)
+        except TypeError:  # a dtype numpy lacks (torch bfloat16): zero-copy, read only
+            detach = getattr(a, "detach", None)
+            return jnp.from_dlpack(detach() if detach is not None else a)
 
     def back(self, outs: tuple[Any, ...], x: Any) -> tuple[Any, ...]:
         xp, device = namespace_of(x), device_of(x)
-        return tuple(None if o is None else from_numpy(np.array(o), xp, device) for o in outs)
+        return tuple(None if o is None else _host_back(o, xp, device) for o in outs)
 
     def dtype(self, a: Any) -> Any:
-        return np.dtype(jax.dtypes.canonicalize_dtype(to_numpy(a).dtype))
+        return np.dtype(jax.dtypes.canonicalize_dtype(self.put(a).dtype))
+
+
+def _host_back(o: Any, xp: ModuleType, device: Any) -> Any:
+    """A JAX result as a fresh host array of ``xp`` on ``device``."""
+    if o.dtype == jnp.bfloat16:  # numpy has none: DLPack, then a copy off JAX's buffer
+        return _copy(xp, xp.from_dlpack(o))
+    return from_numpy(np.array(o), xp, device)
 
 
 class _DLPackIO(CallerIO):
@@ -172,6 +198,7 @@ def io_for(x: Any) -> CallerIO:
     if isinstance(x, jax.Array):
         return _JAX_IO
     refuse_foreign(x, "jax", "AutoJAX")
+    refuse_meta(x, "AutoJAX()")  # (before asking a meta tensor for its DLPack device)
     dlpack_device = getattr(x, "__dlpack_device__", None)
     if (
         dlpack_device is not None

@@ -10,6 +10,9 @@ Modules
 ``backward``
     One backward pass through torch's autograd engine, without ``torch.autograd.grad``'s
     Python wrapper.
+``plan``
+    What every plan shares: its signature, and the engine side of its runs (outside
+    ``torch.inference_mode()``; torch's differentiation errors as library errors).
 ``first``, ``second``
     First- and second-order plans.
 

@@ -12,7 +12,11 @@ Which torch API backs what, and why (measured in ``docs/backends/torch.md``):
   (``torch.autograd.forward_ad``), several times cheaper than ``torch.func.jvp`` at small
   sizes.
 * **several tangents, forward gradient and forward Jacobian**: ``torch.func.vmap`` over
-  ``torch.func.jvp``, chunked (what ``torch.func.jacfwd`` does, with a chunk size).
+  ``torch.func.jvp``, chunked (what ``torch.func.jacfwd`` does, with a chunk size). Where
+  vmap cannot batch ``f`` (an in-place write of a batched value into an unbatched buffer,
+  ``y[:3] = xp.sin(x)`` with a 0-d ``x``; masked writes; control flow on values), the
+  tangents are pushed one at a time with dual numbers on the same preparation
+  (:class:`Batching`).
 
 Forward-mode AD levels are process-global in torch (``torch.func.jvp`` enters one too), so
 forward passes hold :data:`FORWARD_LOCK`; tape passes run concurrently.
@@ -22,6 +26,8 @@ from __future__ import annotations
 
 import math
 import threading
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -29,7 +35,7 @@ import torch
 import torch.autograd.forward_ad as _forward_ad
 
 from ..._array import MAX_STACK_ELEMENTS, chunking
-from ...errors import UnsupportedOperationError
+from ...errors import DIError, UnsupportedOperationError
 from .._base import (
     DerivativePlan,
     Fn,
@@ -40,7 +46,6 @@ from .._base import (
 )
 from .backward import backward
 from .io import (
-    Bound,
     Fun,
     back,
     basis,
@@ -51,10 +56,12 @@ from .io import (
     torch_dtype,
     zeros_like_batch,
 )
+from .plan import Signature, TorchPlan
 
 __all__ = [
     "FORWARD_LOCK",
     "Basis",
+    "Batching",
     "TorchDerivative",
     "TorchGradientForward",
     "TorchGradientReverse",
@@ -65,6 +72,7 @@ __all__ = [
     "leaf",
     "record",
     "tape_grad",
+    "vmapped",
 ]
 
 Tensor = torch.Tensor
@@ -75,22 +83,6 @@ FORWARD_LOCK = threading.RLock()
 
 
 # --- shared pieces ----------------------------------------------------------------------------
-
-
-class Signature:
-    """What a plan fixes at preparation: output shape and dtype (torch)."""
-
-    __slots__ = ("m", "n", "x_shape", "y_dtype", "y_shape")
-
-    def __init__(self, x: Any, y: Any) -> None:
-        self.x_shape = tuple(x.shape)
-        self.y_shape = tuple(y.shape)
-        self.y_dtype = torch_dtype(y)
-        self.n = math.prod(self.x_shape)
-        self.m = math.prod(self.y_shape)
-
-    def bind(self, fn: Fn) -> Bound:
-        return Bound(fn, self.y_shape, self.y_dtype)
 
 
 def leaf(x: Any) -> Tensor:
@@ -158,6 +150,21 @@ def dual_jvp(func: Fun, xt: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
     return primal, (torch.zeros_like(primal) if tangent is None else tangent)
 
 
+_SLOW_BATCHING = "There is a performance drop because we have not yet implemented the batching"
+
+
+def vmapped(one: Callable[[Tensor], Any], seeds: Tensor, chunk: int) -> Any:
+    """``torch.func.vmap(one)(seeds)``, ``chunk`` seeds at a time (caller holds
+    :data:`FORWARD_LOCK`). torch's warning that an operation of ``f`` has no batching rule
+    (``conj``, ...) is silenced: the user did not ask for vmap, the library chose it, and the
+    fallback it warns about computes the right values (the lock keeps the process-wide
+    warning filters from being changed by two passes at once)."""
+    count = seeds.shape[0]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_SLOW_BATCHING, category=UserWarning)
+        return torch.func.vmap(one, chunk_size=chunk if chunk < count else None)(seeds)
+
+
 def vmap_jvp(func: Fun, xt: Tensor, tangents: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
     """``(f(x), stacked J t_b)`` by ``vmap(jvp)``, ``chunk`` tangents at a time."""
 
@@ -165,9 +172,51 @@ def vmap_jvp(func: Fun, xt: Tensor, tangents: Tensor, chunk: int) -> tuple[Tenso
         out = torch.func.jvp(func, (xt,), (t,))
         return out[0], out[1]
 
-    count = tangents.shape[0]
-    y, ty = torch.func.vmap(one, chunk_size=chunk if chunk < count else None)(tangents)
+    y, ty = vmapped(one, tangents, chunk)
     return y[0], ty
+
+
+Pair = tuple[Tensor, Tensor]
+
+
+class Batching:
+    """Several tangents in one vmapped pass, or one pass each where vmap cannot batch ``f``.
+
+    ``vmap`` has no batching rule for some of what ``f`` may do (an in-place write of a
+    batched value into an unbatched buffer, such as ``y[:3] = xp.sin(x)`` with a 0-d ``x``;
+    masked writes; control flow on values) and raises. The plan then pushes its tangents one
+    at a time on the same preparation, and remembers it, so that later calls go straight to
+    the loop instead of failing in vmap first. If the loop fails too, ``f`` cannot be
+    differentiated at all and the loop's error propagates. The flag only ever goes from true
+    to false, under :data:`FORWARD_LOCK` (held by every forward pass), so a plan stays safe
+    to share between threads.
+    """
+
+    __slots__ = ("vmap",)
+
+    def __init__(self) -> None:
+        self.vmap = True
+
+    def push(
+        self, batched: Callable[[Tensor], Pair], single: Callable[[Tensor], Pair], seeds: Tensor
+    ) -> Pair:
+        """``(primal, stacked results)``: ``batched(seeds)``, or ``single`` of each seed."""
+        with FORWARD_LOCK:
+            if self.vmap:
+                try:
+                    return batched(seeds)
+                except RuntimeError as err:  # vmap cannot batch f, or f fails: see below
+                    if isinstance(err, DIError):
+                        raise
+                pair = _one_by_one(single, seeds)  # outside the handler: no chained vmap noise
+                self.vmap = False
+                return pair
+            return _one_by_one(single, seeds)
+
+
+def _one_by_one(single: Callable[[Tensor], Pair], seeds: Tensor) -> Pair:
+    pairs = [single(seeds[k]) for k in range(seeds.shape[0])]
+    return pairs[0][0], torch.stack([p[1] for p in pairs])
 
 
 def batch_size(*sizes: int) -> int:
@@ -215,7 +264,7 @@ def _device_of(x: Any) -> torch.device:
 # --- plans ------------------------------------------------------------------------------------
 
 
-class TorchPullback(PullbackPlan):
+class TorchPullback(TorchPlan, PullbackPlan):
     """``J^H w`` for each cotangent: one recorded forward pass, one (batched) backward pass."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
@@ -249,7 +298,7 @@ def compiled(f: Any, x: Any) -> Any:
     return fc
 
 
-class TorchGradientReverse(GradientPlan):
+class TorchGradientReverse(TorchPlan, GradientPlan):
     """The gradient by one backward pass (``df/dRe x + 1j df/dIm x`` for complex ``x``).
 
     This is the hottest path of the library (a prepared gradient of a small function costs
@@ -268,10 +317,17 @@ class TorchGradientReverse(GradientPlan):
             self.express_run = self._express_run
 
     def _express_run(self, x: Any) -> Any:
-        """The gradient of the prepared ``f`` for a numpy ``x`` (see ExpressPlan), else None."""
-        if not torch.is_grad_enabled():  # the express closure checked x's type
+        """The gradient of the prepared ``f`` for a numpy ``x`` (see ExpressPlan), else None.
+
+        Declines (the express closure checked x's type) under ``torch.no_grad()`` and
+        inference mode, and when torch raises: ``run`` handles those (see :mod:`.plan`).
+        """
+        if not torch.is_grad_enabled() or torch.is_inference_mode_enabled():
             return None
-        return self._numpy_tape(self.f, x, value=False)[1]
+        try:
+            return self._numpy_tape(self.f, x, value=False)[1]
+        except RuntimeError:
+            return None
 
     def _numpy_tape(self, f: Any, x: np.ndarray, *, value: bool) -> tuple[Any, Any]:
         flags = x.flags  # C-contiguous: no negative strides; put copies the rest
@@ -302,7 +358,7 @@ class TorchGradientReverse(GradientPlan):
         return (back(y, x, sources) if value else None), back(grad, x, sources)
 
 
-class TorchJacobianReverse(JacobianPlan):
+class TorchJacobianReverse(TorchPlan, JacobianPlan):
     """Rows of the Jacobian: batched backward passes over the basis of ``y`` (real dtypes)."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
@@ -325,28 +381,33 @@ class TorchJacobianReverse(JacobianPlan):
         return value_out, back(jac.to(self.dtype), x, sources)
 
 
-class TorchPushforward(PushforwardPlan):
+class TorchPushforward(TorchPlan, PushforwardPlan):
     """``J t`` for each tangent: dual numbers for one, ``vmap(jvp)`` for several."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
         self.sig = Signature(x, y)
         self.chunk = batch_size(self.sig.n, self.sig.m)
+        self.batching = Batching()
 
     def run(self, fn: Fn, x: Any, tx: Any, *, value: bool) -> tuple[Any, Any]:
         func = self.sig.bind(fn)
         xt = put(x)
         t = put(tx)
-        with FORWARD_LOCK:
-            if t.shape[0] == 1:
+        if t.shape[0] == 1:
+            with FORWARD_LOCK:
                 y, ty1 = dual_jvp(func, xt, t[0])
-                ty = ty1.unsqueeze(0)
-            else:
-                y, ty = vmap_jvp(func, xt, t, self.chunk)
+            ty = ty1.unsqueeze(0)
+        else:
+            y, ty = self.batching.push(
+                lambda ts: vmap_jvp(func, xt, ts, self.chunk),
+                lambda t1: dual_jvp(func, xt, t1),
+                t,
+            )
         sources = (xt, t, *func.tensors)
         return (back(y, x, sources) if value else None), back(ty, x, sources)
 
 
-class TorchDerivative(DerivativePlan):
+class TorchDerivative(TorchPlan, DerivativePlan):
     """The derivative of a function of a 0-d ``x``: one dual-number pass."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
@@ -361,7 +422,7 @@ class TorchDerivative(DerivativePlan):
         return (back(y, x, sources) if value else None), back(der, x, sources)
 
 
-class TorchJacobianForward(JacobianPlan):
+class TorchJacobianForward(TorchPlan, JacobianPlan):
     """Columns of the Jacobian: ``vmap(jvp)`` over chunks of the basis of ``x`` (real dtypes)."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
@@ -369,16 +430,23 @@ class TorchJacobianForward(JacobianPlan):
         xdtype = torch_dtype(x)
         self.dtype = torch.promote_types(xdtype, self.sig.y_dtype)
         self.seeds = Basis(self.sig.x_shape, xdtype, _device_of(x))
+        self.batching = Batching()
 
     def columns(self, func: Fun, xt: Tensor) -> tuple[Tensor | None, Tensor]:
         """``(f(x) or None when x is empty, (n, m) matrix of columns)``."""
         sig, seeds = self.sig, self.seeds
         y: Tensor | None = None
         parts = []
-        with FORWARD_LOCK:
-            for k in range(seeds.nchunks):
-                y, cols = vmap_jvp(func, xt, seeds.chunk(k, xt.device), seeds.batch)
-                parts.append(cols.reshape(seeds.batch, sig.m))
+
+        def batched(ts: Tensor) -> Pair:
+            return vmap_jvp(func, xt, ts, seeds.batch)
+
+        def single(t: Tensor) -> Pair:
+            return dual_jvp(func, xt, t)
+
+        for k in range(seeds.nchunks):
+            y, cols = self.batching.push(batched, single, seeds.chunk(k, xt.device))
+            parts.append(cols.reshape(seeds.batch, sig.m))
         if not parts:
             return None, xt.new_zeros((0, sig.m), dtype=sig.y_dtype)
         return y, seeds.join(parts)
@@ -395,11 +463,12 @@ class TorchJacobianForward(JacobianPlan):
         return value_out, back(jac, x, sources)
 
 
-class TorchGradientForward(GradientPlan):
+class TorchGradientForward(TorchPlan, GradientPlan):
     """The gradient by forward mode: ``vmap(jvp)`` over the basis of ``x`` (real ``x``)."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
         self.jacobian = TorchJacobianForward(fn, x, y)
+        self.sig = self.jacobian.sig
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
         func = self.jacobian.sig.bind(fn)

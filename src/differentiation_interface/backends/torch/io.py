@@ -10,13 +10,17 @@ torch needs no per-preparation state to convert.
 
 Every torch plan goes through these helpers, so the safety rules live in one place:
 
-* numpy comes in through ``torch.from_numpy`` (zero-copy), except read-only, negative-stride
-  or non-native-byte-order arrays, which are copied first: torch would alias a read-only
-  buffer as writable, and ``torch.from_dlpack`` on negative strides aborts the process;
+* numpy comes in through ``torch.from_numpy`` (zero-copy), except read-only, negative- or
+  zero-stride or non-native-byte-order arrays, which are copied first: torch would alias a
+  read-only buffer as writable, ``torch.from_dlpack`` on negative strides aborts the process,
+  and forward-mode AD refuses a primal whose entries share memory;
 * array-api-strict (any device) and dask come in through host numpy; JAX and CuPy through
   DLPack (a zero-copy import that the engine only reads);
 * torch tensors are used as they are, on their device (CPU, CUDA, ``meta``), detached so that
-  nothing flows into the caller's own autograd graph;
+  nothing flows into the caller's own autograd graph, except two kinds that are copied into
+  an ordinary contiguous tensor: inference tensors (made under ``torch.inference_mode()``,
+  which autograd may not save for backward outside it) and self-overlapping ones (stride-0
+  expansions such as ``torch.ones(1).expand(4)``, which forward-mode AD refuses);
 * results go back detached, contiguous (autograd returns stride-0 expansions, e.g. the
   gradient of a sum) and never sharing storage with an input or a prepared seed (an
   identity-like ``f`` returns its input), then into the caller's namespace and device.
@@ -29,10 +33,11 @@ also keeps the autograd graph off the caller's arrays.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import torch
@@ -52,6 +57,7 @@ __all__ = [
     "check_misuse",
     "checked",
     "detached",
+    "outside_inference_mode",
     "own",
     "put",
     "torch_dtype",
@@ -63,6 +69,30 @@ fwad: Any = _forward_ad  # untyped module: its functions are typed as Any here
 _NUMERIC_CONVERSIONS = frozenset(
     {Tensor.item, Tensor.tolist, Tensor.__float__, Tensor.__int__, Tensor.__complex__}
 )
+# Array constructors that copy the values of a Python list of tensors, not their derivatives.
+_ARRAY_BUILDERS = frozenset({torch.asarray, torch.tensor, torch.as_tensor})
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def outside_inference_mode(work: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``work`` run outside ``torch.inference_mode()`` when a caller is inside it.
+
+    Under inference mode torch records nothing (every derivative would silently be zero) and
+    the tensors it makes cannot be saved for backward, so the engine's own work always leaves
+    it; what the engine returns is then an ordinary tensor, like ``torch.autograd.grad``'s.
+    Outside inference mode this costs one C call.
+    """
+
+    @functools.wraps(work)
+    def engine_side(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if torch.is_inference_mode_enabled():
+            with torch.inference_mode(False):
+                return work(*args, **kwargs)
+        return work(*args, **kwargs)
+
+    return engine_side
 
 
 # --- into torch -------------------------------------------------------------------------------
@@ -70,7 +100,7 @@ _NUMERIC_CONVERSIONS = frozenset(
 
 def _from_numpy(a: np.ndarray[Any, Any]) -> Tensor:
     """Zero-copy where torch may alias the buffer, a private copy otherwise."""
-    if not a.flags.writeable or min(a.strides, default=0) < 0:
+    if not a.flags.writeable or min(a.strides, default=1) <= 0:  # negative or zero strides
         a = np.array(a)
     if not a.dtype.isnative:
         a = a.astype(a.dtype.newbyteorder("="))
@@ -114,7 +144,12 @@ def put(a: Any) -> Tensor:
                 "second_derivative), which are native, or an outer backend of another kind."
             )
             raise UnsupportedOperationError(msg)
-        return a.detach() if a.requires_grad else a
+        t: Tensor = a.detach() if a.requires_grad else a
+        if t.is_inference():  # cloned here, outside inference mode: an ordinary tensor
+            t = t.clone()
+        if not t.is_contiguous() and _overlapping(t):  # a stride-0 expansion
+            t = t.contiguous()
+        return t
     if isinstance(a, np.generic):
         return torch.from_numpy(np.array(a))
     refuse_foreign(a, "torch", "AutoTorch")
@@ -219,8 +254,16 @@ def checked(y: Any) -> Tensor:
     raise FunctionOutputError(msg)
 
 
+def _holds_differentiated(items: Any) -> bool:
+    """Whether a (nested) Python list or tuple holds a tensor that depends on ``x``."""
+    if isinstance(items, list | tuple):
+        return any(_holds_differentiated(i) for i in items)
+    return isinstance(items, Tensor) and items.requires_grad
+
+
 class _NumericConversionGuard(TorchFunctionMode):
-    """Refuses ``.item()``, ``float()``, ``tolist()``... of a tensor that depends on ``x``."""
+    """Refuses ``.item()``, ``float()``, ``tolist()``... of a tensor that depends on ``x``,
+    and arrays built from Python lists of such tensors (``xp.asarray([x[0], x[1]])``)."""
 
     def __torch_function__(
         self,
@@ -238,17 +281,27 @@ class _NumericConversionGuard(TorchFunctionMode):
                 "0-d arrays directly: `if xp.sum(x) > 0:` works)."
             )
             raise FunctionOutputError(msg)
+        if func in _ARRAY_BUILDERS and args and _holds_differentiated(args[0]):
+            msg = (
+                "f built an array from a Python list of values that depend on x (such as "
+                "`xp.asarray([x[0], x[1]])`): torch copies their values and drops their "
+                "derivatives, which would silently be zero. Build it with `xp.stack([...])` "
+                "(or `xp.concat`), which torch differentiates."
+            )
+            raise FunctionOutputError(msg)
         return func(*args, **(kwargs or {}))
 
 
+@outside_inference_mode
 def check_misuse(fn: Fn, x: Any, y: Any) -> None:
     """Evaluate ``f`` once on the tape at preparation and refuse what breaks derivatives.
 
-    Detected: an output that is not a tensor, and a conversion of an ``x``-dependent tensor to
+    Detected: an output that is not a tensor, a conversion of an ``x``-dependent tensor to
     a Python number (``.item()``, ``float()``, ``int()``, ``complex()``, ``tolist()``), which
-    torch treats as a constant. Not detectable: ``x``-dependent values leaving torch by other
-    routes (``.detach()``, ``.numpy()`` of a detached copy, data written into non-torch
-    storage), which are documented as unsupported.
+    torch treats as a constant, and an array built from a Python list of ``x``-dependent
+    tensors (``xp.asarray([x[0], x[1]])``), whose derivative torch drops. Not detectable:
+    ``x``-dependent values leaving torch by other routes (``.detach()``, ``.numpy()`` of a
+    detached copy, data written into non-torch storage), which are documented as unsupported.
     """
     bound = Bound(fn, tuple(y.shape), torch_dtype(y))
     xt = put(x).detach().requires_grad_(True)

@@ -7,7 +7,9 @@
   (``docs/backends/torch.md``).
 * **forward mode**: forward over reverse. One product pushes dual numbers through the tape
   gradient; several products and the Hessian use ``vmap(jvp(torch.func.grad))``
-  over the tangents (or chunks of the basis), i.e. ``jacfwd(jacrev)`` with a chunk size.
+  over the tangents (or chunks of the basis), i.e. ``jacfwd(jacrev)`` with a chunk size, or,
+  where vmap cannot batch ``f``, dual numbers through the tape one product at a time
+  (:class:`.first.Batching`).
 * **second derivative** (0-d ``x``, both modes): ``torch.func.jvp`` of ``torch.func.jvp``,
   which gives ``f``, ``f'`` and ``f''`` in one nested pass.
 """
@@ -24,13 +26,16 @@ from .backward import backward
 from .first import (
     FORWARD_LOCK,
     Basis,
-    Signature,
+    Batching,
+    Pair,
     _device_of,
     batch_size,
     leaf,
     tape_grad,
+    vmapped,
 )
 from .io import Bound, Fun, back, put, torch_dtype, zeros_like_batch
+from .plan import Signature, TorchPlan
 
 __all__ = [
     "TorchHVPForward",
@@ -60,7 +65,7 @@ def _second_pass(g: Tensor, xr: Tensor, seeds: Tensor, *, retain: bool) -> Tenso
     return tape_grad(g, xr, seeds, batched=True)
 
 
-class TorchHVPReverse(HVPPlan):
+class TorchHVPReverse(TorchPlan, HVPPlan):
     """Reverse over reverse: double backward, batched over the tangents."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
@@ -76,7 +81,7 @@ class TorchHVPReverse(HVPPlan):
         return (back(g, x, sources) if value else None), back(tg, x, sources)
 
 
-class TorchHessianReverse(HessianPlan):
+class TorchHessianReverse(TorchPlan, HessianPlan):
     """Reverse over reverse: the gradient's rows by batched backward passes over the basis."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
@@ -116,25 +121,33 @@ def _dual_over_tape(func: Fun, xt: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _vmap_jvp_grad(func: Fun, xt: Tensor, seeds: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
-    """``(gradient, stacked H t_b)`` by ``vmap(jvp(grad))``."""
+    """``(gradient, stacked H t_b)`` by ``vmap(jvp(grad))`` (caller holds FORWARD_LOCK)."""
     grad = torch.func.grad(func)
 
     def one(t: Tensor) -> tuple[Tensor, Tensor]:
         out = torch.func.jvp(grad, (xt,), (t,))
         return out[0], out[1]
 
-    count = seeds.shape[0]
-    with FORWARD_LOCK:
-        g, tg = torch.func.vmap(one, chunk_size=chunk if chunk < count else None)(seeds)
+    g, tg = vmapped(one, seeds, chunk)
     return g[0], tg
 
 
-class TorchHVPForward(HVPPlan):
+def _hvps(batching: Batching, func: Fun, xt: Tensor, seeds: Tensor, chunk: int) -> Pair:
+    """``(gradient, stacked H t_b)``: batched, or one product at a time (see Batching)."""
+    return batching.push(
+        lambda ts: _vmap_jvp_grad(func, xt, ts, chunk),
+        lambda t: _dual_over_tape(func, xt, t),
+        seeds,
+    )
+
+
+class TorchHVPForward(TorchPlan, HVPPlan):
     """Forward over reverse: dual numbers through the tape (one), ``vmap(jvp(grad))`` (several)."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
         self.sig = Signature(x, y)
         self.chunk = batch_size(self.sig.n)
+        self.batching = Batching()
 
     def run(self, fn: Fn, x: Any, tx: Any, *, value: bool) -> tuple[Any, Any]:
         func = self.sig.bind(fn)
@@ -144,17 +157,18 @@ class TorchHVPForward(HVPPlan):
             g, tg1 = _dual_over_tape(func, xt, t[0])
             tg = tg1.unsqueeze(0)
         else:
-            g, tg = _vmap_jvp_grad(func, xt, t, self.chunk)
+            g, tg = _hvps(self.batching, func, xt, t, self.chunk)
         sources = (xt, t, *func.tensors)
         return (back(g, x, sources) if value else None), back(tg, x, sources)
 
 
-class TorchHessianForward(HessianPlan):
+class TorchHessianForward(TorchPlan, HessianPlan):
     """Forward over reverse over chunks of the basis: ``jacfwd(jacrev)`` with a chunk size."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
         self.sig = Signature(x, y)
         self.seeds = Basis(self.sig.x_shape, torch_dtype(x), _device_of(x))
+        self.batching = Batching()
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any, Any]:
         sig, seeds = self.sig, self.seeds
@@ -163,7 +177,7 @@ class TorchHessianForward(HessianPlan):
         g: Tensor | None = None
         parts = []
         for k in range(seeds.nchunks):
-            g, rows = _vmap_jvp_grad(func, xt, seeds.chunk(k, xt.device), seeds.batch)
+            g, rows = _hvps(self.batching, func, xt, seeds.chunk(k, xt.device), seeds.batch)
             parts.append(rows.reshape(seeds.batch, sig.n))
         hess = seeds.join(parts) if parts else xt.new_zeros((0, 0))
         sources = (xt, *func.tensors, *(seeds.cached or ()))
@@ -175,7 +189,7 @@ class TorchHessianForward(HessianPlan):
         return back(y, x, sources), back(g, x, sources), back(hess, x, sources)
 
 
-class TorchSecondDerivative(SecondDerivativePlan):
+class TorchSecondDerivative(TorchPlan, SecondDerivativePlan):
     """``f``, ``f'`` and ``f''`` of a function of a 0-d ``x`` by ``jvp(jvp)``."""
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
