@@ -153,3 +153,29 @@ def test_autograd_sorts_with_the_array_api_signature(descending: bool) -> None:
     expected[order] = weights  # d/dx_i sum_k w_k x_(k) = w_{rank of i}
     np.testing.assert_allclose(di.gradient(f, di.AutoAutograd(), x), expected)
     np.testing.assert_allclose(di.gradient(f, di.AutoJAX(), x), expected)
+
+
+# --- numpy dtypes beyond what every engine represents ----------------------------------------
+
+
+@pytest.mark.parametrize("backend", ENGINES, ids=repr)
+def test_extended_precision_is_kept_or_refused(backend: Any) -> None:
+    x = np.linspace(1.0, 2.0, 3, dtype=np.longdouble)
+    if np.dtype(np.longdouble).itemsize <= 8:
+        pytest.skip("longdouble is float64 on this platform")
+    if isinstance(backend, (di.AutoJAX, di.AutoTorch)):
+        with pytest.raises(di.UnsupportedOperationError, match="extended precision"):
+            di.gradient(_sum_sq, backend, x)
+        return
+    g = di.gradient(_sum_sq, backend, x)
+    assert g.dtype == np.longdouble
+    np.testing.assert_allclose(g.astype(np.float64), 2 * x.astype(np.float64), rtol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ENGINES, ids=repr)
+def test_byte_swapped_x_is_refused_with_the_fix(backend: Any) -> None:
+    x = np.linspace(1.0, 2.0, 3).astype(">f8" if np.little_endian else "<f8")
+    with pytest.raises(di.ArgumentTypeError, match="newbyteorder"):
+        di.gradient(_sum_sq, backend, x)
+    fixed = x.astype(x.dtype.newbyteorder("="))
+    np.testing.assert_allclose(di.gradient(_sum_sq, backend, fixed), 2 * fixed, rtol=1e-6)

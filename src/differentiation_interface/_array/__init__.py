@@ -10,7 +10,7 @@ its state and methods are the module globals ``X64``, ``X64_ENTER`` and ``X64_RE
 ``_precision`` (not re-exported here: they are ``None`` until then).
 """
 
-from ._convert import convert, fresh, from_numpy, refuse_meta, to_numpy
+from ._convert import convert, fresh, from_numpy, refuse_extended, refuse_meta, to_numpy
 from ._extra import at
 from ._namespace import (
     DTYPE_NAMES,
@@ -79,6 +79,7 @@ __all__ = [
     "placement",
     "precision_scope",
     "real_dtype",
+    "refuse_extended",
     "refuse_foreign",
     "refuse_meta",
     "rows",

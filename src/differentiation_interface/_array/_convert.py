@@ -27,7 +27,7 @@ from ..errors import UnsupportedOperationError
 from ._namespace import device_of, namespace_of
 from ._precision import precision_scope
 
-__all__ = ["convert", "fresh", "from_numpy", "refuse_meta", "to_numpy"]
+__all__ = ["convert", "fresh", "from_numpy", "refuse_extended", "refuse_meta", "to_numpy"]
 
 
 def refuse_meta(a: Any, selector: str) -> None:
@@ -41,6 +41,22 @@ def refuse_meta(a: Any, selector: str) -> None:
             "'meta' device, which has a shape and a dtype and no values. Pass a tensor with "
             "values (on 'cpu' or an accelerator), or use di.AutoTorch(), which propagates "
             "meta tensors through every operator, shapes and dtypes only."
+        )
+        raise UnsupportedOperationError(msg)
+
+
+def refuse_extended(a: Any, selector: str) -> None:
+    """Raise :class:`UnsupportedOperationError` if ``a`` is a numpy array of an extended
+    precision dtype (``longdouble``, ``clongdouble`` wider than 64 / 128 bits), which the
+    engine (JAX, torch) cannot represent: computing would silently round it."""
+    if not isinstance(a, np.ndarray) or a.dtype.kind not in "fc":
+        return
+    if a.dtype.itemsize > (8 if a.dtype.kind == "f" else 16):
+        msg = (
+            f"{selector} computes in at most float64 (complex128); x has numpy dtype "
+            f"{a.dtype} (extended precision), which it cannot represent. Convert x with "
+            "x.astype(np.float64), or use di.AutoFiniteDiff() or di.AutoAutograd(), which "
+            "compute in numpy's own dtypes."
         )
         raise UnsupportedOperationError(msg)
 

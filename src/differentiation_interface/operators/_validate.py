@@ -82,6 +82,14 @@ def check_x(name: str, x: Any, *, scalar_input: bool = False) -> Any:
             "is a matrix product). Pass a plain array, e.g. np.asarray(x) or x.filled(0.0)."
         )
         raise ArgumentTypeError(msg)
+    if isinstance(x, np.ndarray) and not x.dtype.isnative:
+        msg = (
+            f"`{name}` needs x in the machine's byte order; got dtype {x.dtype.str} "
+            "(byte-swapped, as read from some files). Engines differ in what they return "
+            "for it (JAX and torch cannot take it at all): convert first, "
+            "x.astype(x.dtype.newbyteorder('='))."
+        )
+        raise ArgumentTypeError(msg)
     if not is_array(x):
         msg = (
             f"`{name}` differentiates with respect to an array x; got {type(x).__name__}. "

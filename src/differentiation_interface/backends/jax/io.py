@@ -42,6 +42,7 @@ from ..._array import (
     device_of,
     from_numpy,
     namespace_of,
+    refuse_extended,
     refuse_foreign,
     refuse_meta,
     to_numpy,
@@ -192,6 +193,7 @@ def _numpy() -> _NumpyIO:
 def io_for(x: Any) -> CallerIO:
     """The route for arrays like ``x`` (x's contexts and tangents share its namespace)."""
     if type(x) is np.ndarray:
+        refuse_extended(x, "AutoJAX()")
         return _numpy()
     if isinstance(x, jax.core.Tracer):
         return _TRACER_IO

@@ -44,7 +44,14 @@ import torch
 import torch.autograd.forward_ad as _forward_ad
 from torch.overrides import TorchFunctionMode
 
-from ..._array import convert, device_of, is_array, namespace_of, refuse_foreign
+from ..._array import (
+    convert,
+    device_of,
+    is_array,
+    namespace_of,
+    refuse_extended,
+    refuse_foreign,
+)
 from ...contexts import Cache
 from ...errors import FunctionOutputError, UnsupportedOperationError
 from .._base import Fn
@@ -303,6 +310,7 @@ def check_misuse(fn: Fn, x: Any, y: Any) -> None:
     ``x``-dependent values leaving torch by other routes (``.detach()``, ``.numpy()`` of a
     detached copy, data written into non-torch storage), which are documented as unsupported.
     """
+    refuse_extended(x, "AutoTorch()")
     bound = Bound(fn, tuple(y.shape), torch_dtype(y))
     xt = put(x).detach().requires_grad_(True)
     # Preparing a plan whose f calls another AutoTorch plan on x-dependent tensors (nested
