@@ -12,6 +12,7 @@ its state and methods are the module globals ``X64``, ``X64_ENTER`` and ``X64_RE
 
 from ._convert import convert, fresh, from_numpy, refuse_extended, refuse_meta, to_numpy
 from ._extra import at
+from ._grad import constant
 from ._namespace import (
     DTYPE_NAMES,
     ArraySpec,
@@ -43,7 +44,15 @@ from ._precision import (
     precision_scope,
     x64_switch,
 )
-from ._seeds import MAX_STACK_ELEMENTS, basis_chunk, chunking, rows, stack, unstack
+from ._seeds import (
+    MAX_STACK_ELEMENTS,
+    basis_chunk,
+    chunking,
+    rows,
+    stack,
+    unstack,
+    vectorizer,
+)
 from ._tracing import differentiated_by, refuse_foreign
 
 __all__ = [
@@ -55,6 +64,7 @@ __all__ = [
     "check_out",
     "chunking",
     "compat_namespace",
+    "constant",
     "convert",
     "device_of",
     "differentiated_by",
@@ -88,6 +98,7 @@ __all__ = [
     "stack",
     "to_numpy",
     "unstack",
+    "vectorizer",
     "write_out",
     "x64_switch",
 ]

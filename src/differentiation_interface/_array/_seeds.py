@@ -8,12 +8,24 @@ written into an array by index (which JAX forbids and which fails across devices
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_STACK_ELEMENTS", "basis_chunk", "chunking", "rows", "stack", "unstack"]
+from ._namespace import is_jax_namespace
+
+__all__ = [
+    "MAX_STACK_ELEMENTS",
+    "basis_chunk",
+    "chunking",
+    "rows",
+    "stack",
+    "unstack",
+    "vectorizer",
+]
 
 #: Largest number of elements a batch of stacked seeds or evaluation points may hold
 #: (4 Mi elements, 32 MiB in float64); larger batches are split into chunks.
@@ -78,3 +90,17 @@ def unstack(xp: ModuleType, stacked: Any, count: int | None = None) -> tuple[Any
     """Split a stacked array along its leading axis (the first ``count`` entries)."""
     count = stacked.shape[0] if count is None else count
     return tuple(stacked[i, ...] for i in range(count))
+
+
+def vectorizer(xp: ModuleType) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]] | None:
+    """The namespace's own map over a leading axis that traces a function once, or ``None``.
+
+    For JAX, ``jax.vmap``: a function written for one point then evaluates stacked points
+    in one call, and inside a caller's trace (``jax.jit``) it appears once in the program
+    instead of once per point (a Python loop would unroll, and XLA's compile time grows
+    faster than the program). Other namespaces have none the library relies on (torch's
+    ``vmap`` warns and loops on operations without batching rules).
+    """
+    if is_jax_namespace(xp):
+        return sys.modules["jax"].vmap  # type: ignore[no-any-return]
+    return None

@@ -27,6 +27,7 @@ from .._array import (
     chunking,
     convert,
     device_of,
+    differentiated_by,
     is_complex_dtype,
     is_jax_namespace,
     namespace_of,
@@ -290,11 +291,33 @@ class SparseHessianPlan(_SparsePlan, HessianPlan):
         if self.substitution is None:
             data = xp.take(xp.reshape(compressed, (-1,)), self.index)
         else:
+            _refuse_tracked_substitution(x, fn.args)
             host = np.asarray(to_numpy(compressed))
             data = convert(self.substitution(host).astype(host.dtype), xp, device)
         if data.dtype != x.dtype:
             data = xp.astype(data, x.dtype)
         return (fn(x) if value else None), grad, data
+
+
+def _refuse_tracked_substitution(x: Any, args: tuple[Any, ...]) -> None:
+    """Raise if an AD engine tracks ``x`` or a context: substitution solves on the host.
+
+    The host round trip drops the derivative information, so an engine differentiating
+    through this Hessian would see a constant: a silent zero. The star coloring's
+    decompression is a gather in the caller's namespace, which stays differentiable.
+    """
+    owner = next((o for o in map(differentiated_by, (x, *args)) if o is not None), None)
+    if owner is not None:
+        msg = (
+            "`hessian` with AutoSparse(coloring_algorithm=GreedyColoringAlgorithm("
+            'decompression="substitution")) solves for the entries on the host (numpy), '
+            f"out of reach of {owner}, which is tracing x or a context: a derivative through "
+            "this Hessian would be zero (and a jitted one has no values to solve with). Use "
+            'GreedyColoringAlgorithm(decompression="direct") (star coloring, decompressed '
+            "by a gather that stays differentiable), or pass detached arrays if only the "
+            "values matter."
+        )
+        raise UnsupportedOperationError(msg)
 
 
 class SparseEngine(Engine):

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..._array import (
     MAX_STACK_ELEMENTS,
+    constant,
     device_of,
     eps_of,
     is_complex_dtype,
@@ -26,7 +27,7 @@ from ..._array import (
 )
 from ...adtypes import AutoFiniteDiff
 from .._base import Fn, GradientPlan, JacobianPlan, PushforwardPlan
-from .evaluate import Evaluator, coordinate_sweep
+from .evaluate import Evaluator, coordinate_sweep, untracked
 
 __all__ = [
     "BasisDifferences",
@@ -129,7 +130,7 @@ class FiniteDiffPushforward(PushforwardPlan):
                 (tx.shape[0], *self.y_shape), dtype=self.differences.y_dtype, device=device_of(x)
             )
             return f0, zeros
-        h = tangent_steps(xp, x, tx, self.c)
+        h = constant(tangent_steps(xp, x, tx, self.c))
         directions = xp.reshape(tx, (tx.shape[0], -1)) * _expand(xp, xp.astype(h, x.dtype), 1)
         return f0, self.differences(fn, x, self.differences.signed(xp, directions), h, f0)
 
@@ -172,9 +173,9 @@ class BasisDifferences:
     def __call__(self, fn: Fn, x: Any, f0: Any, *, imaginary: bool = False) -> Any:
         """Derivatives along ``e_j`` (or ``1j * e_j``) for every ``j``: ``(n, *y.shape)``."""
         xp = namespace_of(x)
-        h = self.steps(xp, x)
+        h = constant(self.steps(xp, x))
         h_x = xp.astype(h, x.dtype, copy=False)
-        if self.differences.evaluate.sweepable:
+        if self.differences.evaluate.sweepable and untracked(x, fn.args):
             try:
                 return self._sweep(fn, x, h, h_x * 1j if imaginary else h_x, f0)
             except Exception:  # noqa: BLE001 - e.g. arrays traced by an outer engine refuse

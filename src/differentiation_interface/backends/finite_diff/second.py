@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..._array import device_of, is_complex_dtype, namespace_of, real_dtype
+from ..._array import constant, device_of, is_complex_dtype, namespace_of, real_dtype
 from ...adtypes import AutoFiniteDiff
 from ...errors import UnsupportedOperationError
 from .._base import Fn, HessianPlan, HVPPlan, SecondDerivativePlan
@@ -40,7 +40,8 @@ def _central_gradient(backend: AutoFiniteDiff, fn: Fn, x: Any, y: Any) -> BasisD
 
 
 def _coordinate_steps(xp: Any, x: Any, c: float) -> Any:
-    return c * xp.maximum(xp.abs(xp.reshape(x, (-1,))), 1.0)
+    """``c * max(1, |x_j|)``, flattened, as constants for an engine differentiating ``x``."""
+    return constant(c * xp.maximum(xp.abs(xp.reshape(x, (-1,))), 1.0))
 
 
 class FiniteDiffSecondDerivative(SecondDerivativePlan):
@@ -55,7 +56,7 @@ class FiniteDiffSecondDerivative(SecondDerivativePlan):
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any, Any]:
         xp = namespace_of(x)
-        h = self.c * xp.maximum(xp.abs(x), 1.0)
+        h = constant(self.c * xp.maximum(xp.abs(x), 1.0))
         hx = xp.astype(h, x.dtype)
         values = self.evaluate(fn, xp.stack([x + hx, x, x - hx], axis=0))
         hy = xp.reshape(h, (1,) * self.y_ndim)
@@ -116,7 +117,7 @@ class FiniteDiffHVP(HVPPlan):
         grad = gradient_by_differences(self.gradient, fn, x, value=False)[1] if value else None
         if self.n == 0:
             return grad, xp.zeros(tx.shape, dtype=x.dtype, device=device_of(x))
-        a = tangent_steps(xp, x, tx, self.c)
+        a = constant(tangent_steps(xp, x, tx, self.c))
         results = []
         for k in range(tx.shape[0]):
             a_t = xp.astype(a[k], x.dtype) * tx[k, ...]

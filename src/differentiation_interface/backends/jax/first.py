@@ -30,7 +30,7 @@ from .._base import (
 )
 from .io import io_for
 from .plan import JAXPlan, Never, Setup
-from .trace import basis, call_traced, jit, nested, pull_basis, push_basis
+from .trace import call_traced, jit, nested, pull_basis, push_basis
 
 __all__ = [
     "JAXDerivative",
@@ -223,8 +223,10 @@ class JAXGradientForward(JAXPlan, GradientPlan):
         x_shape, x_dtype, y_dtype, x_complex = s.x_shape, s.x_dtype, s.y_dtype, s.x_complex
 
         def gradient(x: Any, *dyn: Any) -> Any:
-            seeds = basis(x_shape, x_dtype, imaginary=x_complex)
-            y, d = push_basis(lambda x: g(x, *dyn), x, seeds, batch, 0)
+            def h(x: Any) -> Any:
+                return g(x, *dyn)
+
+            y, d = push_basis(h, x, x_shape, x_dtype, batch, 0, imaginary=x_complex)
             if x_complex:  # df/dRe x + 1j df/dIm x
                 d = d[:n].astype(x_dtype) + d[n:].astype(x_dtype) * 1j
             return _result(value, y, cast(jnp.reshape(d, x_shape), x_dtype), y_dtype)
@@ -242,8 +244,7 @@ class JAXJacobianForward(JAXPlan, JacobianPlan):
         x_shape, x_dtype, y_dtype, jac_dtype = s.x_shape, s.x_dtype, s.y_dtype, s.jac_dtype
 
         def jacobian(x: Any, *dyn: Any) -> Any:
-            seeds = basis(x_shape, x_dtype)
-            y, columns = push_basis(lambda x: g(x, *dyn), x, seeds, batch, -1)
+            y, columns = push_basis(lambda x: g(x, *dyn), x, x_shape, x_dtype, batch, -1)
             return _result(value, y, cast(jnp.reshape(columns, (m, n)), jac_dtype), y_dtype)
 
         return jacobian
@@ -268,8 +269,7 @@ class JAXJacobianReverse(JAXPlan, JacobianPlan):
 
         def jacobian(x: Any, *dyn: Any) -> Any:
             y, pb = jax.vjp(lambda x: g(x, *dyn), x)
-            seeds = basis(y_shape, y.dtype, imaginary=two_seeds)
-            rows = pull_basis(lambda w: pb(w)[0], seeds, batch)
+            rows = pull_basis(lambda w: pb(w)[0], y_shape, y.dtype, batch, imaginary=two_seeds)
             rows = jnp.reshape(rows, (rows.shape[0], n))
             if two_seeds:
                 rows = rows[:m].astype(jac_dtype) - rows[m:].astype(jac_dtype) * 1j

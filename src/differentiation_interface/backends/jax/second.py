@@ -29,7 +29,7 @@ from ...errors import UnsupportedOperationError
 from .._base import HessianPlan, HVPPlan, SecondDerivativePlan
 from .first import SamePointPlan, cast
 from .plan import JAXPlan, Setup
-from .trace import basis, call_traced, push_basis
+from .trace import call_traced, push_basis
 
 __all__ = ["JAXHVP", "JAXHVPSamePoint", "JAXHessian", "JAXSecondDerivative"]
 
@@ -128,7 +128,7 @@ class JAXHessian(JAXPlan, HessianPlan):
                 return g(x, *dyn)
 
             gradient = _gradient(h, complex_x=False)  # jax.hessian's jacfwd(jacrev)
-            gx, columns = push_basis(gradient, x, basis(x_shape, x_dtype), batch, -1)
+            gx, columns = push_basis(gradient, x, x_shape, x_dtype, batch, -1)
             hess = cast(jnp.reshape(columns, (n, n)), x_dtype)
             return (cast(h(x), y_dtype), cast(gx, x_dtype), hess) if value else hess
 

@@ -37,7 +37,7 @@ from typing import Any, NoReturn
 import jax
 import jax.numpy as jnp
 
-from ..._array import is_array
+from ..._array import chunking, is_array
 from ...contexts import Cache, Context
 from ...errors import UntraceableFunctionError
 from .io import CallerIO
@@ -46,10 +46,12 @@ __all__ = [
     "CPU_DEFAULTS",
     "Layout",
     "basis",
+    "basis_rows",
     "call_traced",
     "compiler_options",
     "jit",
     "jit_with",
+    "map_basis",
     "nested",
     "pull_basis",
     "push_basis",
@@ -277,6 +279,7 @@ def basis(shape: tuple[int, ...], dtype: Any, *, imaginary: bool = False) -> Any
     """Inside a trace: the ``n`` basis vectors of arrays of ``shape``, ``(n, *shape)``.
 
     With ``imaginary=True`` the ``2n`` seeds ``e_k`` then ``1j * e_k`` (complex inputs).
+    Only for bases that fit one batch (see :func:`map_basis`).
     """
     n = math.prod(shape)
     eye = jnp.eye(n, dtype=dtype)
@@ -285,23 +288,86 @@ def basis(shape: tuple[int, ...], dtype: Any, *, imaginary: bool = False) -> Any
     return jnp.reshape(eye, (eye.shape[0], *shape))
 
 
-def push_basis(
-    g: Callable[[Any], Any], x: Any, seeds: Any, batch: int, out_axis: int
-) -> tuple[Any, Any]:
-    """``(g(x), tangents)`` with the pushforwards of every seed stacked along ``out_axis``.
+def basis_rows(shape: tuple[int, ...], dtype: Any, start: Any, count: int, imaginary: bool) -> Any:
+    """Inside a trace: seeds ``start .. start + count - 1`` of :func:`basis`, ``(count, *shape)``.
 
-    Up to ``batch`` seeds are pushed in one ``vmap`` (what ``jax.jacfwd`` does); more are
-    mapped in chunks of ``batch`` with ``lax.map`` so that memory stays bounded.
+    ``start`` may be traced (a loop counter): each row is a one-hot comparison of iotas, so
+    a chunk costs ``count * n`` and the whole basis never exists. Seeds past the end are
+    zeros (their pushforwards are zeros, dropped by the caller).
     """
-    if seeds.shape[0] <= batch:
+    n = math.prod(shape)
+    index = start + jax.lax.iota(jnp.int32, count)
+    position = jnp.where(index >= n, index - n, index) if imaginary else index
+    rows = (position[:, None] == jax.lax.iota(jnp.int32, n)[None, :]).astype(dtype)
+    if imaginary:  # rows n .. 2n - 1 are 1j * e_k
+        rows = rows * jnp.where(index >= n, 1j, 1.0).astype(dtype)[:, None]
+    return jnp.reshape(rows, (count, *shape))
+
+
+def map_basis(
+    apply: Callable[[Any], Any],
+    shape: tuple[int, ...],
+    dtype: Any,
+    batch: int,
+    *,
+    imaginary: bool = False,
+) -> Any:
+    """``apply(seeds)`` over every seed of :func:`basis`, results stacked along axis 0.
+
+    ``apply`` maps stacked seeds ``(k, *shape)`` to stacked results ``(k, ...)``. A basis
+    that fits one batch is applied at once; a larger one in ``lax.map`` over balanced chunks
+    of at most ``batch`` seeds, each chunk built inside the loop (:func:`basis_rows`), so the
+    program holds ``batch * n`` seeds, never ``n * n`` (``2**17`` float64 inputs would
+    otherwise ask XLA for 137 GB).
+    """
+    n = math.prod(shape)
+    count = 2 * n if imaginary else n
+    if count <= batch:
+        return apply(basis(shape, dtype, imaginary=imaginary))
+    size, nchunks = chunking(count, batch)
+    starts = jnp.arange(nchunks, dtype=jnp.int32) * size
+
+    def chunk(start: Any) -> Any:
+        return apply(basis_rows(shape, dtype, start, size, imaginary))
+
+    stacked = jax.lax.map(chunk, starts)  # (nchunks, size, ...)
+    return jnp.reshape(stacked, (nchunks * size, *stacked.shape[2:]))[:count]
+
+
+def push_basis(
+    g: Callable[[Any], Any],
+    x: Any,
+    shape: tuple[int, ...],
+    dtype: Any,
+    batch: int,
+    out_axis: int,
+    *,
+    imaginary: bool = False,
+) -> tuple[Any, Any]:
+    """``(g(x), tangents)``: the pushforwards of every seed of the basis of ``x`` (of
+    ``shape`` and ``dtype``, see :func:`basis`) stacked along ``out_axis``.
+
+    A basis that fits one batch is pushed in one ``vmap`` (what ``jax.jacfwd`` does); a
+    larger one is linearized once and mapped in chunks (:func:`map_basis`), so that memory
+    stays ``O(n * batch)``.
+    """
+    n = math.prod(shape)
+    if (2 * n if imaginary else n) <= batch:
+        seeds = basis(shape, dtype, imaginary=imaginary)
         return jax.vmap(lambda t: jax.jvp(g, (x,), (t,)), out_axes=(None, out_axis))(seeds)
     y, lin = jax.linearize(g, x)
-    tangents = jax.lax.map(lin, seeds, batch_size=batch)
+    tangents = map_basis(jax.vmap(lin), shape, dtype, batch, imaginary=imaginary)
     return y, jnp.moveaxis(tangents, 0, out_axis)
 
 
-def pull_basis(pullback: Callable[[Any], Any], seeds: Any, batch: int) -> Any:
-    """The pullbacks of every seed, stacked along axis 0 (``vmap``, or chunked ``lax.map``)."""
-    if seeds.shape[0] <= batch:
-        return jax.vmap(pullback)(seeds)
-    return jax.lax.map(pullback, seeds, batch_size=batch)
+def pull_basis(
+    pullback: Callable[[Any], Any],
+    shape: tuple[int, ...],
+    dtype: Any,
+    batch: int,
+    *,
+    imaginary: bool = False,
+) -> Any:
+    """The pullbacks of every seed of the basis of ``f(x)`` (``shape``, ``dtype``), stacked
+    along axis 0 (``vmap``, or chunks built inside ``lax.map``: :func:`map_basis`)."""
+    return map_basis(jax.vmap(pullback), shape, dtype, batch, imaginary=imaginary)
