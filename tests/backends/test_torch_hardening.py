@@ -497,7 +497,7 @@ def test_arrays_built_from_lists_of_x_values_are_refused(backend: Any) -> None:
 
 # --- 3d. meta tensors -------------------------------------------------------------------------
 
-VALUE_ENGINES = [di.AutoJAX(), di.AutoJAX(mode="forward"), di.AutoAutograd()]
+VALUE_ENGINES = [di.AutoJAX(), di.AutoJAX(mode="forward"), di.AutoAutograd(), di.AutoFiniteDiff()]
 
 
 @pytest.mark.parametrize("backend", VALUE_ENGINES, ids=repr)

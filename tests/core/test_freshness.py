@@ -260,6 +260,23 @@ def test_unprepared_finite_differences_stay_within_the_byte_budget() -> None:
     assert not _fastpath._quick_cache
 
 
+def test_a_loop_mode_finite_difference_prep_holds_no_square_offsets() -> None:
+    """f not batchable (it indexes x's first axis as a scalar): coordinates are swept, and the
+    n x n stacked offsets the prep used to build at preparation are never needed."""
+
+    def f(x: Any) -> Any:
+        return float(x[0]) * x[1] + (x**2).sum()
+
+    n = 1000
+    prep = di.prepare_gradient(f, di.AutoFiniteDiff(), np.ones(n))
+    assert footprint(prep.plan) < 100 * n * 8  # n**2 offsets would be 1000 * n * 8 * 2
+    g = di.gradient(f, di.AutoFiniteDiff(), np.linspace(0.0, 1.0, n), prep=prep)
+    expected = 2 * np.linspace(0.0, 1.0, n)
+    expected[0] += np.linspace(0.0, 1.0, n)[1]
+    expected[1] += 0.0
+    np.testing.assert_allclose(g, expected, rtol=1e-6, atol=1e-8)
+
+
 def test_clear_cache_is_public() -> None:
     f = lambda x: (x**2).sum()  # noqa: E731
     di.gradient(f, di.AutoFiniteDiff(), np.ones(3))

@@ -36,6 +36,7 @@ from ..._array import (
     is_eager_and_writable,
     namespace_of,
     real_dtype,
+    refuse_meta,
     rows,
     stack,
     vectorizer,
@@ -143,6 +144,7 @@ class Evaluator:
     __slots__ = ("batchable", "chunk", "sweepable", "vmap", "y_shape")
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
+        refuse_meta(x, "AutoFiniteDiff()")  # no values to difference
         self.y_shape = tuple(y.shape)
         self.batchable = probe_batchable(fn, x, y)
         self.vmap = None if self.batchable else probe_vectorizer(fn, x, y)

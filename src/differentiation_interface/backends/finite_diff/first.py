@@ -108,6 +108,7 @@ def tangent_steps(xp: Any, x: Any, tx: Any, c: float) -> Any:
     """Step ``h_b`` for each tangent (see the module docstring), shape ``(B,)``."""
     t = xp.abs(xp.reshape(tx, (tx.shape[0], -1)))
     ax = xp.abs(xp.reshape(x, (1, -1)))
+    ax = xp.where(xp.isfinite(ax), ax, 0.0)  # a NaN or inf entry must not poison every step
     tmax = xp.max(t, axis=1)
     safe = xp.where(tmax > 0, tmax, 1.0)
     return c * xp.maximum(xp.max(t * ax, axis=1) / safe, 1.0) / safe
@@ -158,7 +159,10 @@ class BasisDifferences:
             self.indices = tuple(
                 tuple(int(i) for i in np.unravel_index(j, x.shape)) for j in range(self.n)
             )
-        if self.n * self.n * per_direction <= MAX_STACK_ELEMENTS:
+        # Loop mode (f not batchable, x writable) sweeps coordinates and never reads the
+        # offsets unless an engine tracks x: they are only kept for stacked calls.
+        stacked = not self.differences.evaluate.sweepable
+        if stacked and self.n * self.n * per_direction <= MAX_STACK_ELEMENTS:
             self.units = tuple(self._unit_offsets(xp, x, start) for start in self.starts)
 
     def _unit_offsets(self, xp: Any, x: Any, start: int) -> Any:
