@@ -123,6 +123,7 @@ class Prep:
         "quick_x",
         "same_point",
         "signature",
+        "sparse_result",
         "strict",
         "witness",
         "x64",
@@ -146,6 +147,7 @@ class Prep:
         point: tuple[Any, tuple[Context, ...]] | None = None,
         quick_x: ArraySpec | None = None,
         quick_tangents: tuple[int, ArraySpec] | None = None,
+        sparse_result: bool = False,
     ) -> None:
         self.operator = operator
         self.f = f
@@ -164,6 +166,7 @@ class Prep:
         # device replaced by a cheaper "placement" key; None if calls need the full check.
         self.quick_x = quick_x
         self.quick_tangents = quick_tangents
+        self.sparse_result = sparse_result  # the result is a sparse matrix: no out=
         # The express tier of a prepared call (see operators._fastpath): a callable
         # (op, f, backend, x) giving the result, or None when it cannot serve the call.
         self.express: Any = None

@@ -123,6 +123,7 @@ def prepare(
         point=copy_point(x, contexts, xp) if same_point else None,
         quick_x=quick_x,
         quick_tangents=quick_tangents,
+        sparse_result=engine.sparse_result(op.name),
     )
     prep.express = _fastpath.make_express(prep)
     return prep
@@ -158,10 +159,14 @@ def call(
     device = device_of(x)
     outs = None
     if out is not None:  # every check before anything is computed
-        _check_dense(op, backend)
         outs = _out_targets(op, out, value=value)
         count = 1 if tangents is None else len(tangents)
-        if type(prep) is not Prep:  # what needs no f(x) is checked before f runs
+        if type(prep) is Prep:
+            if prep.sparse_result:
+                _refuse_sparse_out(op)
+        else:  # what needs no f(x) is checked before f runs
+            if engine_for(backend).sparse_result(op.name):
+                _refuse_sparse_out(op)
             _check_outs(op, namespace_of(x), x, device, count, outs, None)
     if type(prep) is Prep:
         prep.check(op.name, f, backend, x, tangents or (), contexts, y)
@@ -316,6 +321,11 @@ def _check_outs(
     for spec, target in zip(op.results, targets, strict=True):
         if target is None:
             continue
+        if spec.shape == "x" and spec.dtype == "x" and not spec.per_tangent:  # gradients
+            check_out(
+                op.name, spec.what, target, xp=xp, shape=x.shape, dtype=x.dtype, device=device
+            )
+            continue
         if y_spec is None and (spec.shape in ("y", "jacobian") or spec.dtype != "x"):
             continue
         y_shape = () if y_spec is None else tuple(y_spec.shape)
@@ -340,14 +350,13 @@ def _check_outs(
             check_out(op.name, what, o, xp=xp, shape=shape, dtype=dtype, device=device)
 
 
-def _check_dense(op: OperatorSpec, backend: Any) -> None:
-    if engine_for(backend).sparse_result(op.name):
-        msg = (
-            f"`{op.name}` returns a sparse matrix with this backend, which cannot be "
-            "written into an array: use AutoSparse(..., output='dense') with out=, or call "
-            "without out=."
-        )
-        raise ArgumentValueError(msg)
+def _refuse_sparse_out(op: OperatorSpec) -> None:
+    msg = (
+        f"`{op.name}` returns a sparse matrix with this backend, which cannot be "
+        "written into an array: use AutoSparse(..., output='dense') with out=, or call "
+        "without out=."
+    )
+    raise ArgumentValueError(msg)
 
 
 def _deliver(result: Any, spec: Result, out: Any) -> Any:

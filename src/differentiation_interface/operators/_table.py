@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ._first_order import (
@@ -106,6 +106,14 @@ class OperatorSpec:
     needs: Literal["forward", "reverse"] | None
     derived_from: str
     holomorphic: bool = False
+    #: Indices of the results whose shape follows ``f(x)``'s: a call checks them against the
+    #: preparation, since an engine may compute them for another output shape (derived from
+    #: ``results``, stored because the speed tiers read it at every call).
+    y_shaped: tuple[int, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        shaped = tuple(i for i, r in enumerate(self.results) if r.shape in ("y", "jacobian"))
+        object.__setattr__(self, "y_shaped", shaped)
 
     @property
     def hook(self) -> str:
@@ -127,12 +135,6 @@ class OperatorSpec:
     def tangents(self) -> bool:
         """Whether the operator takes tangents or cotangents."""
         return self.seeds is not None
-
-    @property
-    def y_shaped(self) -> tuple[int, ...]:
-        """Indices of the results whose shape follows ``f(x)``'s: a call checks them against
-        the preparation, since an engine may compute them for another output shape."""
-        return tuple(i for i, r in enumerate(self.results) if r.shape in ("y", "jacobian"))
 
 
 def _outer_inner(make: Callable[..., Any]) -> Callable[[Any, Any, Any, Any, Any], Any]:

@@ -74,22 +74,8 @@ def check_x(name: str, x: Any, *, scalar_input: bool = False) -> Any:
     """``x`` checked for the function ``name`` (numpy scalars as 0-d arrays)."""
     if isinstance(x, np.generic):
         x = np.asarray(x)
-    if isinstance(x, (np.ma.MaskedArray, np.matrix)):
-        kind = "masked array" if isinstance(x, np.ma.MaskedArray) else "matrix"
-        msg = (
-            f"`{name}` cannot differentiate with respect to a numpy {kind}: its arithmetic "
-            "differs from the Array API's (masks would be ignored or lost, `*` of matrices "
-            "is a matrix product). Pass a plain array, e.g. np.asarray(x) or x.filled(0.0)."
-        )
-        raise ArgumentTypeError(msg)
-    if isinstance(x, np.ndarray) and not x.dtype.isnative:
-        msg = (
-            f"`{name}` needs x in the machine's byte order; got dtype {x.dtype.str} "
-            "(byte-swapped, as read from some files). Engines differ in what they return "
-            "for it (JAX and torch cannot take it at all): convert first, "
-            "x.astype(x.dtype.newbyteorder('='))."
-        )
-        raise ArgumentTypeError(msg)
+    if isinstance(x, np.ndarray):  # numpy's own oddities, refused with their fix
+        _check_numpy_x(name, x)
     if not is_array(x):
         msg = (
             f"`{name}` differentiates with respect to an array x; got {type(x).__name__}. "
@@ -110,6 +96,25 @@ def check_x(name: str, x: Any, *, scalar_input: bool = False) -> Any:
         )
         raise ArgumentValueError(msg)
     return x
+
+
+def _check_numpy_x(name: str, x: np.ndarray[Any, Any]) -> None:
+    if type(x) is not np.ndarray and isinstance(x, (np.ma.MaskedArray, np.matrix)):
+        kind = "masked array" if isinstance(x, np.ma.MaskedArray) else "matrix"
+        msg = (
+            f"`{name}` cannot differentiate with respect to a numpy {kind}: its arithmetic "
+            "differs from the Array API's (masks would be ignored or lost, `*` of matrices "
+            "is a matrix product). Pass a plain array, e.g. np.asarray(x) or x.filled(0.0)."
+        )
+        raise ArgumentTypeError(msg)
+    if not x.dtype.isnative:
+        msg = (
+            f"`{name}` needs x in the machine's byte order; got dtype {x.dtype.str} "
+            "(byte-swapped, as read from some files). Engines differ in what they return "
+            "for it (JAX and torch cannot take it at all): convert first, "
+            "x.astype(x.dtype.newbyteorder('='))."
+        )
+        raise ArgumentTypeError(msg)
 
 
 def check_contexts(name: str, contexts: tuple[Any, ...]) -> None:
