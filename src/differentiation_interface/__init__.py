@@ -11,6 +11,7 @@ Importing this package loads no engine: JAX, PyTorch and autograd are imported o
 use of their selector.
 """
 
+from ._tree import ravel
 from ._version import __version__
 from .adtypes import (
     AbstractBackend,
@@ -125,6 +126,7 @@ __all__ = [
     "prepare_second_derivative",
     "pullback",
     "pushforward",
+    "ravel",
     "second_derivative",
     "value_and_derivative",
     "value_and_gradient",

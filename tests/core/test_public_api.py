@@ -45,7 +45,7 @@ ERRORS = [
     "PreparationMismatchError",
     "ImmutableOutputError",
 ]
-OTHERS = ["Constant", "Cache", "check_available", "check_inplace"]
+OTHERS = ["Constant", "Cache", "check_available", "check_inplace", "ravel", "clear_cache"]
 
 
 def test_the_operator_table_is_the_contract() -> None:

@@ -18,6 +18,8 @@ __all__ = [
     "ArraySpec",
     "compat_namespace",
     "device_of",
+    "dtype_in",
+    "dtype_name",
     "eps_of",
     "is_array",
     "is_complex_dtype",
@@ -198,6 +200,20 @@ class ArraySpec(NamedTuple):
         namespace = _namespace_by_type.get(self.type)
         kind = namespace_name(namespace) if namespace is not None else self.type.__name__
         return f"{kind} array, shape {self.shape}, dtype {self.dtype}, device {self.device}"
+
+
+def dtype_name(dtype: Any) -> str:
+    """The standard name of a dtype of any namespace (``"float32"``): numpy and JAX dtypes
+    have ``name``; torch's and array-api-strict's print as ``<module>.<name>``."""
+    name = getattr(dtype, "name", None)
+    if isinstance(name, str):
+        return name
+    return str(dtype).rpartition(".")[2]
+
+
+def dtype_in(xp: ModuleType, dtype: Any) -> Any:
+    """The dtype of namespace ``xp`` with the same name as ``dtype`` (of another namespace)."""
+    return getattr(xp, dtype_name(dtype))
 
 
 def spec_of(a: Any) -> ArraySpec:

@@ -94,6 +94,14 @@ class Fn:
         """Whether ``f`` is a two-argument function ``f(y, x, *contexts)``."""
         return self.y is not None
 
+    @property
+    def precision(self) -> str | None:
+        """The name of the least precise dtype among the variables behind ``x`` when ``x``
+        raveled leaves of several dtypes (``f`` declares it: the pytree layer's functions
+        do), else ``None``: ``x``'s dtype is the precision. Finite differences size their
+        steps by it."""
+        return getattr(self.f, "precision", None)
+
     def __call__(self, x: Any) -> Any:
         """Evaluate out of place: the output, as a new array for two-argument functions."""
         if self.y is None:

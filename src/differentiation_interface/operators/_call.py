@@ -25,15 +25,24 @@ from .._array import (
     x64_switch,
 )
 from .._freshness import Witness
+from .._tree import is_tree
 from ..backends import Fn, engine_for
 from ..contexts import Context
 from ..errors import ArgumentTypeError, ArgumentValueError, FunctionOutputError
 from ..prep import Prep, PrepCache, call_signature
-from . import _fastpath
+from . import _fastpath, _trees
 from ._complex import check_holomorphic
 from ._dispatch import build_plan
 from ._table import OperatorSpec, Result
-from ._validate import check_tangent_specs, convert_contexts, copy_point, evaluate, validate
+from ._trees import is_structured
+from ._validate import (
+    check_f_output,
+    check_tangent_specs,
+    convert_contexts,
+    copy_point,
+    evaluate,
+    validate,
+)
 
 __all__ = ["call", "clear_cache", "prepare"]
 
@@ -81,6 +90,10 @@ def prepare(
     ``validated``: the full call has run :func:`~._validate.validate` already;
     ``check_output`` is called with ``f(x)``'s spec before the engine prepares anything."""
     if not validated:
+        if is_structured(x, tangents, contexts, y):
+            return _trees.prepare(
+                op, f, backend, x, tangents, contexts, y, strict=strict, same_point=same_point
+            )
         x, tangents = validate(op, backend, x, tangents, contexts, y)
     xp = namespace_of(x)
     engine = engine_for(backend)
@@ -89,6 +102,20 @@ def prepare(
     fn = Fn(f, convert_contexts(contexts, xp, device), y)
     with precision_scope(xp, x, *(c.value for c in contexts)):
         y0 = evaluate(op, fn, x, xp)
+        if y0 is not None and not is_array(y0) and is_tree(y0):  # f returns a pytree
+            return _trees.prepare(
+                op,
+                f,
+                backend,
+                x,
+                tangents,
+                contexts,
+                y,
+                strict=strict,
+                same_point=same_point,
+                output=y0,
+            )
+        y0 = check_f_output(op, y0, x, xp)
         if check_output is not None:
             check_output(spec_of(y0))
         seeds = None
@@ -155,6 +182,8 @@ def call(
         result = _fastpath.quick_call(op, f, backend, x, tangents, prep, value=value)
         if result is not None:
             return result
+    if type(prep) is _trees.TreePrep or is_structured(x, tangents, contexts, y):
+        return _trees.call(op, f, backend, x, tangents, contexts, y, prep, out, value=value)
     x, tangents = validate(op, backend, x, tangents, contexts, y, out)
     device = device_of(x)
     outs = None
@@ -175,6 +204,8 @@ def call(
         if outs is not None:
             check = partial(_check_outs, op, namespace_of(x), x, device, count, outs)
         prep = _find_prep(op, f, backend, x, tangents, contexts, y, prep, check)
+        if type(prep) is _trees.TreePrep:  # f returns a pytree: found at preparation
+            return _trees.call(op, f, backend, x, tangents, contexts, y, prep, out, value=value)
     xp = prep.xp
     if outs is not None:
         _check_outs(op, xp, x, device, count, outs, prep.y_spec)
@@ -226,14 +257,9 @@ def _find_prep(
     preparation at all (the full call checks a given one itself). ``check_output`` sees
     ``f(x)``'s spec when a new preparation has evaluated ``f``, before the engine prepares."""
     if prep is None:
-        key = (op.name, f, backend, call_signature(x, tangents or (), contexts, y))
-        found = _cache.get(key)
-        if found is not None and found.witness is not None and not found.witness.holds():
-            found = None  # f's state changed since: prepare again (replacing the entry)
-        if found is None:
-            traces = engine_for(backend).traces
-            before = Witness.of(f) if traces else None
-            found = prepare(
+
+        def make() -> Prep:
+            return prepare(
                 op,
                 f,
                 backend,
@@ -245,12 +271,9 @@ def _find_prep(
                 validated=True,
                 check_output=check_output,
             )
-            if traces:
-                after = Witness.of(f)
-                found.witness = None if after is None else after.without_changes_since(before)
-                if found.witness is None:  # too much state to observe: never reused
-                    return found
-            _fastpath.forget(_cache.put(key, found))
+
+        found = cached(op, f, backend, call_signature(x, tangents or (), contexts, y), make)
+        if found.quick_x is not None:
             _fastpath.remember(op.name, f, backend, x, tangents, found)
         return found
     if not isinstance(prep, Prep):
@@ -258,6 +281,29 @@ def _find_prep(
         raise ArgumentTypeError(msg)
     prep.check(op.name, f, backend, x, tangents or (), contexts, y)  # a subclass of Prep
     return prep
+
+
+def cached(
+    op: OperatorSpec, f: Any, backend: Any, signature: Any, make: Callable[[], Prep]
+) -> Prep:
+    """The cached preparation of an unprepared call with this signature, or a new one from
+    ``make()``, cached unless the engine traces ``f`` and its state is too large to watch."""
+    key = (op.name, f, backend, signature)
+    found = _cache.get(key)
+    if found is not None and found.witness is not None and not found.witness.holds():
+        found = None  # f's state changed since: prepare again (replacing the entry)
+    if found is not None:
+        return found
+    traces = engine_for(backend).traces
+    before = Witness.of(f) if traces else None
+    found = make()
+    if traces:
+        after = Witness.of(f)
+        found.witness = None if after is None else after.without_changes_since(before)
+        if found.witness is None:  # too much state to observe: never reused
+            return found
+    _fastpath.forget(_cache.put(key, found))
+    return found
 
 
 # --- engine failures -------------------------------------------------------------------------

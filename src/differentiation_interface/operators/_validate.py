@@ -38,6 +38,7 @@ from ._table import OperatorSpec
 
 __all__ = [
     "check_contexts",
+    "check_f_output",
     "check_tangent_specs",
     "check_x",
     "convert_contexts",
@@ -212,7 +213,8 @@ def convert_contexts(contexts: tuple[Context, ...], xp: Any, device: Any) -> tup
 
 
 def evaluate(op: OperatorSpec, fn: Fn, x: Any, xp: Any) -> Any:
-    """Evaluate ``f`` once at preparation and check its output suits the operator.
+    """Evaluate ``f`` once at preparation (its output is checked by :func:`check_f_output`,
+    or is a pytree).
 
     ``f`` runs on a copy of a writable ``x``: an ``f`` that writes into its argument is
     refused here, before any engine runs it on the caller's own array.
@@ -228,7 +230,7 @@ def evaluate(op: OperatorSpec, fn: Fn, x: Any, xp: Any) -> Any:
             "two-argument function f(y, x) that writes its output into y and pass y=."
         )
         raise FunctionOutputError(msg)
-    return _check_output(op, y, x, xp)
+    return y
 
 
 def _output(op: OperatorSpec, fn: Fn, x: Any) -> Any:
@@ -246,7 +248,7 @@ def _output(op: OperatorSpec, fn: Fn, x: Any) -> Any:
     return fn(x)
 
 
-def _check_output(op: OperatorSpec, y: Any, x: Any, xp: Any) -> Any:
+def check_f_output(op: OperatorSpec, y: Any, x: Any, xp: Any) -> Any:
     """``y = f(x)`` checked for the operator (numpy scalars as 0-d arrays)."""
     if isinstance(y, np.generic):
         y = np.asarray(y)

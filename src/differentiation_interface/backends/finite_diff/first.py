@@ -20,6 +20,7 @@ from ..._array import (
     MAX_STACK_ELEMENTS,
     constant,
     device_of,
+    dtype_in,
     eps_of,
     is_complex_dtype,
     namespace_of,
@@ -40,10 +41,14 @@ __all__ = [
 ]
 
 
-def relative_step(backend: AutoFiniteDiff, xp: Any, dtype: Any, *, order: int = 1) -> float:
-    """The relative step ``c`` for this scheme and dtype."""
+def relative_step(backend: AutoFiniteDiff, fn: Fn, x: Any, *, order: int = 1) -> float:
+    """The relative step ``c`` for this scheme and the precision of ``x``'s variables: the
+    least precise one when ``x`` is raveled from leaves of several dtypes (``fn.precision``),
+    so that no leaf is perturbed below its own resolution."""
     if backend.step is not None:
         return float(backend.step)
+    xp = namespace_of(x)
+    dtype = real_dtype(xp, x.dtype) if fn.precision is None else dtype_in(xp, fn.precision)
     eps = eps_of(xp, dtype)
     if order == 2:
         return float(eps ** (1 / 4))
@@ -118,8 +123,7 @@ class FiniteDiffPushforward(PushforwardPlan):
     """Directional differences along each tangent, all evaluated in one stacked call."""
 
     def __init__(self, backend: AutoFiniteDiff, fn: Fn, x: Any, y: Any) -> None:
-        xp = namespace_of(x)
-        self.c = relative_step(backend, xp, x.dtype)
+        self.c = relative_step(backend, fn, x)
         self.differences = Differences(backend.method, fn, x, y)
         self.y_shape = tuple(y.shape)
 
@@ -210,10 +214,7 @@ class FiniteDiffGradient(GradientPlan):
     """Gradient by differences along each coordinate (and ``1j *`` each, for complex ``x``)."""
 
     def __init__(self, backend: AutoFiniteDiff, fn: Fn, x: Any, y: Any) -> None:
-        xp = namespace_of(x)
-        self.basis = BasisDifferences(
-            backend, fn, x, y, c=relative_step(backend, xp, real_dtype(xp, x.dtype))
-        )
+        self.basis = BasisDifferences(backend, fn, x, y, c=relative_step(backend, fn, x))
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
         return gradient_by_differences(self.basis, fn, x, value=value)
@@ -237,12 +238,9 @@ class FiniteDiffJacobian(JacobianPlan):
     """Jacobian column by column; complex ``x`` assumes a holomorphic ``f``."""
 
     def __init__(self, backend: AutoFiniteDiff, fn: Fn, x: Any, y: Any) -> None:
-        xp = namespace_of(x)
-        self.basis = BasisDifferences(
-            backend, fn, x, y, c=relative_step(backend, xp, real_dtype(xp, x.dtype))
-        )
+        self.basis = BasisDifferences(backend, fn, x, y, c=relative_step(backend, fn, x))
         self.m = math.prod(y.shape)
-        self.dtype = xp.result_type(x.dtype, y.dtype)
+        self.dtype = namespace_of(x).result_type(x.dtype, y.dtype)
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
         xp = namespace_of(x)

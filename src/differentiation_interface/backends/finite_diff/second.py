@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..._array import constant, device_of, is_complex_dtype, namespace_of, real_dtype
+from ..._array import constant, device_of, is_complex_dtype, namespace_of
 from ...adtypes import AutoFiniteDiff
 from ...errors import UnsupportedOperationError
 from .._base import Fn, HessianPlan, HVPPlan, SecondDerivativePlan
@@ -32,11 +32,8 @@ __all__ = ["FiniteDiffHVP", "FiniteDiffHessian", "FiniteDiffSecondDerivative"]
 
 
 def _central_gradient(backend: AutoFiniteDiff, fn: Fn, x: Any, y: Any) -> BasisDifferences:
-    xp = namespace_of(x)
     central = AutoFiniteDiff(method="central", step=backend.step)
-    return BasisDifferences(
-        central, fn, x, y, c=relative_step(central, xp, real_dtype(xp, x.dtype))
-    )
+    return BasisDifferences(central, fn, x, y, c=relative_step(central, fn, x))
 
 
 def _coordinate_steps(xp: Any, x: Any, c: float) -> Any:
@@ -48,8 +45,7 @@ class FiniteDiffSecondDerivative(SecondDerivativePlan):
     """Three-point stencil; also gives ``f(x)`` and a central first derivative for free."""
 
     def __init__(self, backend: AutoFiniteDiff, fn: Fn, x: Any, y: Any) -> None:
-        xp = namespace_of(x)
-        self.c = relative_step(backend, xp, x.dtype, order=2)
+        self.c = relative_step(backend, fn, x, order=2)
         self.evaluate = Evaluator(fn, x, y)
         self.y_dtype = y.dtype
         self.y_ndim = len(y.shape)
@@ -88,10 +84,9 @@ class FiniteDiffHVP(HVPPlan):
     """Mixed second differences along each tangent and each coordinate."""
 
     def __init__(self, backend: AutoFiniteDiff, fn: Fn, x: Any, y: Any) -> None:
-        xp = namespace_of(x)
-        self.c = relative_step(backend, xp, real_dtype(xp, x.dtype), order=2)
+        self.c = relative_step(backend, fn, x, order=2)
         self.n = math.prod(x.shape)
-        self.complex = is_complex_dtype(xp, x.dtype)
+        self.complex = is_complex_dtype(namespace_of(x), x.dtype)
         self.stencil = _MixedStencil(fn, x, y)
         self.gradient = _central_gradient(backend, fn, x, y)
 
@@ -141,7 +136,7 @@ class FiniteDiffHessian(HessianPlan):
                 "stacked in a real array."
             )
             raise UnsupportedOperationError(msg)
-        self.c = relative_step(backend, xp, x.dtype, order=2)
+        self.c = relative_step(backend, fn, x, order=2)
         self.n = n = math.prod(x.shape)
         self.stencil = _MixedStencil(fn, x, y)
         self.diagonal = Evaluator(fn, x, y)
