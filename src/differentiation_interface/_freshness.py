@@ -280,8 +280,11 @@ class _Recorder:
             if not _library_module(obj.__name__):
                 for name in sorted(names & obj.__dict__.keys()):
                     self.value(_in_dict, obj.__dict__, name, names, depth)
-        elif isinstance(obj, type) or _library(obj):
-            pass  # library code and classes: identity only
+        elif isinstance(obj, type):
+            pass  # classes: identity only
+        elif _library(obj):  # library code: identity only, but what it wraps is the user's
+            if getattr(obj, "__wrapped__", None) is not None:
+                self.value(_attribute, obj, "__wrapped__", names, depth)
         elif isinstance(obj, types.MethodType):
             self.value(_attribute, obj, "__func__", names, depth)
             self.value(_attribute, obj, "__self__", names, depth)

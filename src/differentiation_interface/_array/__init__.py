@@ -55,7 +55,7 @@ from ._seeds import (
     unstack,
     vectorizer,
 )
-from ._tracing import differentiated_by, refuse_foreign
+from ._tracing import differentiated_by, refuse_foreign, transformed
 
 __all__ = [
     "DTYPE_NAMES",
@@ -101,6 +101,7 @@ __all__ = [
     "spec_of",
     "stack",
     "to_numpy",
+    "transformed",
     "unstack",
     "vectorizer",
     "write_out",

@@ -39,8 +39,8 @@ def constant(a: Any) -> Any:
     if type(a) is np.ndarray:
         return a
     owner = differentiated_by(a)
-    if owner is None:
-        return a
+    if owner is None:  # a torch tensor on a tape is not tracked while grad mode is off
+        return a.detach() if getattr(a, "requires_grad", False) is True else a
     if owner == "torch":
         return a.detach()
     if owner == "jax":

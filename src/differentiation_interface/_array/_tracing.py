@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import UnsupportedOperationError
 
-__all__ = ["differentiated_by", "refuse_foreign"]
+__all__ = ["differentiated_by", "refuse_foreign", "transformed"]
 
 
 def _torch_tracked(t: Any) -> bool:
@@ -50,6 +50,21 @@ def differentiated_by(a: Any) -> str | None:
     if type(a).__name__ == "ArrayBox" and type(a).__module__.startswith("autograd"):
         return "autograd"
     return None
+
+
+def transformed(a: Any) -> bool:
+    """Whether ``a`` only exists inside a transformation (a JAX tracer, a torch tensor
+    wrapped by ``torch.func``'s vmap or grad): it cannot be handed out as a value."""
+    if type(a) is np.ndarray:
+        return False
+    jax = sys.modules.get("jax")
+    if jax is not None and isinstance(a, jax.core.Tracer):
+        return True
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(a, torch.Tensor):
+        functorch = getattr(torch._C, "_functorch", None)
+        return bool(functorch is not None and functorch.is_functorch_wrapped_tensor(a))
+    return False
 
 
 def refuse_foreign(a: Any, engine: str, selector: str) -> None:

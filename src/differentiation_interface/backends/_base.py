@@ -32,14 +32,17 @@ microseconds.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
-from .._array import MAX_STACK_ELEMENTS, ArraySpec, namespace_of
+from .._array import MAX_STACK_ELEMENTS, ArraySpec, namespace_of, transformed
 from ..contexts import Cache, Context
 
 __all__ = [
+    "AuxBox",
     "DerivativePlan",
     "Engine",
     "ExpressPlan",
@@ -51,6 +54,8 @@ __all__ = [
     "PullbackPlan",
     "PushforwardPlan",
     "SecondDerivativePlan",
+    "collecting_aux",
+    "offer_aux",
 ]
 
 
@@ -95,6 +100,12 @@ class Fn:
         return self.y is not None
 
     @property
+    def has_aux(self) -> bool:
+        """Whether ``f`` offers an auxiliary output at each evaluation (:func:`offer_aux`);
+        engines that compile ``f`` return it from their programs."""
+        return bool(getattr(self.f, "has_aux", False))
+
+    @property
     def precision(self) -> str | None:
         """The name of the least precise dtype among the variables behind ``x`` when ``x``
         raveled leaves of several dtypes (``f`` declares it: the pytree layer's functions
@@ -113,6 +124,69 @@ class Fn:
         """The same function with other context values (same wrapper kinds, same ``y``)."""
         contexts = tuple(type(c)(v) for c, v in zip(self.contexts, args, strict=True))
         return Fn(self.f, contexts, self.y, batchable=self.batchable)
+
+
+# --- auxiliary outputs (has_aux) -------------------------------------------------------------
+
+
+class AuxBox:
+    """What one collection of auxiliary outputs found: the first usable offer."""
+
+    __slots__ = ("aux", "discard", "found", "traced")
+
+    def __init__(self, *, discard: bool = False, traced: bool = False) -> None:
+        self.aux: Any = None
+        self.found = False
+        self.discard = discard
+        self.traced = traced  # a JAX program collecting its own tracers as outputs
+
+    def offer(self, aux: Any) -> None:
+        if self.found or self.discard or (not self.traced and _escapes(aux)):
+            return
+        self.aux, self.found = aux, True
+
+
+class _AuxStack(threading.local):
+    def __init__(self) -> None:
+        self.boxes: list[AuxBox] = []
+
+
+_aux_stack = _AuxStack()
+
+
+@contextlib.contextmanager
+def collecting_aux(*, discard: bool = False, traced: bool = False) -> Iterator[AuxBox]:
+    """Collect what ``f`` offers as auxiliary output while the block runs (in this thread):
+    the first offer whose arrays can leave the engine's transformation. ``discard`` hides
+    offers from outer collections (JAX traces the derivative part of a program under one,
+    and evaluates ``f`` again for its auxiliary output, which XLA merges with the first);
+    ``traced`` keeps tracers (that program returns them as outputs)."""
+    box = AuxBox(discard=discard, traced=traced)
+    _aux_stack.boxes.append(box)
+    try:
+        yield box
+    finally:
+        _aux_stack.boxes.pop()
+
+
+def offer_aux(aux: Any) -> None:
+    """Called by a function with auxiliary output at each evaluation (see
+    :func:`collecting_aux`); nothing happens outside a collection."""
+    boxes = _aux_stack.boxes
+    if boxes:
+        boxes[-1].offer(aux)
+
+
+def _escapes(tree: Any) -> bool:
+    """Whether an offered value holds arrays that cannot outlive the transformation that
+    made them (a vmapped torch tensor, a JAX tracer): not the value at ``x``."""
+    from .._tree import flatten  # a leaf module: no cycle
+
+    try:
+        leaves, _ = flatten(tree, "aux")
+    except Exception:  # noqa: BLE001 - non-array leaves: nothing transformation-bound
+        leaves = []
+    return any(transformed(leaf) for leaf in leaves)
 
 
 class PushforwardPlan(ABC):

@@ -30,7 +30,7 @@ from ..backends import Fn, engine_for
 from ..contexts import Context
 from ..errors import ArgumentTypeError, ArgumentValueError, FunctionOutputError
 from ..prep import Prep, PrepCache, call_signature
-from . import _fastpath, _trees
+from . import _aux, _fastpath, _trees
 from ._complex import check_holomorphic
 from ._dispatch import build_plan
 from ._table import OperatorSpec, Result
@@ -85,10 +85,14 @@ def prepare(
     same_point: bool = False,
     validated: bool = False,
     check_output: Callable[[ArraySpec], None] | None = None,
+    has_aux: bool = False,
 ) -> Prep:
     """Prepare ``op`` for this signature (the body of every ``prepare_*`` function);
     ``validated``: the full call has run :func:`~._validate.validate` already;
-    ``check_output`` is called with ``f(x)``'s spec before the engine prepares anything."""
+    ``check_output`` is called with ``f(x)``'s spec before the engine prepares anything;
+    ``has_aux``: ``f`` returns ``(y, aux)`` (the preparation sees :class:`~._aux.AuxSplit`)."""
+    if has_aux:
+        f = _aux.AuxSplit(f)
     if not validated:
         if is_structured(x, tangents, contexts, y):
             return _trees.prepare(
@@ -128,7 +132,7 @@ def prepare(
         if op.holomorphic and is_complex_dtype(xp, x.dtype):
             check_holomorphic(op, engine, fn, x, y0)
     quick_x, quick_tangents = None, None
-    if not contexts and y is None and not same_point:
+    if not contexts and y is None and not same_point and not has_aux:
         quick_x = ArraySpec(type(x), tuple(x.shape), x.dtype, placement(x))
         if tangents and all(spec_of(t) == spec_of(tangents[0]) for t in tangents):
             t0 = tangents[0]
@@ -172,16 +176,22 @@ def call(
     *,
     value: bool,
     quick: bool = True,
+    has_aux: bool = False,
 ) -> Any:
     """An operator call: the quick tier if it serves the call, else the full call (every
     check, every report, ``out=`` and ``y=``); ``quick=False`` takes the full call always.
 
-    Returns the plain variant's result, or with ``value`` the value-and variant's tuple.
+    Returns the plain variant's result, or with ``value`` the value-and variant's tuple;
+    with ``has_aux`` (:mod:`._aux`), ``(result, aux)`` or ``((y, aux), result)``.
     """
+    if has_aux:
+        return _aux.call(op, f, backend, x, tangents, contexts, y, prep, out, value=value)
     if quick and not contexts and out is None and y is None:
         result = _fastpath.quick_call(op, f, backend, x, tangents, prep, value=value)
         if result is not None:
             return result
+    if prep is not None:
+        _aux.check_prep(op, prep, isinstance(f, _aux.AuxSplit))
     if type(prep) is _trees.TreePrep or is_structured(x, tangents, contexts, y):
         return _trees.call(op, f, backend, x, tangents, contexts, y, prep, out, value=value)
     x, tangents = validate(op, backend, x, tangents, contexts, y, out)

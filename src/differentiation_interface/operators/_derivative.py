@@ -24,6 +24,7 @@ def prepare_derivative(
     *contexts: Context,
     y: Array | None = None,
     strict: bool = True,
+    has_aux: bool = False,
 ) -> Prep:
     """Prepare :func:`derivative` for arguments like these.
 
@@ -35,6 +36,7 @@ def prepare_derivative(
     {contexts}
     {y}
     {strict}
+    {has_aux}
 
     Returns
     -------
@@ -54,7 +56,7 @@ def prepare_derivative(
     >>> bool(np.isclose(d, 6.0))
     True
     """
-    return prepare(_OP, f, backend, x, None, contexts, y, strict=strict)
+    return prepare(_OP, f, backend, x, None, contexts, y, strict=strict, has_aux=has_aux)
 
 
 @fill
@@ -66,6 +68,7 @@ def derivative(
     prep: Prep | None = None,
     out: Array | None = None,
     y: Array | None = None,
+    has_aux: bool = False,
 ) -> Array:
     """Derivative ``f'(x)`` of a function of a 0-d array ``x``.
 
@@ -79,6 +82,7 @@ def derivative(
     out : array, optional
         An array like ``f(x)`` to write the derivative into.
     {y}
+    {has_aux}
 
     Returns
     -------
@@ -102,7 +106,7 @@ def derivative(
     >>> np.allclose(d, [0.0, 1.0])
     True
     """
-    if not contexts and out is None and y is None:
+    if not contexts and out is None and y is None and not has_aux:
         express = (
             prep.express
             if type(prep) is Prep
@@ -112,7 +116,7 @@ def derivative(
             result = express("derivative", f, backend, x)
             if result is not None:
                 return result
-    return call(_OP, f, backend, x, None, contexts, y, prep, out, value=False)
+    return call(_OP, f, backend, x, None, contexts, y, prep, out, value=False, has_aux=has_aux)
 
 
 @fill
@@ -124,6 +128,7 @@ def value_and_derivative(
     prep: Prep | None = None,
     out: Array | None = None,
     y: Array | None = None,
+    has_aux: bool = False,
 ) -> tuple[Array, Array]:
     """``f(x)`` and its derivative, for a 0-d array ``x``.
 
@@ -137,6 +142,7 @@ def value_and_derivative(
     out : array, optional
         An array like ``f(x)`` to write the derivative (not the value) into.
     {y}
+    {has_aux}
 
     Returns
     -------
@@ -161,4 +167,4 @@ def value_and_derivative(
     >>> float(y), bool(np.isclose(d, 1.0))
     (1.0, True)
     """
-    return call(_OP, f, backend, x, None, contexts, y, prep, out, value=True)  # type: ignore[no-any-return]
+    return call(_OP, f, backend, x, None, contexts, y, prep, out, value=True, has_aux=has_aux)  # type: ignore[no-any-return]

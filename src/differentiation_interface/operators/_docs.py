@@ -44,6 +44,11 @@ _PARAGRAPHS = {
     "y": """y : array, optional
     Output buffer declaring a two-argument function ``f(y, x, *contexts)``. After the call
     it holds ``f(x)``. Needs a backend with :func:`~differentiation_interface.check_inplace`.""",
+    "has_aux": """has_aux : bool, default False
+    Whether ``f`` returns a pair ``(y, aux)`` (JAX's convention): ``aux``, any pytree, is
+    not differentiated and comes back as computed at ``x`` (arrays detached, in ``x``'s
+    namespace and device). The result is then ``(result, aux)``, and for value-and
+    variants ``((y, aux), result)``. A preparation serves calls with the same ``has_aux``.""",
     "strict": """strict : bool, default True
     Whether prepared calls check that their arguments match the preparation (namespace,
     shape, dtype and device of every array, same ``f`` and backend) and raise

@@ -18,7 +18,12 @@ _OP = OPERATORS["gradient"]
 
 @fill
 def prepare_gradient(
-    f: Function, backend: AbstractBackend, x: Array, *contexts: Context, strict: bool = True
+    f: Function,
+    backend: AbstractBackend,
+    x: Array,
+    *contexts: Context,
+    strict: bool = True,
+    has_aux: bool = False,
 ) -> Prep:
     """Prepare :func:`gradient` for arguments like these.
 
@@ -29,6 +34,7 @@ def prepare_gradient(
     {x}
     {contexts}
     {strict}
+    {has_aux}
 
     Returns
     -------
@@ -50,7 +56,7 @@ def prepare_gradient(
     >>> np.allclose(g, 4.0)
     True
     """
-    return prepare(_OP, f, backend, x, None, contexts, None, strict=strict)
+    return prepare(_OP, f, backend, x, None, contexts, None, strict=strict, has_aux=has_aux)
 
 
 @fill
@@ -61,6 +67,7 @@ def gradient(
     *contexts: Context,
     prep: Prep | None = None,
     out: Array | None = None,
+    has_aux: bool = False,
 ) -> Array:
     """Gradient of a real-valued function returning a 0-d array.
 
@@ -73,6 +80,7 @@ def gradient(
     {prep}
     out : array, optional
         An array like ``x`` to write the gradient into.
+    {has_aux}
 
     Returns
     -------
@@ -108,7 +116,7 @@ def gradient(
     >>> np.allclose(g, np.sin(2 * x))
     True
     """
-    if not contexts and out is None:
+    if not contexts and out is None and not has_aux:
         express = (
             prep.express if type(prep) is Prep else cached_express("gradient", f, backend, x, prep)
         )
@@ -116,7 +124,7 @@ def gradient(
             result = express("gradient", f, backend, x)
             if result is not None:
                 return result
-    return call(_OP, f, backend, x, None, contexts, None, prep, out, value=False)
+    return call(_OP, f, backend, x, None, contexts, None, prep, out, value=False, has_aux=has_aux)
 
 
 @fill
@@ -127,6 +135,7 @@ def value_and_gradient(
     *contexts: Context,
     prep: Prep | None = None,
     out: Array | None = None,
+    has_aux: bool = False,
 ) -> tuple[Array, Array]:
     """``f(x)`` and its gradient.
 
@@ -139,6 +148,7 @@ def value_and_gradient(
     {prep}
     out : array, optional
         An array like ``x`` to write the gradient (not the value) into.
+    {has_aux}
 
     Returns
     -------
@@ -163,4 +173,4 @@ def value_and_gradient(
     >>> float(y), bool(np.allclose(g, 2.0))
     (2.0, True)
     """
-    return call(_OP, f, backend, x, None, contexts, None, prep, out, value=True)  # type: ignore[no-any-return]
+    return call(_OP, f, backend, x, None, contexts, None, prep, out, value=True, has_aux=has_aux)  # type: ignore[no-any-return]

@@ -24,6 +24,7 @@ def prepare_jacobian(
     *contexts: Context,
     y: Array | None = None,
     strict: bool = True,
+    has_aux: bool = False,
 ) -> Prep:
     """Prepare :func:`jacobian` for arguments like these.
 
@@ -35,6 +36,7 @@ def prepare_jacobian(
     {contexts}
     {y}
     {strict}
+    {has_aux}
 
     Returns
     -------
@@ -54,7 +56,7 @@ def prepare_jacobian(
     >>> np.allclose(J, [[2.0, 0.0], [0.0, 4.0]])
     True
     """
-    return prepare(_OP, f, backend, x, None, contexts, y, strict=strict)
+    return prepare(_OP, f, backend, x, None, contexts, y, strict=strict, has_aux=has_aux)
 
 
 @fill
@@ -66,6 +68,7 @@ def jacobian(
     prep: Prep | None = None,
     out: Array | None = None,
     y: Array | None = None,
+    has_aux: bool = False,
 ) -> Array:
     """Jacobian matrix of ``f`` at ``x``, shape ``(y.size, x.size)``.
 
@@ -82,6 +85,7 @@ def jacobian(
     out : array, optional
         A 2-D array of shape ``(y.size, x.size)`` and dtype ``result_type(x, y)``.
     {y}
+    {has_aux}
 
     Returns
     -------
@@ -107,7 +111,7 @@ def jacobian(
     >>> J.shape, bool(np.allclose(J, [[3.0, 2.0], [1.0, 1.0], [0.0, 6.0]]))
     ((3, 2), True)
     """
-    if not contexts and out is None and y is None:
+    if not contexts and out is None and y is None and not has_aux:
         express = (
             prep.express if type(prep) is Prep else cached_express("jacobian", f, backend, x, prep)
         )
@@ -115,7 +119,7 @@ def jacobian(
             result = express("jacobian", f, backend, x)
             if result is not None:
                 return result
-    return call(_OP, f, backend, x, None, contexts, y, prep, out, value=False)
+    return call(_OP, f, backend, x, None, contexts, y, prep, out, value=False, has_aux=has_aux)
 
 
 @fill
@@ -127,6 +131,7 @@ def value_and_jacobian(
     prep: Prep | None = None,
     out: Array | None = None,
     y: Array | None = None,
+    has_aux: bool = False,
 ) -> tuple[Array, Array]:
     """``f(x)`` and its Jacobian matrix, shape ``(y.size, x.size)``.
 
@@ -140,6 +145,7 @@ def value_and_jacobian(
     out : array, optional
         A 2-D array for the Jacobian (not the value).
     {y}
+    {has_aux}
 
     Returns
     -------
@@ -164,4 +170,4 @@ def value_and_jacobian(
     >>> np.allclose(y, 2.0), np.allclose(J, 2.0 * np.eye(2))
     (True, True)
     """
-    return call(_OP, f, backend, x, None, contexts, y, prep, out, value=True)  # type: ignore[no-any-return]
+    return call(_OP, f, backend, x, None, contexts, y, prep, out, value=True, has_aux=has_aux)  # type: ignore[no-any-return]

@@ -24,6 +24,7 @@ def prepare_pullback(
     *contexts: Context,
     y: Array | None = None,
     strict: bool = True,
+    has_aux: bool = False,
 ) -> Prep:
     """Prepare :func:`pullback` for arguments like these.
 
@@ -36,6 +37,7 @@ def prepare_pullback(
     {contexts}
     {y}
     {strict}
+    {has_aux}
 
     Returns
     -------
@@ -55,7 +57,7 @@ def prepare_pullback(
     >>> np.allclose(tx, 2.0)
     True
     """
-    return prepare(_OP, f, backend, x, ty, contexts, y, strict=strict)
+    return prepare(_OP, f, backend, x, ty, contexts, y, strict=strict, has_aux=has_aux)
 
 
 @fill
@@ -67,6 +69,7 @@ def prepare_pullback_same_point(
     *contexts: Context,
     y: Array | None = None,
     strict: bool = True,
+    has_aux: bool = False,
 ) -> Prep:
     """Prepare :func:`pullback` for repeated calls at this very ``x`` with other cotangents.
 
@@ -82,6 +85,7 @@ def prepare_pullback_same_point(
     {contexts}
     {y}
     {strict}
+    {has_aux}
 
     Returns
     -------
@@ -102,7 +106,9 @@ def prepare_pullback_same_point(
     >>> np.allclose(tx, [2.0, 4.0])
     True
     """
-    return prepare(_OP, f, backend, x, ty, contexts, y, strict=strict, same_point=True)
+    return prepare(
+        _OP, f, backend, x, ty, contexts, y, strict=strict, same_point=True, has_aux=has_aux
+    )
 
 
 @fill
@@ -115,6 +121,7 @@ def pullback(
     prep: Prep | None = None,
     out: Tangents | None = None,
     y: Array | None = None,
+    has_aux: bool = False,
 ) -> Tangents:
     """Vector-Jacobian products ``J(x)^H w`` for each cotangent ``w``.
 
@@ -129,6 +136,7 @@ def pullback(
     out : tuple of arrays, optional
         One array like ``x`` per cotangent, to write the results into.
     {y}
+    {has_aux}
 
     Returns
     -------
@@ -157,7 +165,7 @@ def pullback(
     >>> np.allclose(tx, [2.0, 1.0, 0.0])
     True
     """
-    return call(_OP, f, backend, x, ty, contexts, y, prep, out, value=False)  # type: ignore[no-any-return]
+    return call(_OP, f, backend, x, ty, contexts, y, prep, out, value=False, has_aux=has_aux)  # type: ignore[no-any-return]
 
 
 @fill
@@ -170,6 +178,7 @@ def value_and_pullback(
     prep: Prep | None = None,
     out: Tangents | None = None,
     y: Array | None = None,
+    has_aux: bool = False,
 ) -> tuple[Array, Tangents]:
     """``f(x)`` and the vector-Jacobian products ``J(x)^H w`` for each cotangent ``w``.
 
@@ -184,6 +193,7 @@ def value_and_pullback(
     out : tuple of arrays, optional
         One array like ``x`` per cotangent, for the products (not for the value).
     {y}
+    {has_aux}
 
     Returns
     -------
@@ -210,4 +220,4 @@ def value_and_pullback(
     >>> np.allclose(y, 3.0), np.allclose(tx, 3.0)
     (True, True)
     """
-    return call(_OP, f, backend, x, ty, contexts, y, prep, out, value=True)  # type: ignore[no-any-return]
+    return call(_OP, f, backend, x, ty, contexts, y, prep, out, value=True, has_aux=has_aux)  # type: ignore[no-any-return]

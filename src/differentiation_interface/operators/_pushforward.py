@@ -29,6 +29,7 @@ def prepare_pushforward(
     *contexts: Context,
     y: Array | None = None,
     strict: bool = True,
+    has_aux: bool = False,
 ) -> Prep:
     """Prepare :func:`pushforward` for arguments like these.
 
@@ -41,6 +42,7 @@ def prepare_pushforward(
     {contexts}
     {y}
     {strict}
+    {has_aux}
 
     Returns
     -------
@@ -61,7 +63,7 @@ def prepare_pushforward(
     >>> np.allclose(ty, 2.0)
     True
     """
-    return prepare(_OP, f, backend, x, tx, contexts, y, strict=strict)
+    return prepare(_OP, f, backend, x, tx, contexts, y, strict=strict, has_aux=has_aux)
 
 
 @fill
@@ -73,6 +75,7 @@ def prepare_pushforward_same_point(
     *contexts: Context,
     y: Array | None = None,
     strict: bool = True,
+    has_aux: bool = False,
 ) -> Prep:
     """Prepare :func:`pushforward` for repeated calls at this very ``x`` with other tangents.
 
@@ -89,6 +92,7 @@ def prepare_pushforward_same_point(
     {contexts}
     {y}
     {strict}
+    {has_aux}
 
     Returns
     -------
@@ -109,7 +113,9 @@ def prepare_pushforward_same_point(
     >>> np.allclose(ty, [2.0, 4.0])
     True
     """
-    return prepare(_OP, f, backend, x, tx, contexts, y, strict=strict, same_point=True)
+    return prepare(
+        _OP, f, backend, x, tx, contexts, y, strict=strict, same_point=True, has_aux=has_aux
+    )
 
 
 @fill
@@ -122,6 +128,7 @@ def pushforward(
     prep: Prep | None = None,
     out: Tangents | None = None,
     y: Array | None = None,
+    has_aux: bool = False,
 ) -> Tangents:
     """Jacobian-vector products ``J(x) t`` for each tangent ``t``.
 
@@ -136,6 +143,7 @@ def pushforward(
     out : tuple of arrays, optional
         One array like ``f(x)`` per tangent, to write the results into.
     {y}
+    {has_aux}
 
     Returns
     -------
@@ -163,7 +171,7 @@ def pushforward(
     >>> np.allclose(t1, [3.0, 0.0]), np.allclose(t2, [3.0, 12.0])
     (True, True)
     """
-    return call(_OP, f, backend, x, tx, contexts, y, prep, out, value=False)  # type: ignore[no-any-return]
+    return call(_OP, f, backend, x, tx, contexts, y, prep, out, value=False, has_aux=has_aux)  # type: ignore[no-any-return]
 
 
 @fill
@@ -176,6 +184,7 @@ def value_and_pushforward(
     prep: Prep | None = None,
     out: Tangents | None = None,
     y: Array | None = None,
+    has_aux: bool = False,
 ) -> tuple[Array, Tangents]:
     """``f(x)`` and the Jacobian-vector products ``J(x) t`` for each tangent ``t``.
 
@@ -190,6 +199,7 @@ def value_and_pushforward(
     out : tuple of arrays, optional
         One array like ``f(x)`` per tangent, for the products (not for the value).
     {y}
+    {has_aux}
 
     Returns
     -------
@@ -216,4 +226,4 @@ def value_and_pushforward(
     >>> float(y[0]), bool(np.allclose(ty, 6.0))
     (9.0, True)
     """
-    return call(_OP, f, backend, x, tx, contexts, y, prep, out, value=True)  # type: ignore[no-any-return]
+    return call(_OP, f, backend, x, tx, contexts, y, prep, out, value=True, has_aux=has_aux)  # type: ignore[no-any-return]

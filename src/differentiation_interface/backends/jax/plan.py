@@ -24,11 +24,54 @@ import numpy as np
 
 from ..._array import ArraySpec, in_precision, in_x64, is_64bit, is_array, x64_switch
 from ...errors import UnsupportedOperationError
-from .._base import Engine, ExpressPlan, Fn
+from .._base import Engine, ExpressPlan, Fn, collecting_aux, offer_aux
 from .io import CallerIO, io_for, single_device_sharding
 from .trace import Layout, compiled_call, compiler_options, jit, nested, refuses_defaults, reraise
 
-__all__ = ["JAXPlan", "Never", "Setup", "prepare"]
+__all__ = ["JAXPlan", "Never", "Setup", "fill_arrays", "prepare", "split_arrays"]
+
+
+class _Slot:
+    """Where an array stood in a partly static structure (see :func:`split_arrays`)."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+def split_arrays(tree: Any) -> tuple[Any, list[Any]]:
+    """``(template, arrays)``: the arrays of a structure of containers (JAX can return only
+    arrays from a program), and the structure with each array replaced by its slot."""
+    arrays: list[Any] = []
+
+    def walk(node: Any) -> Any:
+        if is_array(node) or isinstance(node, jax.core.Tracer):
+            arrays.append(node)
+            return _Slot(len(arrays) - 1)
+        if isinstance(node, tuple) and hasattr(node, "_fields"):
+            return type(node)(*(walk(v) for v in node))
+        if isinstance(node, (tuple, list)):
+            return type(node)(walk(v) for v in node)
+        if isinstance(node, dict):
+            return type(node)((k, walk(v)) for k, v in node.items())
+        return node
+
+    return walk(tree), arrays
+
+
+def fill_arrays(template: Any, arrays: tuple[Any, ...]) -> Any:
+    """The structure :func:`split_arrays` took apart, with these arrays in its slots."""
+    if isinstance(template, _Slot):
+        return arrays[template.index]
+    if isinstance(template, tuple) and hasattr(template, "_fields"):
+        return type(template)(*(fill_arrays(v, arrays) for v in template))
+    if isinstance(template, (tuple, list)):
+        return type(template)(fill_arrays(v, arrays) for v in template)
+    if isinstance(template, dict):
+        return type(template)((k, fill_arrays(v, arrays)) for k, v in template.items())
+    return template
+
 
 #: JAX's thread-local 64-bit state (``X64.value`` reads it), resolved once for the process.
 X64: Any = x64_switch()
@@ -103,6 +146,7 @@ class Setup:
         self.jx = self.io.put(x)
         self.jseeds = None if seeds is None else self.io.put(seeds)
         self.jdyn = layout.dynamic(fn.args, self.io)
+        self.has_aux = fn.has_aux
         chosen = getattr(engine.backend, "compiler_options", None)
         self.options = compiler_options(chosen, self.jx) if defaults or chosen else None
 
@@ -152,6 +196,10 @@ class JAXPlan(ExpressPlan):
 
     lead = 1
     slots = 2
+    #: The value variant returning ``f``'s auxiliary output too (plans of ``has_aux``
+    #: functions), and what of that output is not an array (fixed when it was traced).
+    with_aux: Any = None
+    aux_template: Any = None
     #: Whether the plan compiles with ``trace.CPU_DEFAULTS`` when the selector names no
     #: options (a plan whose programs measured slower with them opts out).
     cpu_defaults = True
@@ -178,6 +226,11 @@ class JAXPlan(ExpressPlan):
         lead = (s.jx,) if self.lead == 1 else (s.jx, s.jseeds)
         try:  # compile now: prepared calls never trace
             self.plain(*lead, *s.jdyn)
+            if s.has_aux:
+                self.with_aux = jit(
+                    self._aux_program(s), self.lead, s.layout, s.sharding, s.options
+                )
+                self.with_aux(*lead, *s.jdyn)
         except (TypeError, IndexError) as err:
             reraise(s.op, err)
         # The executable's own checking entry point, for the express tier (below):
@@ -248,6 +301,22 @@ class JAXPlan(ExpressPlan):
 
         return fast
 
+    def _aux_program(self, s: Setup) -> Callable[..., Any]:
+        """The value variant and ``f``'s auxiliary output at ``x``, in one program: ``f`` is
+        traced once more outside the derivative's transformations for it (XLA computes the
+        shared part once). Non-array parts of the output are kept from the trace."""
+        built, g, lead = self.build(s, value=True), s.g, self.lead
+
+        def program(*args: Any) -> Any:
+            with collecting_aux(discard=True):  # offers under jvp/vjp/vmap are not values
+                out = built(*args)
+            with collecting_aux(traced=True) as box:
+                g(args[0], *args[lead:])
+            self.aux_template, arrays = split_arrays(box.aux)
+            return out, arrays
+
+        return program
+
     def build(self, s: Setup, *, value: bool) -> Callable[..., Any]:
         """The function to jit: ``fun(*lead, *dynamic_contexts)``.
 
@@ -258,11 +327,35 @@ class JAXPlan(ExpressPlan):
 
     def run_x(self, fn: Fn, x: Any, *, value: bool) -> Any:
         """``run`` of plans whose only array argument is ``x``."""
+        if self.with_aux is not None and fn.has_aux:
+            return self.execute_aux(x, (x,), fn.args)
         return self.run_arrays(value, x, (x,), fn.args)
 
     def run_seeds(self, fn: Fn, x: Any, seeds: Any, *, value: bool) -> Any:
         """``run`` of plans taking ``x`` and stacked tangents or cotangents."""
+        if self.with_aux is not None and fn.has_aux:
+            return self.execute_aux(x, (x, seeds), fn.args)
         return self.run_arrays(value, x, (x, seeds), fn.args)
+
+    def execute_aux(self, x: Any, lead: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
+        """The value variant, offering ``f``'s auxiliary output (computed by the same
+        program) to the call's collection."""
+        if self.x64 and not X64.value:
+            return in_x64(self.execute_aux, x, lead, args)
+        io = self.io if type(x) is self.x_type else io_for(x)
+        if not io.identity:
+            lead = tuple([io.put(a) for a in lead])
+        if args:
+            lead = (*lead, *self.layout.dynamic(args, io))
+        try:
+            try:
+                d, arrays = self.with_aux(*lead)
+            except ValueError as err:  # called inside a trace: the option-free twin
+                d, arrays = nested(self.with_aux, err)(*lead)
+        except (TypeError, IndexError) as err:
+            reraise(self.op, err)
+        offer_aux(fill_arrays(self.aux_template, io.back(tuple(arrays), x)))
+        return io.back(d, x)
 
     def run_arrays(self, value: bool, x: Any, lead: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
         """One compiled call and a copy for numpy (JAX's host buffers are read-only) when
