@@ -77,9 +77,10 @@ def flatten(tree: Any, what: str = "x") -> tuple[list[Any], TreeDef]:
     except _BadNode as bad:
         raise ArgumentTypeError(bad.message(what)) from None
     if len(leaves) > 1:
+        first = type(leaves[0])
         xp = namespace_of(leaves[0])
         for k, leaf in enumerate(leaves):
-            if namespace_of(leaf) is not xp:
+            if type(leaf) is not first and namespace_of(leaf) is not xp:  # types decide first
                 path = paths(treedef, what)[k]
                 msg = (
                     f"{path} is a {namespace_name(namespace_of(leaf))} array, but the first "

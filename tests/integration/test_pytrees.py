@@ -193,3 +193,57 @@ def test_torch_model_parameters(backend: Any) -> None:
     ref = torch.autograd.grad(loss(dict(model.named_parameters()), X), list(model.parameters()))
     for (name, _), expected in zip(model.named_parameters(), ref, strict=True):
         np.testing.assert_allclose(g[name].numpy(), expected.numpy(), rtol=_tol(backend), atol=1e-8)
+
+
+@pytest.mark.parametrize("backend", [di.AutoJAX(), di.AutoTorch()], ids=repr)
+@pytest.mark.parametrize("namespace", ["numpy", "native"])
+def test_gradients_on_the_tree_itself(backend: Any, namespace: str) -> None:
+    """JAX and the torch tape differentiate the leaves without raveling (a native plan): the
+    same results, checks and reports as the raveled route."""
+    ns = namespace if namespace == "numpy" else ("jax" if "JAX" in repr(backend) else "torch")
+    params, X = _mlp()
+    p, Xn = _to(ns, params), _to(ns, X)
+    prep = di.prepare_gradient(_mlp_loss, backend, p, di.Constant(Xn))
+    assert prep.native is not None
+    expected = _mlp_gradient(params, X)
+    g = di.gradient(_mlp_loss, backend, p, di.Constant(Xn), prep=prep)
+    for k in expected:
+        np.testing.assert_allclose(_np(g[k]), expected[k], rtol=1e-10, atol=1e-12)
+    if ns == "numpy":
+        g["w1"][0, 0] = 1.0  # fresh, writable results
+    y, g2 = di.value_and_gradient(
+        _mlp_loss,
+        backend,
+        p,
+        di.Constant(Xn),
+        prep=di.prepare_gradient(_mlp_loss, backend, p, di.Constant(Xn)),
+    )
+    np.testing.assert_allclose(float(_np(y)), float(_mlp_loss(params, X)), rtol=1e-12)
+    np.testing.assert_allclose(_np(g2["b1"]), expected["b1"], rtol=1e-10)
+    out = {k: np.zeros_like(v) for k, v in params.items()}
+    if ns == "numpy":
+        got = di.gradient(_mlp_loss, backend, p, di.Constant(Xn), prep=prep, out=out)
+        assert got is out
+        np.testing.assert_allclose(out["w2"], expected["w2"], rtol=1e-10)
+    wrong = dict(p)
+    wrong["w2"] = _to(ns, np.zeros((4, 3)))
+    with pytest.raises(di.PreparationMismatchError, match=r"\[mismatch\] x\['w2'\]"):
+        di.gradient(_mlp_loss, backend, wrong, di.Constant(Xn), prep=prep)
+    fewer = {k: v for k, v in p.items() if k != "b1"}
+    with pytest.raises(di.PreparationMismatchError, match=r"\[mismatch\] x"):
+        di.gradient(_mlp_loss, backend, fewer, di.Constant(Xn), prep=prep)
+
+
+def test_mixed_precision_leaves_on_the_tree_itself() -> None:
+    x = {"a": np.array([1.0, 2.0], dtype=np.float32), "b": np.array([3.0])}
+
+    def f(p: Any) -> Any:
+        xp = array_namespace(p["a"])
+        return xp.sum(xp.astype(p["a"], xp.float64) ** 2) + xp.sum(p["b"] ** 3)
+
+    for backend in (di.AutoJAX(), di.AutoTorch()):
+        g = di.gradient(f, backend, x)
+        assert g["a"].dtype == np.float32
+        assert g["b"].dtype == np.float64
+        np.testing.assert_allclose(g["a"], [2.0, 4.0], rtol=1e-6)
+        np.testing.assert_allclose(g["b"], [27.0], rtol=1e-12)

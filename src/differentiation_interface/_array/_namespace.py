@@ -102,7 +102,10 @@ def placement(a: Any) -> Any:
     if type(a) is np.ndarray:
         return None
     sharding = getattr(a, "sharding", None)  # only JAX arrays have one
-    return sharding if sharding is not None else device_of(a)
+    if sharding is not None:
+        return sharding
+    device = getattr(a, "device", None)  # torch, CuPy, array-api-strict: an attribute read
+    return device if device is not None and not callable(device) else device_of(a)
 
 
 def compat_namespace(library: str) -> ModuleType:

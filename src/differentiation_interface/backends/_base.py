@@ -51,6 +51,7 @@ __all__ = [
     "HVPPlan",
     "HessianPlan",
     "JacobianPlan",
+    "LeavesGradientPlan",
     "PullbackPlan",
     "PushforwardPlan",
     "SecondDerivativePlan",
@@ -304,6 +305,17 @@ class HessianPlan(ExpressPlan, ABC):
         """Return ``(y or None, grad or None, hess)``."""
 
 
+class LeavesGradientPlan(ABC):
+    """Prepared gradient of a real scalar function of a pytree, on its leaves (see
+    :meth:`Engine.prepare_leaves_gradient`)."""
+
+    operator: ClassVar[str] = "gradient"
+
+    @abstractmethod
+    def run(self, leaves: list[Any], args: tuple[Any, ...], *, value: bool) -> tuple[Any, Any]:
+        """``(y or None, list of gradient leaves)``, in the leaves' namespace and device."""
+
+
 class Engine:
     """One AD engine behind a backend selector.
 
@@ -379,6 +391,19 @@ class Engine:
 
     def prepare_jacobian(self, fn: Fn, x: Any, *, y: Any) -> JacobianPlan | None:
         """Native Jacobian plan, or ``None`` (fallback: batched pushforwards or pullbacks)."""
+        return None
+
+    def prepare_leaves_gradient(
+        self,
+        f: Callable[..., Any],
+        leaves: list[Any],
+        rebuild: Callable[[list[Any]], Any],
+        args: tuple[Any, ...],
+        y: Any,
+    ) -> LeavesGradientPlan | None:
+        """A gradient plan working on the leaves of a pytree ``x`` itself (no raveling), for
+        engines that take containers natively; ``None`` (the default) lets the pytree layer
+        hand the engine a raveled problem. ``f(rebuild(leaves), *args)`` is the function."""
         return None
 
     # --- second order: ``None`` means "this engine over itself" through the fallbacks ---

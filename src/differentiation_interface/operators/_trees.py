@@ -43,7 +43,7 @@ from .._array import (
 )
 from .._tree import LEAF, TreeDef, flatten, is_tree, join, paths, split, unflatten
 from ..backends import check_inplace
-from ..contexts import Context
+from ..contexts import Cache, Constant, Context
 from ..errors import (
     ArgumentTypeError,
     ArgumentValueError,
@@ -302,8 +302,21 @@ class TreePrep(Prep):
     preparation's ``sparsity``, are reachable from the tree prep too).
     """
 
-    __slots__ = ("contexts_layout", "inner", "raveled", "tree_signature", "x_layout", "y_layout")
-    inner: Prep
+    __slots__ = (
+        "contexts_layout",
+        "inner",
+        "native",
+        "places",
+        "raveled",
+        "tree_express",
+        "tree_signature",
+        "x_layout",
+        "y_layout",
+    )
+    inner: Any  # the raveled problem's preparation, or None with a native plan
+    native: Any  # the engine's plan on the leaves themselves (LeavesGradientPlan), or None
+    places: tuple[Any, ...]  # placement of each leaf (cheap device checks of native calls)
+    tree_express: Any  # the native plan's own checked call on the tree (JAX), or None
     raveled: Raveled
     x_layout: Layout
     y_layout: Layout
@@ -322,13 +335,18 @@ def tree_signature(x: Any, tangents: tuple[Any, ...], contexts: tuple[Context, .
     return (
         _tree_specs(x, "x"),
         tuple(_tree_specs(t, f"tangent {i}") for i, t in enumerate(tangents)),
-        tuple(
-            (type(c), _tree_specs(c.value, f"context {i}"))
-            if is_array(c.value) or _tree_value(c.value)
-            else (type(c), type(c.value))
-            for i, c in enumerate(contexts)
-        ),
+        context_signature(contexts),
         None if y is None else _tree_specs(y, "y"),
+    )
+
+
+def context_signature(contexts: tuple[Context, ...]) -> tuple[Any, ...]:
+    """Each context's kind and its value's structure and leaf specs (or type)."""
+    return tuple(
+        (type(c), _tree_specs(c.value, f"context {i}"))
+        if is_array(c.value) or _tree_value(c.value)
+        else (type(c), type(c.value))
+        for i, c in enumerate(contexts)
     )
 
 
@@ -454,6 +472,24 @@ def _prepare(
     if output is None:
         output = _evaluate(op, f, x_layout, x, context_layout, flat_contexts, y_buffer)
     y_layout = _y_layout(op, output)
+    native = _native_gradient(op, f, backend, x, x_layout, contexts, y, same_point, output)
+    if native is not None:
+        prep = TreePrep(
+            operator=op.name,
+            f=f,
+            backend=backend,
+            signature=None,
+            plan=native,
+            xp=x_layout.xp,
+            y_spec=spec_of(output),
+            strict=strict,
+        )
+        prep.native, prep.inner = native, None
+        prep.tree_express = getattr(native, "express", None)
+        prep.places = tuple(placement(leaf) for leaf in flatten(x)[0])
+        prep.x_layout, prep.y_layout, prep.contexts_layout = x_layout, y_layout, context_layout
+        prep.tree_signature = tree_signature(x, (), contexts, None)
+        return prep
     raveled = Raveled(f, x_layout, y_layout, context_layout, y_buffer)
     x_flat = x_layout.ravel(x)
     flat_tangents = None if tangents is None else _flat_tangents(op, x_layout, y_layout, tangents)
@@ -480,11 +516,41 @@ def _prepare(
         sparse_result=inner.sparse_result,
     )
     prep.same_point = same_point
-    prep.inner = inner
+    prep.inner, prep.native, prep.places, prep.tree_express = inner, None, (), None
     prep.raveled = raveled
     prep.x_layout, prep.y_layout, prep.contexts_layout = x_layout, y_layout, context_layout
     prep.tree_signature = tree_signature(x, tangents or (), contexts, y)
     return prep
+
+
+def _native_gradient(
+    op: OperatorSpec,
+    f: Any,
+    backend: Any,
+    x: Any,
+    x_layout: Layout,
+    contexts: tuple[Context, ...],
+    y: Any,
+    same_point: bool,
+    output: Any,
+) -> Any:
+    """The engine's gradient on the leaves of ``x`` themselves, where it offers one (JAX,
+    torch's tape): no raveling copy per call. Plain gradients of structured ``x`` only."""
+    from ..backends import engine_for
+
+    if op.name != "gradient" or y is not None or same_point or x_layout.treedef is LEAF:
+        return None
+    if getattr(f, "has_aux", False) or any(isinstance(c, Cache) for c in contexts):
+        return None
+    treedef = x_layout.treedef
+    leaves = flatten(x)[0]
+    return engine_for(backend).prepare_leaves_gradient(
+        f,
+        leaves,
+        lambda ls: unflatten(treedef, ls),
+        tuple(c.value for c in contexts),
+        output,
+    )
 
 
 def _x_layout(op: OperatorSpec, x: Any) -> Layout:
@@ -601,6 +667,26 @@ def call(
     """An operator call with pytree arguments (see the module docstring)."""
     from . import _call
 
+    if type(prep) is TreePrep and prep.native is not None and tangents is None and y is None:
+        express = prep.tree_express  # the engine's own check of the tree (JAX's executable)
+        if (
+            express is not None
+            and out is None
+            and not value
+            and prep.operator == op.name
+            and (not prep.strict or (f is prep.f and backend is prep.backend))
+        ):
+            args = _constant_values(contexts)
+            if args is not None:
+                result = express(x, args)
+                if result is not None:
+                    return result
+        # a gradient on the leaves: flattened once, checked in a few comparisons per leaf
+        leaves, treedef = flatten(x)
+        if prep.operator == op.name and (
+            not prep.strict or _native_matches(prep, f, backend, leaves, treedef, contexts)
+        ):
+            return _native_call(op, prep, leaves, treedef, contexts, out, value=value)
     if isinstance(prep, TreePrep):
         _check(op, prep, f, backend, x, tangents, contexts, y)
     elif prep is None:
@@ -622,6 +708,9 @@ def call(
         msg = f"`{op.name}` takes prep= from `prepare_{op.name}`; got {type(prep).__name__}."
         raise ArgumentTypeError(msg)
     assert isinstance(prep, TreePrep)
+    if prep.native is not None:
+        leaves, treedef = flatten(x)
+        return _native_call(op, prep, leaves, treedef, contexts, out, value=value)
     with precision_scope(prep.x_layout.xp, *flatten(x)[0]):  # JAX keeps float64 leaves
         return _call_prepared(op, backend, x, tangents, contexts, y, prep, out, value)
 
@@ -682,6 +771,35 @@ def _call_prepared(
     return (primal, *rebuilt)
 
 
+def _constant_values(contexts: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The values of ``Constant`` contexts (what a native plan was prepared with), or None."""
+    values = []
+    for c in contexts:
+        if type(c) is not Constant:
+            return None
+        values.append(c.value)
+    return tuple(values)
+
+
+def _native_call(
+    op: OperatorSpec,
+    prep: TreePrep,
+    leaves: list[Any],
+    treedef: TreeDef,
+    contexts: tuple[Any, ...],
+    out: Any,
+    *,
+    value: bool,
+) -> Any:
+    """A gradient on the leaves themselves (the strict check already ran)."""
+    targets = None if out is None else _tree_outs(op, prep, 1, out, value=value)
+    y, grads = prep.native.run(leaves, tuple(c.value for c in contexts), value=value)
+    grad = unflatten(treedef, grads)
+    if targets is not None:
+        grad = _write(targets[-1], grad)
+    return (y, grad) if value else grad
+
+
 def _check(
     op: OperatorSpec,
     prep: TreePrep,
@@ -704,6 +822,28 @@ def _check(
     same_f = f is prep.f or _equal(f, prep.f)
     if signature != prep.tree_signature or not same_f or backend != prep.backend:
         raise PreparationMismatchError(mismatch_report(prep, op.name, f, backend, signature))
+
+
+def _native_matches(
+    prep: TreePrep, f: Any, backend: Any, leaves: list[Any], treedef: TreeDef, contexts: Any
+) -> bool:
+    """The strict check of a native plan's call, in a few comparisons per leaf (a mismatch
+    goes on to the full signature and its report)."""
+    if not (f is prep.f or _equal(f, prep.f)) or not (
+        backend is prep.backend or backend == prep.backend
+    ):
+        return False
+    if treedef != prep.x_layout.treedef:
+        return False
+    for leaf, spec, place in zip(leaves, prep.x_layout.specs, prep.places, strict=True):
+        kind: Any = type(leaf)  # checked first: anything else may lack a shape
+        if kind is not spec.type or leaf.shape != spec.shape or leaf.dtype != spec.dtype:
+            return False
+        if place is not None:
+            here = placement(leaf)
+            if here is not place and here != place:
+                return False
+    return not contexts or context_signature(contexts) == prep.tree_signature[2]
 
 
 def _equal(f: Any, g: Any) -> bool:

@@ -39,6 +39,7 @@ from .._base import (
     HessianPlan,
     HVPPlan,
     JacobianPlan,
+    LeavesGradientPlan,
     PullbackPlan,
     PushforwardPlan,
     SecondDerivativePlan,
@@ -56,6 +57,7 @@ from .first import (
 )
 from .plan import prepare
 from .second import JAXHVP, JAXHessian, JAXHVPSamePoint, JAXSecondDerivative
+from .tree import leaves_gradient
 
 __all__ = ["JAXEngine"]
 
@@ -106,6 +108,16 @@ class JAXEngine(Engine):
     def prepare_gradient(self, fn: Fn, x: Any, *, y: Any) -> GradientPlan:
         plan = JAXGradientForward if self.forward else JAXGradientReverse
         return prepare(plan, self, "gradient", fn, x, None, y)  # type: ignore[no-any-return]
+
+    def prepare_leaves_gradient(
+        self,
+        f: Callable[..., Any],
+        leaves: list[Any],
+        rebuild: Callable[[list[Any]], Any],
+        args: tuple[Any, ...],
+        y: Any,
+    ) -> LeavesGradientPlan | None:
+        return leaves_gradient(f, leaves, rebuild, args, y)
 
     def prepare_jacobian(self, fn: Fn, x: Any, *, y: Any) -> JacobianPlan:
         plan = JAXJacobianForward if self.forward else JAXJacobianReverse

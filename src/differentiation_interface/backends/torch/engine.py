@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -42,6 +43,7 @@ from .._base import (
     HessianPlan,
     HVPPlan,
     JacobianPlan,
+    LeavesGradientPlan,
     PullbackPlan,
     PushforwardPlan,
     SecondDerivativePlan,
@@ -63,6 +65,7 @@ from .second import (
     TorchHVPReverse,
     TorchSecondDerivative,
 )
+from .tree import leaves_gradient
 
 __all__ = ["TorchEngine"]
 
@@ -127,6 +130,18 @@ class TorchEngine(Engine):
         if self.forward:
             return TorchGradientForward(fn, x, y)
         return TorchGradientReverse(fn, x, y, compile=self.backend.compile)
+
+    def prepare_leaves_gradient(
+        self,
+        f: Callable[..., Any],
+        leaves: list[Any],
+        rebuild: Callable[[list[Any]], Any],
+        args: tuple[Any, ...],
+        y: Any,
+    ) -> LeavesGradientPlan | None:
+        if self.forward:
+            return None  # forward mode: basis pushforwards over the raveled variables
+        return leaves_gradient(f, leaves, rebuild, args, y)
 
     def prepare_jacobian(self, fn: Fn, x: Any, *, y: Any) -> JacobianPlan | None:
         if _complex(x) or _complex(y):

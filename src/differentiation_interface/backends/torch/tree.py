@@ -1,0 +1,76 @@
+"""The gradient with respect to a pytree's leaves, on the leaves themselves.
+
+The autograd tape differentiates with respect to many tensors at once:
+``torch.autograd.grad(f(rebuild(leaves)), leaves)`` needs no raveling (what the pytree
+layer's raveled problem would copy at every call). Used for numpy and torch leaves of real
+dtypes; anything else takes the raveled route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._base import LeavesGradientPlan
+from .io import back, checked, put
+
+__all__ = ["TorchLeavesGradient", "leaves_gradient"]
+
+
+def leaves_gradient(
+    f: Callable[..., Any],
+    leaves: list[Any],
+    rebuild: Callable[[list[Any]], Any],
+    args: tuple[Any, ...],
+    y: Any,
+) -> TorchLeavesGradient | None:
+    """The plan, or ``None`` for leaves this route does not take."""
+    kinds = {type(a) for a in leaves}
+    if len(kinds) != 1 or not (kinds <= {np.ndarray} or kinds <= {torch.Tensor}):
+        return None
+    if any(put(a).is_complex() for a in leaves):
+        return None  # the library's complex convention is the raveled route's
+    if any(isinstance(a, torch.Tensor) and (a.is_meta or a.requires_grad) for a in leaves):
+        return None  # composition through the caller's graph is the raveled route's
+    return TorchLeavesGradient(f, rebuild)
+
+
+def _context(value: Any) -> Any:
+    if isinstance(value, (np.ndarray, np.generic, torch.Tensor)):
+        return put(value)
+    if isinstance(value, dict):
+        return {k: _context(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+        return type(value)(_context(v) for v in value)
+    return value
+
+
+class TorchLeavesGradient(LeavesGradientPlan):
+    """One recorded forward pass and one backward pass over every leaf."""
+
+    def __init__(self, f: Callable[..., Any], rebuild: Callable[[list[Any]], Any]) -> None:
+        self.f = f
+        self.rebuild = rebuild
+
+    def run(self, leaves: list[Any], args: tuple[Any, ...], *, value: bool) -> tuple[Any, Any]:
+        if torch.is_inference_mode_enabled():  # torch records nothing there
+            with torch.inference_mode(False):
+                return self.run(leaves, args, value=value)
+        if type(leaves[0]) is torch.Tensor:  # checked at preparation: plain tensors
+            ts = [a.detach().requires_grad_(True) for a in leaves]
+        else:
+            ts = [put(a).requires_grad_(True) for a in leaves]  # new tensor objects
+        with torch.enable_grad():
+            y = checked(self.f(self.rebuild(ts), *(_context(a) for a in args)))
+        grads = torch.autograd.grad(y, ts, allow_unused=True) if y.requires_grad else ()
+        # the tape's gradients are fresh tensors: handed out as they are (numpy: viewed)
+        out: list[Any] = [
+            torch.zeros_like(t) if g is None else g
+            for t, g in zip(ts, grads or (None,) * len(ts), strict=True)
+        ]
+        if type(leaves[0]) is np.ndarray:
+            out = [g.numpy() for g in out]
+        return (back(y.detach(), leaves[0], ts) if value else None), out
