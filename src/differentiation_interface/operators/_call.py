@@ -190,10 +190,15 @@ def call(
         result = _fastpath.quick_call(op, f, backend, x, tangents, prep, value=value)
         if result is not None:
             return result
-    if prep is not None:
-        _aux.check_prep(op, prep, isinstance(f, _aux.AuxSplit))
-    if type(prep) is _trees.TreePrep or is_structured(x, tangents, contexts, y):
-        return _trees.call(op, f, backend, x, tangents, contexts, y, prep, out, value=value)
+    if type(prep) is Prep and type(x) is prep.signature[0].type:
+        # arrays, as prepared (the common case: two reads instead of the checks below)
+        if type(prep.f) is _aux.AuxSplit and type(f) is not _aux.AuxSplit:
+            _aux.check_prep(op, prep, False)
+    else:
+        if prep is not None:
+            _aux.check_prep(op, prep, isinstance(f, _aux.AuxSplit))
+        if type(prep) is _trees.TreePrep or is_structured(x, tangents, contexts, y):
+            return _trees.call(op, f, backend, x, tangents, contexts, y, prep, out, value=value)
     x, tangents = validate(op, backend, x, tangents, contexts, y, out)
     device = device_of(x)
     outs = None
