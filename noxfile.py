@@ -132,9 +132,11 @@ def conformance(session: nox.Session, engine: str) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Build the documentation with warnings as errors."""
-    _install(session, "docs")
+    """Build the documentation with warnings as errors, then run the examples of the pages
+    that opt in (docs/run_examples.py: the tutorials use torch and JAX)."""
+    _install(session, "docs", "all")
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+    session.run("python", "docs/run_examples.py")
 
 
 @nox.session
