@@ -39,6 +39,13 @@ ENGINE_NAMESPACES: dict[str, tuple[str, ...]] = {
 #: would triple the slowest part of the grid and test nothing new.
 FIRST_BACKEND_ONLY = frozenset({"dask"})
 
+#: Namespaces where the pytree scenarios run at first order only. Finite differences evaluate
+#: a pytree ``f`` point by point (its raveled form is not batchable) and every dask evaluation
+#: builds a task graph, so the pytree Hessians and HVPs took 6 to 14 s per cell there (a 7x7
+#: Hessian: 99 evaluations). Second order on dask stays covered by the array scenarios, and
+#: the tree layer is the same Array-API code in every namespace.
+PYTREE_FIRST_ORDER_ONLY = frozenset({"dask"})
+
 _REQUIRES = {"jax": "jax", "torch": "torch", "autograd": "autograd", "dask": "dask"}
 
 
@@ -100,11 +107,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     import numpy as np
 
+    from differentiation_interface.operators._table import SECOND_ORDER
     from differentiation_interface.testing import (
         complex_scenarios,
         context_scenarios,
         default_scenarios,
         edge_scenarios,
+        pytree_scenarios,
         sparse_scenarios,
     )
 
@@ -120,6 +129,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 *context_scenarios(dtype=real),
                 *edge_scenarios(dtype=real),
                 *complex_scenarios(dtype=np.complex128 if float64 else np.complex64),
+                *(
+                    s
+                    for s in pytree_scenarios(dtype=real)
+                    if ns_name not in PYTREE_FIRST_ORDER_ONLY or s.operator not in SECOND_ORDER
+                ),
             ]
             if ns_name == "jax":  # immutable arrays: no two-argument functions there
                 scenarios = [s for s in scenarios if s.y is None]

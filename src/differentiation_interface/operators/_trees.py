@@ -268,9 +268,10 @@ class Raveled:
         else:
             xp = namespace_of(x_flat)
             device = device_of(x_flat)
+            dtypes = self.y_buffer.dtypes_in(xp)[0]  # the engine's namespace's dtypes
             leaves = [
-                xp.zeros(spec.shape, dtype=spec.dtype, device=device)
-                for spec in self.y_buffer.specs
+                xp.zeros(spec.shape, dtype=dtype, device=device)
+                for spec, dtype in zip(self.y_buffer.specs, dtypes, strict=True)
             ]
             buffer = unflatten(self.y_buffer.treedef, leaves)
             self.f(buffer, x, *values)

@@ -16,6 +16,7 @@ from ._benchmark import (
 from ._checks import cases, check_scenario, test_differentiation
 from ._wrappers import ForwardFromPrimitive, ReverseFromPrimitive
 from .families import complex_scenarios, context_scenarios, edge_scenarios
+from .pytree_scenarios import pytree_scenarios
 from .scenarios import Scenario, default_scenarios
 from .sparse_scenarios import SparseScenario, sparse_scenarios
 
@@ -33,6 +34,7 @@ __all__ = [
     "default_scenarios",
     "edge_scenarios",
     "format_table",
+    "pytree_scenarios",
     "sparse_scenarios",
     "test_differentiation",
     "write_csv",

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..adtypes import AbstractBackend
 from ..errors import UnsupportedOperationError
+from ._leaves import array_leaves
 from ._variants import FUNCTIONS
 from .scenarios import Scenario
 
@@ -53,14 +54,17 @@ class _Counted:
 
 
 def _block(result: Any) -> None:
-    """Wait for asynchronous engines (JAX) so timings include the work."""
-    for leaf in result if isinstance(result, tuple) else (result,):
-        if isinstance(leaf, tuple):
-            _block(leaf)
-        else:
-            ready = getattr(leaf, "block_until_ready", None)
-            if ready is not None:
-                ready()
+    """Wait for asynchronous engines (JAX) so timings include the work (every leaf of a
+    pytree result; a sparse matrix or other object as one)."""
+    found = array_leaves(result, "result")
+    if found is None and isinstance(result, tuple):  # e.g. a value and a sparse matrix
+        for part in result:
+            _block(part)
+        return
+    for leaf in [result] if found is None else found[0]:
+        ready = getattr(leaf, "block_until_ready", None)
+        if ready is not None:
+            ready()
 
 
 def _time(call: Callable[[], Any], *, rounds: int, min_time: float) -> float:

@@ -6,13 +6,15 @@ scenario's point, with one made at another point (reuse), with a same-point prep
 where the operator has one, and each of them again with ``out=``. Every result is compared
 with the scenario's reference, and checked to live in ``x``'s namespace and device with the
 reference's dtype; inputs and the scenario must be left untouched, ``out=`` must return the
-very objects given, and a strict prep must reject another function.
+very objects given, and a strict prep must reject another function. Pytree results are
+checked leaf by leaf against the reference's leaf at the same path (:mod:`._leaves`), and a
+failure names that path (``result 0['w']``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -25,12 +27,14 @@ from .._array import (
     namespace_of,
     to_numpy,
 )
+from .._tree import paths
 from ..adtypes import AbstractBackend
 from ..backends import check_inplace
 from ..contexts import Constant
 from ..errors import PreparationMismatchError, UnsupportedOperationError
-from ._run import dense, max_relative_error, tolerance
-from ._variants import FUNCTIONS, expected, perturbed, primal, zeros_like_result
+from ._leaves import StructureMismatchError, array_leaves, dense, is_sparse, paired_leaves
+from ._run import leaf_error, max_relative_error, tolerance
+from ._variants import FUNCTIONS, copy_tree, expected, perturbed, primal, zeros_like_result
 from .scenarios import Scenario
 
 __all__ = ["cases", "check_scenario", "test_differentiation"]
@@ -40,22 +44,34 @@ class _CheckFailedError(AssertionError):
     """A check failed (an ``AssertionError``, as pytest expects)."""
 
 
-def _copy(a: Any) -> Any:
-    if isinstance(a, tuple):
-        return tuple(_copy(b) for b in a)
-    if isinstance(a, Constant):
-        return Constant(_copy(a.value))
-    return np.array(to_numpy(a)) if is_array(a) else a
+def _snapshot(s: Scenario) -> list[tuple[str, Any, Any, list[np.ndarray]]]:
+    """What must not change: ``(name, object, structure, copies of its leaves)`` for ``x``,
+    each tangent, each ``Constant`` value and the references (a ``Cache`` is scratch space;
+    numbers, objects and sparse matrices are not checked)."""
+    things: list[tuple[str, Any]] = [("x", s.x)]
+    things += [(f"tangent {i}", t) for i, t in enumerate(s.tangents or ())]
+    constants = [(i, c) for i, c in enumerate(s.contexts) if isinstance(c, Constant)]
+    things += [(f"context {i}", c.value) for i, c in constants]
+    things += [("res1", s.res1), ("res2", s.res2)]
+    out = []
+    for name, thing in things:
+        found = array_leaves(thing, name)
+        if found is not None:
+            leaves, treedef = found
+            out.append((name, thing, treedef, [np.array(to_numpy(leaf)) for leaf in leaves]))
+    return out
 
 
-def _unchanged(before: Any, after: Any) -> bool:
-    if isinstance(before, tuple):
-        return all(_unchanged(b, a) for b, a in zip(before, after, strict=True))
-    if isinstance(after, Constant):
-        return _unchanged(before.value, after.value)
-    if isinstance(before, np.ndarray):
-        return bool(np.array_equal(before, np.asarray(to_numpy(after)), equal_nan=True))
-    return True
+def _mutated(snapshot: list[tuple[str, Any, Any, list[np.ndarray]]]) -> str | None:
+    """The path of the first leaf (or tree) of the snapshot that changed, if any."""
+    for name, thing, treedef, copies in snapshot:
+        found = array_leaves(thing, name)
+        if found is None or found[1] != treedef:
+            return name  # a container of it was changed in place
+        for path, leaf, copy in zip(paths(treedef, name), found[0], copies, strict=True):
+            if not np.array_equal(copy, np.asarray(to_numpy(leaf)), equal_nan=True):
+                return path
+    return None
 
 
 class _Checker:
@@ -63,9 +79,11 @@ class _Checker:
         self.backend, self.s = backend, s
         self.fns = FUNCTIONS[s.operator]
         self.rtol = tolerance(backend, s) if rtol is None else rtol
-        self.xp, self.device = namespace_of(s.x), device_of(s.x)
+        found = array_leaves(s.x, "x")
+        first = found[0][0] if found is not None and found[0] else s.x
+        self.xp, self.device = namespace_of(first), device_of(first)
 
-    def fail(self, variant: str, problem: str) -> None:
+    def fail(self, variant: str, problem: str) -> NoReturn:
         msg = f"{self.backend!r} on scenario {self.s.name!r}, variant [{variant}]: {problem}"
         raise _CheckFailedError(msg)
 
@@ -80,7 +98,7 @@ class _Checker:
             kwargs["out"] = out
         y = None
         if s.y is not None:
-            y = namespace_of(s.y).asarray(s.y, copy=True)
+            y = copy_tree(s.y)
             kwargs["y"] = y
         function = self.fns.value if value else self.fns.plain
         try:
@@ -95,35 +113,54 @@ class _Checker:
         if len(results) != len(references):
             self.fail(variant, f"returned {len(results)} results, expected {len(references)}")
         for i, (got, want) in enumerate(zip(results, references, strict=True)):
-            self.check_kind(variant, i, got, want)
-            if want is None:
-                continue
-            error = max_relative_error(got, want)
-            if not error <= self.rtol:
-                self.fail(variant, f"result {i} is off by {error:.2e} (tolerance {self.rtol:.0e})")
+            for path, g, w in self.leaves(variant, f"result {i}", got, want):
+                self.check_kind(variant, path, g, w)
+                if w is None:
+                    continue
+                got_shape, want_shape = tuple(dense(g).shape), tuple(dense(w).shape)
+                if got_shape != want_shape:
+                    self.fail(variant, f"{path} has shape {got_shape}, expected {want_shape}")
+                error = leaf_error(g, w)
+                if not error <= self.rtol:
+                    self.fail(variant, f"{path} is off by {error:.2e} (tolerance {self.rtol:.0e})")
 
-    def check_kind(self, variant: str, i: int, got: Any, want: Any) -> None:
-        if isinstance(want, tuple) or (want is None and isinstance(got, tuple)):
-            if not isinstance(got, tuple):
-                self.fail(variant, f"result {i} should be a tuple; got {type(got).__name__}")
-            for g, w in zip(got, want or (None,) * len(got), strict=True):
-                self.check_kind(variant, i, g, w)
-            return
-        sparse = dense(got) is not got
-        got = dense(got)  # sparse results (AutoSparse) are checked through their dense form
+    def leaves(self, variant: str, root: str, got: Any, want: Any) -> list[tuple[str, Any, Any]]:
+        """``(path, result leaf, reference leaf)`` of one result; a structure that differs
+        from the reference's fails, naming the path. Without a reference (``None``), the
+        result's own leaves (each paired with ``None``)."""
+        if isinstance(got, np.generic):  # the tree functions would take it for a 0-d array
+            self.fail(variant, f"{root} is a {type(got).__name__}, not an array")
+        if want is not None:
+            try:
+                return paired_leaves(got, want, root)
+            except StructureMismatchError as mismatch:
+                self.fail(variant, f"structure mismatch: {mismatch}")
+        if is_sparse(got):
+            return [(root, got, None)]
+        found = array_leaves(got, root)
+        if found is None:
+            self.fail(variant, f"{root} is a {type(got).__name__}, not a tree of arrays")
+        leaves, treedef = found
+        return [(path, leaf, None) for path, leaf in zip(paths(treedef, root), leaves, strict=True)]
+
+    def check_kind(self, variant: str, path: str, got: Any, want: Any) -> None:
+        """One leaf of a result: an array of ``x``'s namespace and device, of the reference's
+        dtype (sparse results are checked through their dense form)."""
+        sparse = is_sparse(got)
+        got = dense(got)
         if not is_array(got) or isinstance(got, np.generic):
-            self.fail(variant, f"result {i} is a {type(got).__name__}, not an array")
+            self.fail(variant, f"{path} is a {type(got).__name__}, not an array")
         xp = self.xp
         if sparse and (is_strict_namespace(xp) or namespace_name(xp) == "dask"):
             xp = np  # no sparse format of their own: these callers get scipy matrices
         if namespace_of(got) is not xp:
             got_ns = namespace_name(namespace_of(got))
-            self.fail(variant, f"result {i} is a {got_ns} array, not {namespace_name(xp)}")
+            self.fail(variant, f"{path} is a {got_ns} array, not {namespace_name(xp)}")
         if xp is self.xp and self.device is not None and device_of(got) != self.device:
-            self.fail(variant, f"result {i} is on {device_of(got)}, not {self.device}")
+            self.fail(variant, f"{path} is on {device_of(got)}, not {self.device}")
         comparable = not (sparse and xp is not self.xp)  # dtypes of two namespaces
-        if want is not None and comparable and got.dtype != want.dtype:
-            self.fail(variant, f"result {i} has dtype {got.dtype}, expected {want.dtype}")
+        if want is not None and comparable and got.dtype != dense(want).dtype:
+            self.fail(variant, f"{path} has dtype {got.dtype}, expected {dense(want).dtype}")
 
     def check_y(self, variant: str, y: Any) -> None:
         if y is not None and max_relative_error(y, primal(self.s)) > self.rtol:
@@ -132,11 +169,11 @@ class _Checker:
     def check_out(self, variant: str, value: bool, prep: Any, results: tuple[Any, ...]) -> None:
         derivative_part = results[1:] if value and self.s.operator != "hvp" else results
         out_value = derivative_part[0] if len(derivative_part) == 1 else tuple(derivative_part)
-        if any(dense(r) is not r for r in _flat(out_value)):
-            self.check_sparse_out(variant, value, prep, out_value)
+        if any(is_sparse(r) for r in derivative_part):
+            self.check_sparse_out(variant, value, prep, derivative_part)
             return
         out = zeros_like_result(out_value)
-        writable = all(_writable(o) for o in _flat(out))
+        writable = all(is_writable(o) for o in _flat(out))
         if not writable:
             try:
                 self.call(variant, value=value, prep=prep, out=out)
@@ -148,7 +185,10 @@ class _Checker:
         got, y = self.call(variant + ", out=", value=value, prep=prep, out=out)
         returned = got[1:] if value and self.s.operator != "hvp" else got
         returned_value = returned[0] if len(returned) == 1 else tuple(returned)
-        if not all(a is b for a, b in zip(_flat(returned_value), _flat(out), strict=True)):
+        returned_leaves, out_leaves = _flat(returned_value), _flat(out)
+        if len(returned_leaves) != len(out_leaves) or not all(
+            a is b for a, b in zip(returned_leaves, out_leaves, strict=True)
+        ):
             self.fail(variant + ", out=", "did not return the out= objects")
         self.compare(variant + ", out=", got, value)
         self.check_y(variant + ", out=", y)
@@ -158,8 +198,8 @@ class _Checker:
         if s.y is not None and not check_inplace(self.backend):
             self.check_unsupported_inplace()
             return
-        snapshot = _copy((s.x, s.tangents, s.contexts, s.res1, s.res2))
-        y_kw = {} if s.y is None else {"y": namespace_of(s.y).asarray(s.y, copy=True)}
+        snapshot = _snapshot(s)
+        y_kw = {} if s.y is None else {"y": copy_tree(s.y)}
         try:
             here = fns.prepare(s.f, self.backend, *self.args(s.x, s.tangents, s.contexts), **y_kw)
             x2, t2, c2 = perturbed(s)
@@ -190,13 +230,18 @@ class _Checker:
                     self.check_out(variant, value, prep, results)
         if mismatch:
             self.check_mismatch(here)
-        if not _unchanged(snapshot, (s.x, s.tangents, s.contexts, s.res1, s.res2)):
-            self.fail("all", "an input (x, tangents, contexts) or a reference was mutated")
+        mutated = _mutated(snapshot)
+        if mutated is not None:
+            self.fail(
+                "all", f"{mutated} was mutated (inputs, contexts and references must not change)"
+            )
 
-    def check_sparse_out(self, variant: str, value: bool, prep: Any, result: Any) -> None:
+    def check_sparse_out(
+        self, variant: str, value: bool, prep: Any, results: tuple[Any, ...]
+    ) -> None:
         """Sparse results cannot fill an array: out= must be refused, clearly."""
-        out = zeros_like_result(tuple(dense(r) for r in _flat(result)))
-        writable = all(_writable(o) for o in _flat(out))  # JAX arrays: immutable
+        out = zeros_like_result(tuple(dense(r) for r in results))
+        writable = all(is_writable(o) for o in _flat(out))  # JAX arrays: immutable
         out = out[0] if len(out) == 1 else out
         try:
             self.call(variant + ", out=", value=value, prep=prep, out=out)
@@ -211,7 +256,7 @@ class _Checker:
     def check_unsupported_inplace(self) -> None:
         """A backend without two-argument support must say so, not compute something."""
         s = self.s
-        y = namespace_of(s.y).asarray(s.y, copy=True)
+        y = copy_tree(s.y)
         try:
             self.fns.plain(s.f, self.backend, *self.args(s.x, s.tangents, s.contexts), y=y)
         except UnsupportedOperationError:
@@ -228,7 +273,7 @@ class _Checker:
 
         kwargs: dict[str, Any] = {"prep": prep}
         if s.y is not None:
-            kwargs["y"] = namespace_of(s.y).asarray(s.y, copy=True)
+            kwargs["y"] = copy_tree(s.y)
         try:
             self.fns.plain(other_f, self.backend, *self.args(s.x, s.tangents, s.contexts), **kwargs)
         except PreparationMismatchError:
@@ -238,14 +283,11 @@ class _Checker:
         self.fail("prep mismatch", "a strict prep accepted another function")
 
 
-def _writable(a: Any) -> bool:
-    return is_writable(a)
-
-
-def _flat(a: Any) -> list[Any]:
-    if isinstance(a, tuple):
-        return [leaf for b in a for leaf in _flat(b)]
-    return [a]
+def _flat(tree: Any) -> list[Any]:
+    """The leaves of a tree of results (a sparse matrix, or anything else that is not a tree of
+    arrays, is one leaf)."""
+    found = array_leaves(tree, "result")
+    return [tree] if found is None else found[0]
 
 
 def check_scenario(
@@ -278,7 +320,8 @@ def test_differentiation(
     with a preparation made at the scenario's point, with one made at another point (reuse),
     and with a same-point preparation where the operator has one; with and without ``out=``.
     It compares every result with the scenario's reference, checks that results live in
-    ``x``'s namespace and device with the reference's dtype, that ``out=`` returns the very
+    ``x``'s namespace and device with the reference's dtype (pytree results leaf by leaf, with
+    the reference's structure), that ``out=`` returns the very
     objects given (or raises :class:`~differentiation_interface.ImmutableOutputError` for
     immutable arrays), that ``y`` holds ``f(x)`` after two-argument calls (or that backends
     without :func:`~differentiation_interface.check_inplace` raise

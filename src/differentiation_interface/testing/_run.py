@@ -10,13 +10,14 @@ from typing import Any
 import numpy as np
 
 from .. import operators as ops
-from .._array import is_array, namespace_of, precision_scope, to_numpy
+from .._array import to_numpy
 from ..adtypes import AbstractBackend, AutoFiniteDiff, SecondOrder
 from ..errors import UnsupportedOperationError
 from ..operators._table import OPERATORS, SECOND_ORDER
+from ._leaves import StructureMismatchError, array_leaves, dense, paired_leaves
 from .scenarios import Scenario
 
-__all__ = ["Outcome", "dense", "max_relative_error", "run_scenario", "tolerance"]
+__all__ = ["Outcome", "dense", "leaf_error", "max_relative_error", "run_scenario", "tolerance"]
 
 
 @dataclass(frozen=True)
@@ -31,33 +32,32 @@ class Outcome:
     message: str = ""
 
 
-def dense(a: Any) -> Any:
-    """Sparse matrices of any ecosystem (scipy, torch, JAX BCOO, cupyx) as dense arrays.
-
-    A float64 JAX BCOO is densified in JAX's 64-bit mode: outside it, ``todense`` would give
-    float32 (what a JAX user does too: ``with jax.enable_x64(True): J.todense()``).
-    """
-    for method in ("toarray", "todense", "to_dense"):
-        convert = getattr(a, method, None)
-        if convert is not None and not hasattr(a, "__array_namespace__"):
-            data = getattr(a, "data", None)
-            if is_array(data):
-                with precision_scope(namespace_of(data), data):
-                    return convert()
-            return convert()
-    if getattr(a, "layout", None) is not None and str(a.layout) != "torch.strided":
-        return a.todense()
-    return a
-
-
 def max_relative_error(result: Any, reference: Any) -> float:
-    """Largest ``|result - reference|`` relative to ``max(1, max|reference|)``, over tuples."""
-    if isinstance(reference, tuple):
-        if not isinstance(result, tuple) or len(result) != len(reference):
-            return math.inf
-        return max(
-            (max_relative_error(r, e) for r, e in zip(result, reference, strict=True)), default=0.0
-        )
+    """Largest ``|result - reference|`` relative to ``max(1, max|reference|)``, leaf by leaf.
+
+    ``result`` and ``reference`` are arrays, sparse matrices or pytrees of arrays (tuples of
+    per-tangent results included); a result whose structure or a leaf's shape differs from
+    the reference's is infinitely far from it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from differentiation_interface.testing._run import max_relative_error
+    >>> max_relative_error({"a": np.ones(2), "b": np.zeros(1)},
+    ...                    {"a": np.ones(2), "b": np.full(1, 0.5)})
+    0.5
+    >>> max_relative_error({"a": np.ones(2)}, {"b": np.ones(2)})
+    inf
+    """
+    try:
+        pairs = paired_leaves(result, reference, "result")
+    except StructureMismatchError:
+        return math.inf
+    return max((leaf_error(got, want) for _, got, want in pairs), default=0.0)
+
+
+def leaf_error(result: Any, reference: Any) -> float:
+    """:func:`max_relative_error` of one array (or sparse matrix) against its reference."""
     got = np.asarray(to_numpy(dense(result)))
     want = np.asarray(to_numpy(dense(reference)))
     if got.shape != want.shape:
@@ -82,9 +82,16 @@ def tolerance(backend: AbstractBackend, scenario: Scenario) -> float:
 
     Finite differences are approximate: central differences reach about ``eps**(2/3)``,
     one-sided ones and the fused second-order stencils ``eps**(1/2)``, and second order by
-    *nested* finite differences (a composite backend) only about ``eps**(1/3)``.
+    *nested* finite differences (a composite backend) only about ``eps**(1/3)``. A pytree
+    ``x`` is held to the tolerance of its least precise leaf: finite differences size their
+    steps for that leaf, and every leaf of the result is as accurate as that one.
     """
-    single = str(getattr(scenario.x, "dtype", "")).endswith(("float32", "complex64", "float16"))
+    found = array_leaves(scenario.x, "x")
+    x_leaves = found[0] if found is not None else [scenario.x]
+    single = any(
+        str(getattr(leaf, "dtype", "")).endswith(("float32", "complex64", "float16"))
+        for leaf in x_leaves
+    )
     second = scenario.operator in SECOND_ORDER
     leaves = _leaves(backend)
     fd = [leaf for leaf in leaves if isinstance(leaf, AutoFiniteDiff)]

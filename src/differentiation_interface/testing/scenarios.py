@@ -17,6 +17,7 @@ import numpy as np
 from .._array import convert, namespace_of
 from ..contexts import Constant, Context
 from ..operators._table import NAMES
+from ._leaves import map_leaves
 
 __all__ = ["Scenario", "default_scenarios"]
 
@@ -33,22 +34,28 @@ class Scenario:
     ----------
     f : callable
         ``f(x, *contexts) -> y``, or ``f(y, x, *contexts) -> None`` when ``y`` is given.
-    x : array
-        The point.
+    x : array or pytree
+        The point: an array, or a pytree of arrays (nested tuples, lists, dicts,
+        namedtuples; ``None`` is an empty subtree).
     operator : str
         One of ``"pushforward"``, ``"pullback"``, ``"derivative"``, ``"gradient"``,
         ``"jacobian"``, ``"second_derivative"``, ``"hvp"``, ``"hessian"``.
-    tangents : tuple of arrays, optional
-        Tangents (pushforward, hvp) or cotangents (pullback).
+    tangents : tuple of arrays or pytrees, optional
+        Tangents (pushforward, hvp; each like ``x``) or cotangents (pullback; each like
+        ``f(x)``).
     contexts : tuple of Context
-        Extra arguments of ``f``.
-    y : array, optional
+        Extra arguments of ``f``; their values may be pytrees of arrays.
+    y : array or pytree, optional
         Output buffer of a two-argument function (its initial content is irrelevant).
     res1 : optional
         The first-order result: the operator's result for first-order operators; the
-        derivative (second_derivative) or the gradient (hvp, hessian) otherwise.
+        derivative (second_derivative) or the gradient (hvp, hessian) otherwise. Results
+        like ``x`` (gradients, pullback results) have ``x``'s structure, results like
+        ``f(x)`` the output's; ``jacobian`` is the 2-D matrix over the raveled trees
+        (:func:`~differentiation_interface.ravel`).
     res2 : optional
-        The second-order result (second derivative, tuple of products, Hessian).
+        The second-order result (second derivative, tuple of products, Hessian over the
+        raveled ``x``).
     name : str, optional
         Identifier used in reports and test ids.
 
@@ -87,31 +94,35 @@ class Scenario:
     def to_namespace(self, xp: Any, device: Any = None) -> Scenario:
         """The same scenario with every array converted to ``xp`` (on ``device``).
 
+        Pytrees keep their structure; each leaf keeps its dtype (float64 leaves stay
+        float64 in JAX, outside its 64-bit mode too). Context values that
+        are not arrays or trees of arrays (numbers, objects) are left as they are.
+
         Examples
         --------
         >>> import array_api_strict as xps
-        >>> from differentiation_interface.testing import default_scenarios
+        >>> from differentiation_interface.testing import default_scenarios, pytree_scenarios
         >>> s = default_scenarios()[0].to_namespace(xps, xps.Device("device1"))
         >>> s.x.device
         array_api_strict.Device('device1')
+        >>> t = pytree_scenarios()[0].to_namespace(xps)
+        >>> sorted(t.x), type(t.x["w"]).__name__
+        (['b', 'w'], 'Array')
         """
 
-        def conv(a: Any) -> Any:
-            if a is None:
-                return None
-            if isinstance(a, tuple):
-                return tuple(conv(b) for b in a)
-            if isinstance(a, Context):
-                return type(a)(conv(a.value))
-            if isinstance(a, np.ndarray | np.generic) or hasattr(a, "__array_namespace__"):
-                return convert(np.asarray(a) if isinstance(a, np.generic) else a, xp, device)
-            return a
+        def leaf(a: Any) -> Any:  # (convert keeps a float64 leaf float64 in JAX)
+            return convert(np.asarray(a) if isinstance(a, np.generic) else a, xp, device)
+
+        def conv(tree: Any) -> Any:
+            if isinstance(tree, Context):
+                return type(tree)(map_leaves(leaf, tree.value))
+            return map_leaves(leaf, tree)
 
         return dataclasses.replace(
             self,
             x=conv(self.x),
             tangents=conv(self.tangents),
-            contexts=conv(self.contexts),
+            contexts=tuple(conv(c) for c in self.contexts),
             y=conv(self.y),
             res1=conv(self.res1),
             res2=conv(self.res2),
