@@ -169,3 +169,23 @@ class UntraceableFunctionError(ArgumentTypeError):
     >>> issubclass(di.UntraceableFunctionError, (di.DIError, TypeError))
     True
     """
+
+
+class DisconnectedGraphError(DIError, ValueError):
+    """``f``'s output is not connected to ``x`` in the engine's graph.
+
+    Reverse- and forward-mode engines that record operations (``AutoTorch``) see nothing of
+    what happens outside their graph: ``.data`` or ``.detach()``, ``torch.asarray([...])``
+    built from traced scalars, a round trip through numpy, or
+    ``torch.nn.utils.vector_to_parameters`` (which writes ``.data``) cut it, and the
+    derivative would silently be zero. The library raises this error instead. A function
+    that truly does not depend on ``x`` can be differentiated with
+    ``AutoTorch(allow_unused=True)``, which returns zeros. It is a ``DIError`` and a
+    ``ValueError``.
+
+    Examples
+    --------
+    >>> import differentiation_interface as di
+    >>> issubclass(di.DisconnectedGraphError, (di.DIError, ValueError))
+    True
+    """
