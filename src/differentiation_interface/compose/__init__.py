@@ -1,0 +1,1 @@
+"""Composition between engines: ``DifferentiateWith`` (API section 11). Work in progress."""

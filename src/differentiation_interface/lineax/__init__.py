@@ -1,0 +1,1 @@
+"""lineax operators (API section 13). Work in progress."""

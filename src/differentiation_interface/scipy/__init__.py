@@ -1,0 +1,1 @@
+"""scipy interoperability (API section 13). Work in progress."""
