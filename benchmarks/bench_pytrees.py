@@ -99,6 +99,33 @@ def _torch_group(total: float, rounds: int) -> Any:
     return g.run()
 
 
+def _autograd_group(total: float, rounds: int) -> Any:
+    """HIPS autograd differentiates dicts itself (``autograd.grad`` of a dict argument)."""
+    import autograd
+    import autograd.numpy as anp
+
+    p, width = _params(total)
+    X = np.random.default_rng(1).normal(size=(8, width))
+
+    def loss_np(p: dict[str, Any], X: Any) -> Any:
+        h = X
+        for i in range(len(p) // 2):
+            h = anp.tanh(h @ p[f"w{i}"] + p[f"b{i}"])
+        return anp.sum(h**2)
+
+    native = autograd.grad(loss_np)
+    backend = di.AutoAutograd()
+    prep = di.prepare_gradient(_loss, backend, p, di.Constant(X))
+    g = Group(
+        f"gradient, dict of 10 numpy arrays (autograd), {int(total):.0e} parameters", rounds=rounds
+    )
+    g.add("native autograd.grad(dict)", lambda: native(p, X))
+    g.add(
+        "di.gradient, prepared", lambda: di.gradient(_loss, backend, p, di.Constant(X), prep=prep)
+    )
+    return g.run()
+
+
 def _strict_group(backend: Any, rounds: int) -> Any:
     """Strict against non-strict prepared calls on a 100-leaf tree of small arrays."""
     p, width = _params(1e3, leaves=100)
@@ -134,6 +161,9 @@ def main() -> None:
         r = _torch_group(total, args.rounds)
         print(r.table(baseline="native autograd.grad(leaves)"), "\n")
         results.append(r.to_dict(baseline="native autograd.grad(leaves)"))
+        r = _autograd_group(total, args.rounds)
+        print(r.table(baseline="native autograd.grad(dict)"), "\n")
+        results.append(r.to_dict(baseline="native autograd.grad(dict)"))
     for backend in (di.AutoJAX(), di.AutoTorch()):
         r = _strict_group(backend, args.rounds)
         print(r.table(baseline="strict=False"), "\n")

@@ -195,11 +195,20 @@ def test_torch_model_parameters(backend: Any) -> None:
         np.testing.assert_allclose(g[name].numpy(), expected.numpy(), rtol=_tol(backend), atol=1e-8)
 
 
-@pytest.mark.parametrize("backend", [di.AutoJAX(), di.AutoTorch()], ids=repr)
-@pytest.mark.parametrize("namespace", ["numpy", "native"])
+@pytest.mark.parametrize(
+    ("backend", "namespace"),
+    [
+        (di.AutoJAX(), "numpy"),
+        (di.AutoJAX(), "native"),
+        (di.AutoTorch(), "numpy"),
+        (di.AutoTorch(), "native"),
+        (di.AutoAutograd(), "numpy"),  # autograd computes in numpy: its native namespace
+    ],
+    ids=repr,
+)
 def test_gradients_on_the_tree_itself(backend: Any, namespace: str) -> None:
-    """JAX and the torch tape differentiate the leaves without raveling (a native plan): the
-    same results, checks and reports as the raveled route."""
+    """JAX, the torch tape and HIPS autograd's containers differentiate the leaves without
+    raveling (a native plan): the same results, checks and reports as the raveled route."""
     ns = namespace if namespace == "numpy" else ("jax" if "JAX" in repr(backend) else "torch")
     params, X = _mlp()
     p, Xn = _to(ns, params), _to(ns, X)
@@ -241,7 +250,8 @@ def test_mixed_precision_leaves_on_the_tree_itself() -> None:
         xp = array_namespace(p["a"])
         return xp.sum(xp.astype(p["a"], xp.float64) ** 2) + xp.sum(p["b"] ** 3)
 
-    for backend in (di.AutoJAX(), di.AutoTorch()):
+    for backend in (di.AutoJAX(), di.AutoTorch(), di.AutoAutograd()):
+        assert di.prepare_gradient(f, backend, x).native is not None
         g = di.gradient(f, backend, x)
         assert g["a"].dtype == np.float32
         assert g["b"].dtype == np.float64

@@ -26,6 +26,7 @@ trace gets a level of its own, so preparations can be shared by threads.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ...adtypes import AutoAutograd
@@ -37,6 +38,7 @@ from .._base import (
     HessianPlan,
     HVPPlan,
     JacobianPlan,
+    LeavesGradientPlan,
     PullbackPlan,
     PushforwardPlan,
     SecondDerivativePlan,
@@ -50,6 +52,7 @@ from .first import (
 )
 from .io import check_dtype
 from .second import AutogradHessian, AutogradHVP, AutogradSecondDerivative
+from .tree import leaves_gradient
 
 __all__ = ["AutogradEngine"]
 
@@ -93,6 +96,16 @@ class AutogradEngine(Engine):
     def prepare_gradient(self, fn: Fn, x: Any, *, y: Any) -> GradientPlan:
         _check("gradient", x, y)
         return AutogradGradient(fn, x, y)
+
+    def prepare_leaves_gradient(
+        self,
+        f: Callable[..., Any],
+        leaves: list[Any],
+        rebuild: Callable[[list[Any]], Any],
+        args: tuple[Any, ...],
+        y: Any,
+    ) -> LeavesGradientPlan | None:
+        return leaves_gradient(f, leaves, rebuild, args, y)
 
     def prepare_jacobian(self, fn: Fn, x: Any, *, y: Any) -> JacobianPlan:
         _check("jacobian", x, y)
