@@ -5,9 +5,13 @@ column-intersection graph of a Jacobian (column or row coloring) or the adjacenc
 Hessian (star or acyclic coloring), ``decompression`` turns a coloring into the 0/1 seeds
 and the gather (or substitution) that recovers the nonzeros from the compressed results.
 
-Imports: numpy, scipy, ``differentiation_interface._array``, ``differentiation_interface.errors``
-and the shared leaf ``sparse._pattern`` only; never the tracer (``sparse._tracer``), the glue
-modules of ``sparse`` nor ``operators``, ``backends`` or ``testing``.
+``kernels`` decides when the compiled loops of ``compiled_loops`` (numba, imported only for
+large graphs and only when installed) replace the Python loops; they compute the same colors.
+
+Imports: numpy, scipy, numba (``compiled_loops`` only), ``differentiation_interface._array``,
+``differentiation_interface.errors`` and the shared leaf ``sparse._pattern`` only; never the
+tracer (``sparse._tracer``), the glue modules of ``sparse`` nor ``operators``, ``backends`` or
+``testing``.
 
 The orders are imported eagerly (the ``GreedyColoringAlgorithm`` selector validates its
 ``order`` at ``import differentiation_interface``); the colorings and decompression import

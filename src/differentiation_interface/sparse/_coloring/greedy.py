@@ -19,8 +19,12 @@ that keeps the property, which is checked incrementally. The star test keeps, fo
 vertex ``w``, the colors of the neighbours ``x`` that are centres of two-colored paths
 through ``w`` (``x`` has at least two neighbours of ``w``'s color), so that a candidate color
 is checked in time proportional to degrees, not to paths. The acyclic test keeps the
-two-colored trees in a disjoint-set forest over edges. The loops are plain Python over
-adjacency lists: about a microsecond per edge.
+two-colored trees in a disjoint-set forest over edges.
+
+The loops are plain Python over adjacency lists (about 0.1 µs per adjacency entry); the
+distance-1 greedy of column and row colorings runs compiled on large graphs when numba is
+installed (:mod:`.kernels`), with identical results. Star and acyclic colorings (Hessians)
+are Python loops at every size.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from .. import _pattern as P
+from .kernels import compiled
 from .orders import vertex_order
 
 __all__ = [
@@ -42,35 +47,62 @@ __all__ = [
 ]
 
 
-def _adjacency(graph: P.Pattern) -> tuple[list[int], list[int]]:
-    """Adjacency lists (as flat Python lists) of a symmetric pattern, without self loops."""
+class Graph(tuple):  # type: ignore[type-arg]
+    """A graph as CSR adjacency arrays ``(ptr, adj)`` (int64, no self loops; unpacks as a
+    pair), with ``clique``, a lower bound on the colors of any proper coloring of it (the
+    size of a clique the pattern shows: the nonzeros of a row, for a column graph)."""
+
+    clique: int
+
+    def __new__(cls, ptr: Any, adj: Any, clique: int) -> Graph:
+        graph = super().__new__(cls, (ptr, adj))
+        graph.clique = clique
+        return graph
+
+
+def _adjacency(graph: P.Pattern, clique: int) -> Graph:
+    """Adjacency arrays of a symmetric pattern, without self loops (sorted neighbours: the
+    dynamic orders break ties by the order in which they meet neighbours)."""
     csr = graph.tocsr()
     csr.sum_duplicates()  # sorted, unique column indices in every row
+    loops = compiled(csr.nnz)
+    if loops is not None:
+        ptr, adj = loops.without_diagonal(csr.indptr, csr.indices)
+        return Graph(ptr, adj, clique)
     n = csr.shape[0]
     rows = np.repeat(np.arange(n), np.diff(csr.indptr))
     off = csr.indices != rows
     ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows[off], minlength=n), out=ptr[1:])
-    return ptr.tolist(), csr.indices[off].tolist()
+    return Graph(ptr, csr.indices[off].astype(np.int64), clique)
 
 
-def column_graph(pattern: P.Pattern) -> tuple[list[int], list[int]]:
+def column_graph(pattern: P.Pattern) -> Graph:
     """Column-intersection graph: columns adjacent when some row has a nonzero in both."""
     csc = pattern.tocsc()
-    return _adjacency(csc.T @ csc)
+    csr = pattern.tocsr()
+    row_sizes = np.diff(csr.indptr)
+    clique = int(row_sizes.max()) if row_sizes.shape[0] else 0
+    return _adjacency(csc.T @ csc, clique)
 
 
-def symmetric_graph(pattern: P.Pattern) -> tuple[list[int], list[int]]:
+def symmetric_graph(pattern: P.Pattern) -> Graph:
     """Adjacency graph of a (symmetrised) Hessian pattern."""
-    return _adjacency(pattern + pattern.T)
+    graph = _adjacency(pattern + pattern.T, 0)
+    graph.clique = 2 if graph[1].shape[0] else min(1, pattern.shape[0])  # an edge, or none
+    return graph
 
 
-def _greedy(ptr: list[int], adj: list[int], order: list[int]) -> list[int]:
+def _greedy(ptr: Any, adj: Any, order: Any) -> Any:
     """Distance-1 greedy coloring: each vertex takes the smallest color of no neighbour."""
+    loops = compiled(len(adj))
+    if loops is not None:
+        return loops.greedy(ptr, adj, np.asarray(order, dtype=np.int64))
+    ptr, adj = _lists(ptr), _lists(adj)
     n = len(ptr) - 1
     colors = [-1] * n
     mark = [-1] * (n + 1)  # mark[c] == v: color c is taken by a neighbour of v
-    for v in order:
+    for v in _lists(order):
         for u in adj[ptr[v] : ptr[v + 1]]:
             c = colors[u]
             if c >= 0:
@@ -79,23 +111,23 @@ def _greedy(ptr: list[int], adj: list[int], order: list[int]) -> list[int]:
         while mark[c] == v:
             c += 1
         colors[v] = c
-    return colors
+    return np.asarray(colors, dtype=np.int64)
 
 
-def column_coloring(graph: tuple[list[int], list[int]], order: list[int]) -> list[int]:
-    """Colors of the column-intersection graph in ``order``."""
+def column_coloring(graph: tuple[Any, Any], order: Any) -> Any:
+    """Colors (an int64 array) of the column-intersection graph in ``order``."""
     ptr, adj = graph
     return _greedy(ptr, adj, order)
 
 
-def star_coloring(graph: tuple[list[int], list[int]], order: list[int]) -> list[int]:
-    """Greedy star coloring (see the module docstring)."""
-    ptr, adj = graph
+def star_coloring(graph: tuple[Any, Any], order: Any) -> Any:
+    """Greedy star coloring (see the module docstring); an int64 array."""
+    ptr, adj = _lists(graph[0]), _lists(graph[1])
     n = len(ptr) - 1
     colors = [-1] * n
     around: list[dict[int, int]] = [{} for _ in range(n)]  # colored neighbours per color
     hubs: list[set[int]] = [set() for _ in range(n)]  # colors of centres next to w
-    for v in order:
+    for v in _lists(order):
         neighbours = adj[ptr[v] : ptr[v + 1]]
         forbidden: set[int] = set()
         by_color: dict[int, list[int]] = {}
@@ -129,7 +161,7 @@ def star_coloring(graph: tuple[list[int], list[int]], order: list[int]) -> list[
             if len(same) > 1:  # v is the centre of two-colored paths
                 for z in same:
                     hubs[z].add(c)
-    return colors
+    return np.asarray(colors, dtype=np.int64)
 
 
 class _Forest:
@@ -162,10 +194,11 @@ class _Forest:
 
 
 def acyclic_coloring(
-    graph: tuple[list[int], list[int]], order: list[int]
-) -> tuple[list[int], list[tuple[int, int]], list[int]]:
-    """Greedy acyclic coloring; also returns the edges and the two-colored tree of each."""
-    ptr, adj = graph
+    graph: tuple[Any, Any], order: Any
+) -> tuple[Any, list[tuple[int, int]], list[int]]:
+    """Greedy acyclic coloring (colors: an int64 array); also returns the edges and the
+    two-colored tree of each."""
+    ptr, adj = _lists(graph[0]), _lists(graph[1])
     n = len(ptr) - 1
     colors = [-1] * n
     forest = _Forest()
@@ -173,7 +206,7 @@ def acyclic_coloring(
     # tree_at[w][k]: an edge from w to a neighbour of color k (all such edges share w, so
     # they are in one tree of the colors {c(w), k}).
     tree_at: list[dict[int, int]] = [{} for _ in range(n)]
-    for v in order:
+    for v in _lists(order):
         neighbours = adj[ptr[v] : ptr[v + 1]]
         forbidden = {colors[w] for w in neighbours if colors[w] >= 0}
         seen: dict[tuple[int, int], int] = {}
@@ -204,22 +237,25 @@ def acyclic_coloring(
                 else:
                     forest.union(e, known)
     trees = [forest.find(e) for e in range(len(edges))]
-    return colors, edges, trees
+    return np.asarray(colors, dtype=np.int64), edges, trees
 
 
 def best_coloring(
     kind: str,
-    graph: tuple[list[int], list[int]],
+    graph: tuple[Any, Any],
     orders: tuple[str, ...],
     *,
     seed: int,
 ) -> tuple[Any, str, dict[str, int]]:
     """Color with each order and keep the fewest colors (first order wins ties).
 
-    Returns the result of the winning order (colors, or the acyclic triple), its name, and
-    the number of colors per order (reported by benchmarks).
+    Stops early when an order reaches the graph's lower bound (``Graph.clique``): no order
+    can do better, so trying the others cannot pay off. Returns the result of the winning
+    order (colors, or the acyclic triple), its name, and the number of colors per order
+    tried (reported by benchmarks).
     """
     ptr, adj = graph
+    bound = getattr(graph, "clique", 0)
     best: Any = None
     best_name = orders[0]
     counts: dict[str, int] = {}
@@ -234,7 +270,14 @@ def best_coloring(
         else:
             result = acyclic_coloring(graph, order)
             colors = result[0]
-        counts[name] = (max(colors) + 1) if colors else 0
+        counts[name] = int(colors.max()) + 1 if colors.shape[0] else 0
         if best is None or counts[name] < counts[best_name]:
             best, best_name = result, name
+        if counts[best_name] <= bound:
+            break
     return best, best_name, counts
+
+
+def _lists(a: Any) -> list[int]:
+    """``a`` as a Python list (the Python loops index lists much faster than arrays)."""
+    return a if isinstance(a, list) else np.asarray(a).tolist()

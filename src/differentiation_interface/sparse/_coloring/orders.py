@@ -15,14 +15,18 @@ order                        vertices sorted by
 ===========================  ===================================================================
 
 The dynamic orders keep vertices in buckets by current key (lists with lazy deletion), so
-each costs O(vertices + edges) list operations.
+each costs O(vertices + edges) list operations; DSATUR's order keeps a heap. On large graphs
+they run compiled when numba is installed (:mod:`.kernels`), with identical results.
 """
 
 from __future__ import annotations
 
+import heapq
 from typing import Any, Literal, get_args
 
 import numpy as np
+
+from .kernels import compiled
 
 __all__ = ["ORDERS", "Order", "vertex_order"]
 
@@ -38,27 +42,41 @@ Order = Literal[
 ORDERS: tuple[str, ...] = get_args(Order)
 
 
-def vertex_order(order: str, indptr: Any, indices: Any, *, seed: int = 0) -> list[int]:
-    """The vertices of the graph in ``order``."""
+def vertex_order(order: str, indptr: Any, indices: Any, *, seed: int = 0) -> Any:
+    """The vertices of the graph in ``order``, as an int64 array."""
     n = len(indptr) - 1
-    degree = np.diff(indptr)
     if order == "natural":
-        return list(range(n))
+        return np.arange(n, dtype=np.int64)
     if order == "random":
-        return [int(v) for v in np.random.default_rng(seed).permutation(n)]
+        return np.random.default_rng(seed).permutation(n).astype(np.int64)
+    degree = np.diff(np.asarray(indptr, dtype=np.int64))
     if order == "largest_first":
-        return [int(v) for v in np.argsort(-degree, kind="stable")]
-    if order == "smallest_last":
-        removed = _bucket_order(indptr, indices, degree.tolist(), pick_largest=False, step=-1)
-        return removed[::-1]
-    if order == "incidence_degree":
-        return _bucket_order(indptr, indices, [0] * n, pick_largest=True, step=1)
-    if order == "dynamic_largest_first":
-        return _bucket_order(indptr, indices, degree.tolist(), pick_largest=True, step=-1)
+        return np.argsort(-degree, kind="stable").astype(np.int64)
+    if order not in ORDERS:
+        msg = f"Unknown vertex order {order!r}; choose one of {', '.join(map(repr, ORDERS))}."
+        raise ValueError(msg)
+    loops = compiled(len(indices))
+    if loops is not None:
+        ptr, adj = np.asarray(indptr, dtype=np.int64), np.asarray(indices, dtype=np.int64)
+        if order == "saturation":
+            return loops.saturation_order(ptr, adj)
+        key, largest, step = _bucket_rule(order, degree)
+        found = loops.bucket_order(ptr, adj, key, largest, step)
+        return found[::-1].copy() if order == "smallest_last" else found
     if order == "saturation":
-        return saturation_order(indptr, indices)
-    msg = f"Unknown vertex order {order!r}; choose one of {', '.join(map(repr, ORDERS))}."
-    raise ValueError(msg)
+        return np.asarray(saturation_order(indptr, indices), dtype=np.int64)
+    key, largest, step = _bucket_rule(order, degree)
+    found = _bucket_order(indptr, indices, key.tolist(), pick_largest=largest, step=step)
+    return np.asarray(found[::-1] if order == "smallest_last" else found, dtype=np.int64)
+
+
+def _bucket_rule(order: str, degree: Any) -> tuple[Any, bool, int]:
+    """The initial keys, the end taken and the key step of a bucket order."""
+    if order == "smallest_last":
+        return degree, False, -1  # the removal order, reversed by the caller
+    if order == "incidence_degree":
+        return np.zeros_like(degree), True, 1
+    return degree, True, -1  # dynamic_largest_first
 
 
 def _bucket_order(
@@ -104,8 +122,12 @@ def _bucket_order(
 
 def saturation_order(indptr: Any, indices: Any) -> list[int]:
     """The order in which DSATUR (Brelaz, 1979) colors the graph: repeatedly the uncolored
-    vertex with the most distinct neighbour colors, ties to the largest degree.
+    vertex with the most distinct neighbour colors, ties to the largest degree, then to the
+    vertex whose key rose last.
 
+    The key ``saturation * stride + degree`` indexes buckets (lists with lazy deletion) when
+    there are few of them; a vertex meeting most others (a dense row) would make ``stride**2``
+    buckets, so keys then go into a heap of ``(key, push count)``, which pops the same vertex.
     Greedy coloring in this order reproduces DSATUR's coloring.
     """
     ptr, adj = _lists(indptr), _lists(indices)
@@ -115,21 +137,33 @@ def saturation_order(indptr: Any, indices: Any) -> list[int]:
     degree = [ptr[v + 1] - ptr[v] for v in range(n)]
     stride = max(degree) + 1
     key = list(degree)  # saturation * stride + degree
-    buckets: list[list[int]] = [[] for _ in range(stride * (stride + 1))]
-    for v in range(n - 1, -1, -1):
-        buckets[key[v]].append(v)
+    heap: list[tuple[int, int, int]] | None = None  # (-key, -push count, vertex)
+    buckets: list[list[int]] = []
+    if stride * (stride + 1) <= 8 * (n + len(adj)):
+        buckets = [[] for _ in range(stride * (stride + 1))]
+        for v in range(n - 1, -1, -1):  # popped from the end: ties to the smallest index
+            buckets[key[v]].append(v)
+    else:
+        heap = [(-key[v], v - n, v) for v in range(n)]  # pushed from n - 1 down to 0
+        heapq.heapify(heap)
+    pushed = n + 1  # after every initial entry (their counts are v - n, down to -n)
     colored = [False] * n
     seen = [0] * n  # bit c set: a neighbour has color c
     current = max(key)
     order: list[int] = []
     while len(order) < n:
-        bucket = buckets[current]
-        while bucket and (colored[bucket[-1]] or key[bucket[-1]] != current):
-            bucket.pop()
-        if not bucket:
-            current -= 1
-            continue
-        v = bucket.pop()
+        if heap is None:
+            bucket = buckets[current]
+            while bucket and (colored[bucket[-1]] or key[bucket[-1]] != current):
+                bucket.pop()
+            if not bucket:
+                current -= 1
+                continue
+            v = bucket.pop()
+        else:
+            negative, _, v = heapq.heappop(heap)
+            if colored[v] or key[v] != -negative:
+                continue  # stale
         taken = seen[v]
         bit = ~taken & (taken + 1)  # the lowest free color, as a bit
         colored[v] = True
@@ -139,8 +173,12 @@ def saturation_order(indptr: Any, indices: Any) -> list[int]:
                 seen[u] |= bit
                 k = key[u] + stride  # saturation <= degree: k stays within the buckets
                 key[u] = k
-                buckets[k].append(u)
-                current = max(current, k)
+                if heap is None:
+                    buckets[k].append(u)
+                    current = max(current, k)
+                else:
+                    heapq.heappush(heap, (-k, -pushed, u))
+                    pushed += 1
     return order
 
 
