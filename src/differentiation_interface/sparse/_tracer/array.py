@@ -46,6 +46,9 @@ def _scalar(a: TracedArray, kind: Callable[[Any], Any], name: str) -> Any:
             msg = f"{name}() of an array of shape {a.shape} is ambiguous."
             raise TypeError(msg)
         return kind(a.value.reshape(()))
+    if a.pattern is None and a.primal is not None and a.size == 1:
+        # local detection: control flow on a comparison of x follows the branch taken at x
+        return kind(a.primal.reshape(()))
     msg = (
         f"Sparsity detection: f calls {name}() on an array whose value depends on x (for "
         "instance `if x[0] > 0:`). Control flow on values has no global sparsity pattern: "

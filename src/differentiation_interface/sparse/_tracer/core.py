@@ -14,6 +14,14 @@ A :class:`TracedArray` has a shape and a dtype like any array, and instead of va
 An array with neither is *opaque*: it depends on no input but its values are unknown
 (comparisons of traced arrays, ``Constant`` contexts, which may change between calls).
 
+``primal``
+    Groundwork of local detection (not public yet; always ``None`` in global detection):
+    the values at the traced point of an array that depends on the input, where the
+    operation that made it knows how to compute them. Operations whose derivative depends on
+    the branch taken (``where``, ``maximum``, ``minimum``, products with a zero factor) keep
+    only that branch's dependencies; ``None`` keeps both, as global detection does, so a
+    missing primal is never wrong, only less sparse. A primal never makes an array constant.
+
 ``zeros``
     For arrays of unknown values, the elements known to be exactly zero (or ``None``): a
     traced array padded with constant zeros keeps knowing where they are, so that
@@ -43,6 +51,7 @@ __all__ = [
     "TracingError",
     "broadcast_pattern",
     "lift",
+    "local_values",
     "nonzero_mask",
     "zero_mask",
 ]
@@ -103,6 +112,7 @@ class TracedArray:
         "_version",
         "dtype",
         "pattern",
+        "primal",
         "shape",
         "tape",
         "value",
@@ -118,11 +128,13 @@ class TracedArray:
         value: np.ndarray[Any, Any] | None = None,
         tape: Tape | None = None,
         zeros: np.ndarray[Any, Any] | None = None,
+        primal: np.ndarray[Any, Any] | None = None,
     ) -> None:
         self.shape = tuple(int(d) for d in shape)
         self.dtype = np.dtype(dtype)
         self.pattern = pattern
         self.value = value
+        self.primal = None if value is not None or primal is None else np.asarray(primal)
         self.tape = tape
         self.zeros = zeros if zeros is not None and value is None and zeros.any() else None
         # Arrays that numpy would return as views of another array remember their base.
@@ -266,6 +278,11 @@ def zero_mask(a: TracedArray) -> Any:
     if a.value is not None:
         return np.asarray(a.value == 0).reshape(a.shape)
     return a.zeros
+
+
+def local_values(a: TracedArray) -> Any:
+    """``a``'s values where known: constant values, or in local detection its primal."""
+    return a.value if a.value is not None else a.primal
 
 
 def nonzero_mask(a: TracedArray, shape: tuple[int, ...]) -> Any:

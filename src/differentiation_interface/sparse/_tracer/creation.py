@@ -41,7 +41,13 @@ def asarray(
             return astype(obj, dtype)
         if copy:
             return TracedArray(
-                obj.shape, obj.dtype, pattern=obj.pattern, value=obj.value, tape=obj.tape
+                obj.shape,
+                obj.dtype,
+                pattern=obj.pattern,
+                value=obj.value,
+                tape=obj.tape,
+                zeros=obj.zeros,
+                primal=obj.primal,
             )
         return obj
     if isinstance(obj, list | tuple) and _contains_traced(obj):

@@ -22,9 +22,16 @@ def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> T
         with np.errstate(all="ignore"):
             value = a.value.real if (a.dtype.kind == "c" and target.kind != "c") else a.value
             return TracedArray(a.shape, target, value=np.asarray(value).astype(target))
+    primal = None
+    if a.primal is not None:
+        with np.errstate(all="ignore"):
+            real = a.dtype.kind == "c" and target.kind != "c"
+            primal = (a.primal.real if real else a.primal).astype(target)
     if target.kind in "fc" and a.dtype.kind in "fc" and a.pattern is not None:
-        return TracedArray(a.shape, target, pattern=a.pattern, tape=a.tape, zeros=a.zeros)
-    return TracedArray(a.shape, target)
+        return TracedArray(
+            a.shape, target, pattern=a.pattern, tape=a.tape, zeros=a.zeros, primal=primal
+        )
+    return TracedArray(a.shape, target, primal=primal)
 
 
 def _dtype_of(a: Any) -> Any:

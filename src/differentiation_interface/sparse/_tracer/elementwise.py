@@ -20,6 +20,13 @@ zero derivative           none (comparisons, ``floor``,   nothing
 Power with a known exponent is linear where the exponent is 1, constant where it is 0 and
 nonlinear elsewhere. Arrays of known values are computed with numpy (so ``x * 0`` has an
 empty pattern and ``xp.arange(n) + 1`` can index).
+
+Local detection (arrays carrying a ``primal``, see :mod:`.core`) computes the primal of every
+result here, and first order keeps only what the derivative at that point can see:
+``where`` the branch taken, ``maximum``/``minimum`` (``clip``, ``fmax``, ``fmin``) the
+operand that wins (both at a tie), a product an operand's dependencies where the other
+factor is nonzero, a quotient the divisor's where the dividend is. Second order (the
+Hessian pairs) stays global: a product's cross term does not vanish where a factor does.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from .core import (
     TracedArray,
     broadcast_pattern,
     lift,
+    local_values,
     nonzero_mask,
     proto,
     tape_of,
@@ -188,12 +196,13 @@ def unary(name: str, x: Any) -> TracedArray:
         dtype = _numpy(function, proto(a)).dtype
     if a.value is not None:
         return TracedArray(a.shape, dtype, value=np.asarray(_numpy(function, a.value), dtype))
+    primal = None if a.primal is None else np.asarray(_numpy(function, a.primal), dtype)
     if kind == "zero" or a.pattern is None:
-        return TracedArray(a.shape, dtype)
+        return TracedArray(a.shape, dtype, primal=primal)
     if kind == "nonlinear" and a.tape is not None:
         a.tape.record(a.pattern, a.pattern)
     zeros = a.zeros if kind in ("linear", "piecewise") and name != "imag" else None
-    return TracedArray(a.shape, dtype, pattern=a.pattern, tape=a.tape, zeros=zeros)
+    return TracedArray(a.shape, dtype, pattern=a.pattern, tape=a.tape, zeros=zeros, primal=primal)
 
 
 def binary(name: str, x1: Any, x2: Any) -> TracedArray:
@@ -205,8 +214,13 @@ def binary(name: str, x1: Any, x2: Any) -> TracedArray:
     if a.value is not None and b.value is not None:
         value = np.asarray(_numpy(function, _weak(x1, a, a.value), _weak(x2, b, b.value)), dtype)
         return TracedArray(shape, dtype, value=np.broadcast_to(value, shape))
+    va, vb = local_values(a), local_values(b)
+    primal = None
+    if va is not None and vb is not None:
+        primal = np.asarray(_numpy(function, _weak(x1, a, va), _weak(x2, b, vb)), dtype)
+        primal = np.broadcast_to(primal, shape)
     if kind == "zero" or (a.pattern is None and b.pattern is None):
-        return TracedArray(shape, dtype)
+        return TracedArray(shape, dtype, primal=primal)
     ga, gb = broadcast_pattern(a, shape), broadcast_pattern(b, shape)
     tape = tape_of(a, b)
     if kind == "product":
@@ -217,20 +231,59 @@ def binary(name: str, x1: Any, x2: Any) -> TracedArray:
             gb = P.mask_rows(gb, nonzero_mask(a, shape))
         if tape is not None:
             tape.record(ga, gb)
+        ga, gb = _at_point(ga, vb, shape), _at_point(gb, va, shape)
     elif kind == "quotient":
         if gb is not None:
             gb = P.mask_rows(gb, nonzero_mask(a, shape))
         if tape is not None:
             tape.record(ga, gb)
             tape.record(gb, gb)
+        gb = _at_point(gb, va, shape)
     elif kind == "first":
         gb = None
+    elif name in _WINNERS and va is not None and vb is not None:
+        ga, gb = _winners(name, ga, gb, va, vb, shape)
     pattern = P.union(ga, gb)
     if kind == "nonlinear" and tape is not None:
         tape.record(pattern, pattern)
     if pattern is None:
-        return TracedArray(shape, dtype)
-    return TracedArray(shape, dtype, pattern=pattern, tape=tape, zeros=_zeros(kind, a, b, shape))
+        return TracedArray(shape, dtype, primal=primal)
+    zeros = _zeros(kind, a, b, shape)
+    return TracedArray(shape, dtype, pattern=pattern, tape=tape, zeros=zeros, primal=primal)
+
+
+#: the piecewise functions that take one operand at each point: name -> "a wins over b"
+_WINNERS: dict[str, Callable[[Any, Any], Any]] = {
+    "maximum": np.greater,
+    "fmax": np.greater,
+    "minimum": np.less,
+    "fmin": np.less,
+}
+
+
+def _winners(
+    name: str, ga: Any, gb: Any, va: Any, vb: Any, shape: tuple[int, ...]
+) -> tuple[Any, Any]:
+    """Local detection: each operand's dependencies where it is taken (both at a tie or a
+    NaN, where a comparison is false both ways)."""
+    wins = _WINNERS[name]
+    with np.errstate(invalid="ignore"):
+        a_loses = np.broadcast_to(wins(vb, va), shape)
+        b_loses = np.broadcast_to(wins(va, vb), shape)
+    if name in ("fmax", "fmin"):  # they ignore a NaN operand: the other one is taken
+        a_loses = a_loses | np.broadcast_to(np.isnan(va), shape)
+        b_loses = b_loses | (np.broadcast_to(np.isnan(vb), shape) & ~a_loses)
+    ga = None if ga is None else P.mask_rows(ga, ~a_loses)
+    gb = None if gb is None else P.mask_rows(gb, ~b_loses)
+    return ga, gb
+
+
+def _at_point(pattern: Any, other: Any, shape: tuple[int, ...]) -> Any:
+    """Local detection: a factor's dependencies where the other factor is nonzero at the
+    point (``other``: its values there, or ``None`` when unknown: nothing is dropped)."""
+    if pattern is None or other is None:
+        return pattern
+    return P.mask_rows(pattern, np.broadcast_to(np.asarray(other) != 0, shape))
 
 
 def _zeros(kind: str, a: TracedArray, b: TracedArray, shape: tuple[int, ...]) -> Any:
@@ -269,6 +322,15 @@ def pow_(x1: Any, x2: Any) -> TracedArray:
     if a.value is not None and b.value is not None:
         value = np.asarray(_numpy(np.power, _weak(x1, a, a.value), _weak(x2, b, b.value)), dtype)
         return TracedArray(shape, dtype, value=np.broadcast_to(value, shape))
+    result: TracedArray = _pow_pattern(a, b, shape, dtype)
+    va, vb = local_values(a), local_values(b)
+    if va is not None and vb is not None:
+        primal = np.asarray(_numpy(np.power, _weak(x1, a, va), _weak(x2, b, vb)), dtype)
+        result.primal = np.broadcast_to(primal, shape)
+    return result
+
+
+def _pow_pattern(a: TracedArray, b: TracedArray, shape: tuple[int, ...], dtype: Any) -> Any:
     if b.pattern is not None or b.value is None:
         # A traced (or unknown) exponent: a**b = exp(b log a), nonlinear in both.
         pattern = P.union(broadcast_pattern(a, shape), broadcast_pattern(b, shape))
@@ -305,7 +367,15 @@ def where(condition: Any, x1: Any, x2: Any) -> TracedArray:
     ga, gb = broadcast_pattern(a, shape), broadcast_pattern(b, shape)
     za, zb = zero_mask(a), zero_mask(b)
     zeros = None
-    if c.value is not None:
+    vc, va, vb = local_values(c), local_values(a), local_values(b)
+    primal = None
+    if vc is not None and va is not None and vb is not None:
+        primal = np.broadcast_to(np.where(vc, va, vb).astype(dtype), shape)
+    if c.value is None and c.primal is not None:  # local detection: the branch taken
+        chosen = np.broadcast_to(c.primal, shape)
+        ga = None if ga is None else P.mask_rows(ga, chosen)
+        gb = None if gb is None else P.mask_rows(gb, ~chosen)
+    elif c.value is not None:
         chosen = np.broadcast_to(c.value, shape)
         ga = None if ga is None else P.mask_rows(ga, chosen)
         gb = None if gb is None else P.mask_rows(gb, ~chosen)
@@ -320,8 +390,10 @@ def where(condition: Any, x1: Any, x2: Any) -> TracedArray:
         zeros = np.broadcast_to(za, shape) & np.broadcast_to(zb, shape)
     pattern = P.union(ga, gb)
     if pattern is None:
-        return TracedArray(shape, dtype)
-    return TracedArray(shape, dtype, pattern=pattern, tape=tape_of(a, b), zeros=zeros)
+        return TracedArray(shape, dtype, primal=primal)
+    return TracedArray(
+        shape, dtype, pattern=pattern, tape=tape_of(a, b), zeros=zeros, primal=primal
+    )
 
 
 def clip(x: Any, /, min: Any = None, max: Any = None) -> TracedArray:
@@ -339,5 +411,6 @@ def clip(x: Any, /, min: Any = None, max: Any = None) -> TracedArray:
             value=result.value,
             tape=result.tape,
             zeros=result.zeros,
+            primal=result.primal,
         )
     return result

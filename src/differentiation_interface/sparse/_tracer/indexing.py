@@ -24,6 +24,7 @@ from .core import (
     TracedArray,
     TracingError,
     lift,
+    local_values,
     tape_of,
     unsupported,
     view_of,
@@ -49,7 +50,10 @@ def remap(a: Any, operation: Callable[[Any], Any], *, view: bool = False) -> Tra
     """Apply an element-moving numpy ``operation`` to ``a`` (values and pattern alike)."""
     a = lift(a)
     value = None if a.value is None else operation(a.value)
-    return _moved(a, np.asarray(operation(_numbers(a))), value, view)
+    result = _moved(a, np.asarray(operation(_numbers(a))), value, view)
+    if a.primal is not None:  # local detection: the values move with the elements
+        result.primal = np.asarray(operation(a.primal))
+    return result
 
 
 def remap_each(
@@ -61,6 +65,9 @@ def remap_each(
     moved = operation(_numbers(a))
     values = operation(a.value) if a.value is not None else [None] * len(moved)
     results = [_moved(a, np.asarray(s), v, view) for s, v in zip(moved, values, strict=True)]
+    if a.primal is not None:
+        for result, primal in zip(results, operation(a.primal), strict=True):
+            result.primal = np.asarray(primal)
     return results if isinstance(moved, list) else tuple(results)
 
 
@@ -88,7 +95,11 @@ def remap_many(
         return _known(operation([a.value for a in lifted]), dtype)
     offsets = np.cumsum([0] + [a.size for a in lifted])
     moved = operation([_numbers(a, int(o)) for a, o in zip(lifted, offsets, strict=False)])
-    return _gathered(lifted, np.asarray(moved), dtype)
+    result = _gathered(lifted, np.asarray(moved), dtype)
+    known = [local_values(a) for a in lifted]
+    if all(v is not None for v in known):  # local detection
+        result.primal = np.asarray(operation(known)).astype(dtype, copy=False)
+    return result
 
 
 def _known(value: Any, dtype: Any) -> TracedArray:
@@ -204,6 +215,11 @@ def setitem(x: TracedArray, key: Any, value: Any) -> None:
         updated[index] = v.value
         x.value, x.pattern = updated, None
     else:
+        before, written_values = local_values(x), local_values(v)
+        x.primal = None  # local detection: the values after the write, where both are known
+        if before is not None and written_values is not None:
+            x.primal = np.array(before, dtype=x.dtype, copy=True)
+            x.primal[index] = written_values
         tape = tape_of(x, v)
         keep = np.ones(x.size, dtype=bool)
         keep[targets] = False

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .. import _pattern as P
-from .core import TracedArray, lift, nonzero_mask, tape_of, unsupported
+from .core import TracedArray, lift, local_values, nonzero_mask, tape_of, unsupported
 from .dtypes import astype
 from .elementwise import binary, unary
 from .indexing import getitem, remap
@@ -65,6 +65,9 @@ def matmul(x1: Any, x2: Any, /) -> TracedArray:
         result = TracedArray(shape, dtype)
     else:
         result = _traced_matmul(a, b, shape, dtype)
+    va, vb = local_values(a), local_values(b)
+    if result.value is None and va is not None and vb is not None:  # local detection
+        result.primal = np.matmul(va, vb)
     if squeeze_rows:
         result = getitem(result, (..., 0, slice(None)))
     if squeeze_cols:
@@ -138,7 +141,7 @@ def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> TracedArray:
     a = lift(x1)
     if a.dtype.kind == "c":
         a = unary("conj", a)
-    return reduction("linear", np.sum, binary("multiply", a, x2), axis=axis)
+    return reduction("linear", np.sum, binary("multiply", a, x2), axis=axis, primal=True)
 
 
 def outer(x1: Any, x2: Any, /) -> TracedArray:
@@ -169,7 +172,7 @@ def trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> TracedArray:
         value = np.asarray(np.trace(a.value, offset=offset, axis1=-2, axis2=-1, dtype=dtype))
         return TracedArray(value.shape, value.dtype, value=value)
     diag = remap(a, lambda e: np.diagonal(e, offset=offset, axis1=-2, axis2=-1))
-    summed = reduction("linear", np.sum, diag, axis=-1)
+    summed = reduction("linear", np.sum, diag, axis=-1, primal=True)
     return summed if dtype is None else astype(summed, dtype)
 
 
@@ -182,7 +185,14 @@ def vector_norm(
         kind = "piecewise"
     elif ord == 0:
         kind = "zero"
-    return reduction(kind, lambda v, **k: np.linalg.vector_norm(v, ord=ord, **k), x, axis, keepdims)
+    return reduction(
+        kind,
+        lambda v, **k: np.linalg.vector_norm(v, ord=ord, **k),
+        x,
+        axis,
+        keepdims,
+        primal=True,
+    )
 
 
 #: name -> (numpy function, number of matrix operands, linear in the last operand if the

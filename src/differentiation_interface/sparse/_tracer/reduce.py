@@ -45,9 +45,16 @@ def reduction(
     x: Any,
     axis: Any = None,
     keepdims: bool = False,
+    *,
+    primal: bool = False,
     **options: Any,
 ) -> TracedArray:
-    """Reduce ``x`` over ``axis`` with numpy ``function``; ``kind`` as in the module docs."""
+    """Reduce ``x`` over ``axis`` with numpy ``function``; ``kind`` as in the module docs.
+
+    ``primal``: ``function`` is the reduction itself (not a stand-in that only shapes the
+    result, such as ``np.max`` for "any element along the axis"), so in local detection the
+    result's primal is ``function`` of ``x``'s.
+    """
     a = lift(x)
     axes = _axes(a.ndim, axis)
     kept, groups = _grouping(a.shape, axes)
@@ -58,12 +65,26 @@ def reduction(
         if a.value is not None:
             value = np.asarray(function(a.value, axis=axes, keepdims=keepdims, **options))
             return TracedArray(shape, value.dtype, value=value.reshape(shape))
+    values = None
+    if primal and a.primal is not None:  # local detection
+        with np.errstate(all="ignore"):
+            reduced = function(a.primal, axis=axes, keepdims=keepdims, **options)
+        values = np.asarray(reduced).reshape(shape)
     if kind == "zero" or a.pattern is None:
-        return TracedArray(shape, dtype)
-    pattern = P.group_rows(a.pattern, groups, math.prod(kept))
+        return TracedArray(shape, dtype, primal=values)
+    rows = a.pattern
+    if a.primal is not None and values is not None and function in (np.max, np.min):
+        # local detection: the result follows the elements reaching the extreme (all at a
+        # tie; all if it is NaN)
+        with np.errstate(invalid="ignore"):
+            primals = a.primal
+            extreme = function(primals, axis=axes, keepdims=True)
+            taken = (primals == extreme) | np.isnan(extreme)
+        rows = P.mask_rows(rows, np.broadcast_to(taken, a.shape).reshape(-1))
+    pattern = P.group_rows(rows, groups, math.prod(kept))
     if kind == "nonlinear" and a.tape is not None:
         a.tape.record(pattern, pattern)
-    return TracedArray(shape, dtype, pattern=pattern, tape=a.tape)
+    return TracedArray(shape, dtype, pattern=pattern, tape=a.tape, primal=values)
 
 
 def union_along(x: Any, axis: int) -> TracedArray:

@@ -147,9 +147,12 @@ def _triangle(x: Any, k: int, lower: bool) -> TracedArray:
     keep = np.broadcast_to(keep, a.shape)
     if a.value is not None:
         return TracedArray(a.shape, a.dtype, value=np.where(keep, a.value, 0).astype(a.dtype))
+    primal = None if a.primal is None else np.where(keep, a.primal, 0).astype(a.dtype)
     if a.pattern is None:
-        return TracedArray(a.shape, a.dtype)
-    return TracedArray(a.shape, a.dtype, pattern=P.mask_rows(a.pattern, keep), tape=a.tape)
+        return TracedArray(a.shape, a.dtype, primal=primal)
+    return TracedArray(
+        a.shape, a.dtype, pattern=P.mask_rows(a.pattern, keep), tape=a.tape, primal=primal
+    )
 
 
 def tril(x: Any, /, *, k: int = 0) -> TracedArray:

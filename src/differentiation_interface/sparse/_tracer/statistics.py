@@ -41,27 +41,27 @@ def _dtype(dtype: Any) -> dict[str, Any]:
 
 def sum(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> TracedArray:
     """``sum``: linear."""
-    return R.reduction("linear", np.sum, x, axis, keepdims, **_dtype(dtype))
+    return R.reduction("linear", np.sum, x, axis, keepdims, **_dtype(dtype), primal=True)
 
 
 def mean(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> TracedArray:
     """``mean``: linear."""
-    return R.reduction("linear", np.mean, x, axis, keepdims)
+    return R.reduction("linear", np.mean, x, axis, keepdims, primal=True)
 
 
 def prod(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> TracedArray:
     """``prod``: couples every pair of a group."""
-    return R.reduction("nonlinear", np.prod, x, axis, keepdims, **_dtype(dtype))
+    return R.reduction("nonlinear", np.prod, x, axis, keepdims, **_dtype(dtype), primal=True)
 
 
 def max(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> TracedArray:
     """``max``: piecewise linear (any element of the group)."""
-    return R.reduction("piecewise", np.max, x, axis, keepdims)
+    return R.reduction("piecewise", np.max, x, axis, keepdims, primal=True)
 
 
 def min(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> TracedArray:
     """``min``: piecewise linear."""
-    return R.reduction("piecewise", np.min, x, axis, keepdims)
+    return R.reduction("piecewise", np.min, x, axis, keepdims, primal=True)
 
 
 def _with_correction(function: Callable[..., Any], correction: float) -> Callable[..., Any]:
@@ -72,29 +72,33 @@ def std(
     x: Any, /, *, axis: Any = None, correction: float = 0.0, keepdims: bool = False
 ) -> TracedArray:
     """``std``: couples every pair of a group."""
-    return R.reduction("nonlinear", _with_correction(np.std, correction), x, axis, keepdims)
+    return R.reduction(
+        "nonlinear", _with_correction(np.std, correction), x, axis, keepdims, primal=True
+    )
 
 
 def var(
     x: Any, /, *, axis: Any = None, correction: float = 0.0, keepdims: bool = False
 ) -> TracedArray:
     """``var``: couples every pair of a group."""
-    return R.reduction("nonlinear", _with_correction(np.var, correction), x, axis, keepdims)
+    return R.reduction(
+        "nonlinear", _with_correction(np.var, correction), x, axis, keepdims, primal=True
+    )
 
 
 def any(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> TracedArray:
     """``any``: a boolean, zero derivative."""
-    return R.reduction("zero", np.any, x, axis, keepdims)
+    return R.reduction("zero", np.any, x, axis, keepdims, primal=True)
 
 
 def all(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> TracedArray:
     """``all``: a boolean, zero derivative."""
-    return R.reduction("zero", np.all, x, axis, keepdims)
+    return R.reduction("zero", np.all, x, axis, keepdims, primal=True)
 
 
 def count_nonzero(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> TracedArray:
     """``count_nonzero``: an integer, zero derivative."""
-    return R.reduction("zero", np.count_nonzero, x, axis, keepdims)
+    return R.reduction("zero", np.count_nonzero, x, axis, keepdims, primal=True)
 
 
 def _arg(function: Any) -> Any:
@@ -107,12 +111,12 @@ def _arg(function: Any) -> Any:
 
 def argmax(x: Any, /, *, axis: int | None = None, keepdims: bool = False) -> TracedArray:
     """``argmax``: an integer, zero derivative."""
-    return R.reduction("zero", _arg(np.argmax), x, axis, keepdims)
+    return R.reduction("zero", _arg(np.argmax), x, axis, keepdims, primal=True)
 
 
 def argmin(x: Any, /, *, axis: int | None = None, keepdims: bool = False) -> TracedArray:
     """``argmin``: an integer, zero derivative."""
-    return R.reduction("zero", _arg(np.argmin), x, axis, keepdims)
+    return R.reduction("zero", _arg(np.argmin), x, axis, keepdims, primal=True)
 
 
 def cumulative_sum(
