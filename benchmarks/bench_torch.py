@@ -6,7 +6,15 @@ Goals, all with numpy in and numpy out on both sides, float64, one thread:
   (reported twice: the engine's plan alone, and the public ``di.gradient(..., prep=prep)``);
 * ``gradient`` / f <= 6 at n = 1e5 (also with ``AutoTorch(compile=True)``);
 * ``hvp`` <= 15x f;
-* ``jacobian`` <= 1.1x native ``torch.func.jacrev`` (reverse) / ``torch.func.jacfwd`` (forward).
+* ``jacobian`` <= 1.1x native ``torch.func.jacrev`` (reverse) / ``torch.func.jacfwd`` (forward);
+* torch graphs (issue 15): the detached prepared gradient of a torch tensor costs what it cost
+  before attached results existed (``--only graphs --earlier-engine FOLDER`` times the plans
+  of an earlier copy of ``backends/torch`` against this one's in the same rounds), and the
+  attached one (``x.requires_grad``) is timed against ``torch.autograd.grad(create_graph=True)``.
+
+On a machine shared with other work, fix glibc's allocator thresholds
+(``MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296``): its dynamic mmap
+threshold otherwise gave single candidates of a group persistent slowdowns of up to 1.5x.
 
 Run: ``python benchmarks/bench_torch.py [--rounds 41] [--quick]``; prints Markdown tables and
 writes ``benchmarks/results/torch.json``.
@@ -15,9 +23,12 @@ writes ``benchmarks/results/torch.json``.
 from __future__ import annotations
 
 import argparse
+import gc
+import importlib.util
 import json
 import os
 import sys
+import time
 from typing import Any
 
 import numpy as np
@@ -52,6 +63,19 @@ def native_gradient(f: Any, x: np.ndarray, *, contiguous: bool = False) -> np.nd
     # The gradient of a sum is a stride-0 expansion: its numpy view is not a usable array
     # (writing one entry writes them all). DI returns a contiguous copy in that case.
     return (g.contiguous() if contiguous else g).numpy()
+
+
+def native_torch_gradient(f: Any, x: torch.Tensor) -> torch.Tensor:
+    """Torch in, torch out: a fresh leaf (the caller's x is not touched), one backward."""
+    xt = x.detach().requires_grad_(True)
+    (g,) = torch.autograd.grad(f(xt), xt)
+    return g
+
+
+def native_attached(f: Any, x: torch.Tensor) -> torch.Tensor:
+    """The gradient on the caller's graph, as a gradient penalty needs it."""
+    (g,) = torch.autograd.grad(f(x), x, create_graph=True)
+    return g
 
 
 def native_f(f: Any, x: np.ndarray) -> Any:
@@ -177,6 +201,83 @@ def hessian_groups(rounds: int, sizes: tuple[int, ...]) -> list[tuple[GroupResul
     return out
 
 
+class CPUTimeGroup(Group):
+    """A group timed in this thread's CPU time (``time.thread_time``), not wall time: on a
+    machine shared with other work, time spent descheduled does not count. Batches are
+    calibrated to at least 20 ms (thread_time has a coarser clock than perf_counter)."""
+
+    def __init__(self, name: str, *, rounds: int) -> None:
+        super().__init__(name, rounds=rounds, min_batch_s=20e-3)
+
+    def _batch(self, call: Any, number: int) -> float:
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            start = time.thread_time()
+            for _ in range(number):
+                call()
+            return (time.thread_time() - start) / number
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+
+def earlier_engine(folder: str) -> Any:
+    """``TorchEngine`` of an earlier copy of ``backends/torch`` (a folder, e.g. from
+    ``git archive <rev> src/differentiation_interface/backends/torch``), loaded beside this
+    one as ``differentiation_interface.backends._torch_earlier``: its relative imports find
+    this library's other modules, so the two engines differ only in their own code."""
+    name = "differentiation_interface.backends._torch_earlier"
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(folder, "__init__.py"), submodule_search_locations=[folder]
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module.TorchEngine
+
+
+def graph_groups(
+    rounds: int, sizes: tuple[int, ...], *, attached: bool, cpu_time: bool, earlier: str | None
+) -> list[tuple[GroupResult, str]]:
+    """Torch tensors in and out (issue 15): the detached prepared gradient, whose run checks
+    whether the call must stay on the caller's graph, against native ``torch.autograd.grad``
+    (and, with ``earlier``, the plans of an earlier engine against this one's, in the same
+    rounds); the attached gradient (``x.requires_grad``) against native
+    ``torch.autograd.grad(create_graph=True)``."""
+    kind: Any = CPUTimeGroup if cpu_time else Group
+    before = None if earlier is None else earlier_engine(earlier)(REVERSE)
+    out = []
+    for n in sizes:
+        f = rosenbrock
+        x = torch.linspace(0.5, 1.5, n, dtype=torch.float64)
+        prep = di.prepare_gradient(f, REVERSE, x)
+        g = kind(f"detached gradient, torch x, {f.__name__}, n = {n}", rounds=rounds)
+        g.add("native torch.autograd.grad", lambda f=f, x=x: native_torch_gradient(f, x))
+        g.add("di.gradient, prepared", lambda f=f, x=x, p=prep: di.gradient(f, REVERSE, x, prep=p))
+        if before is not None:
+            fn, y = Fn(f), f(x)
+            old = before.prepare_gradient(fn, x, y=y)
+            g.add("plan.run", lambda p=prep.plan, fn=fn, x=x: p.run(fn, x, value=False))
+            g.add("plan.run, earlier engine", lambda p=old, fn=fn, x=x: p.run(fn, x, value=False))
+        result = g.run()
+        out.append((result, "native torch.autograd.grad"))
+        if before is not None:
+            ratio = result.ratio("plan.run", "plan.run, earlier engine")
+            print(f"plan.run, this engine / earlier engine: {ratio:.3f}", flush=True)
+        if not attached:
+            continue
+        xg = x.clone().requires_grad_(True)
+        g = kind(f"attached gradient (x.requires_grad), {f.__name__}, n = {n}", rounds=rounds)
+        g.add("native autograd.grad(create_graph=True)", lambda f=f, x=xg: native_attached(f, x))
+        g.add("di.gradient, prepared", lambda f=f, x=xg, p=prep: di.gradient(f, REVERSE, x, prep=p))
+        g.add("di.gradient, unprepared", lambda f=f, x=xg: di.gradient(f, REVERSE, x))
+        out.append((g.run(), "native autograd.grad(create_graph=True)"))
+    return out
+
+
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -192,17 +293,50 @@ def _check_correct() -> None:
         )
 
 
+def _versus_earlier(result: GroupResult) -> dict[str, float]:
+    """The paired ratio of this engine's plans to an earlier engine's, where both ran."""
+    if "plan.run, earlier engine" not in result.candidates:
+        return {}
+    return {"plan_run_this_over_earlier": result.ratio("plan.run", "plan.run, earlier engine")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=41)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    parser.add_argument("--only", help="run only the groups of this name (e.g. graphs)")
+    parser.add_argument(
+        "--detached-only",
+        action="store_true",
+        help="graphs: detached rows only (to time a library without attached results)",
+    )
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="graphs: time in thread CPU time (for a machine shared with other work)",
+    )
+    parser.add_argument(
+        "--earlier-engine",
+        metavar="FOLDER",
+        help="graphs: also time the plans of an earlier copy of backends/torch, in the same rounds",
+    )
     args = parser.parse_args()
     _check_correct()
     big = 10_000 if args.quick else 100_000
     groups: list[tuple[GroupResult, str]] = []
     for name, make in (
         ("overhead", lambda: overhead_groups(args.rounds)),
+        (
+            "graphs",
+            lambda: graph_groups(
+                args.rounds,
+                (10, big),
+                attached=not args.detached_only,
+                cpu_time=args.cpu_time,
+                earlier=args.earlier_engine,
+            ),
+        ),
         ("cheap gradient", lambda: cheap_gradient_groups(args.rounds, big)),
         ("hvp", lambda: hvp_groups(args.rounds, (100, 1000))),
         (
@@ -211,6 +345,8 @@ def main() -> None:
         ),
         ("hessian", lambda: hessian_groups(args.rounds, (10, 100))),
     ):
+        if args.only is not None and name != args.only:
+            continue
         print(f"running {name} ...", file=sys.stderr, flush=True)
         for result, baseline in make():
             groups.append((result, baseline))
@@ -218,9 +354,17 @@ def main() -> None:
     os.makedirs(args.out, exist_ok=True)
     payload = {
         "environment": {**environment(), "torch_threads": torch.get_num_threads()},
-        "groups": [{**r.to_dict(b), "baseline": b} for r, b in groups],
+        "groups": [{**r.to_dict(b), "baseline": b, **_versus_earlier(r)} for r, b in groups],
     }
     path = os.path.join(args.out, "torch.json")
+    if args.only is not None and os.path.exists(path):  # replace only the groups re-run
+        with open(path) as handle:
+            kept = json.load(handle)
+        fresh = {g["name"] for g in payload["groups"]}
+        others = [g for g in kept.get("groups", []) if g["name"] not in fresh]
+        payload["groups"] = others + payload["groups"]
+        payload["environment"] = kept.get("environment", payload["environment"])
+        payload["environment_" + args.only] = {**environment(), "torch_threads": 1}
     with open(path, "w") as handle:
         json.dump(payload, handle, indent=2)
     print(f"wrote {path}", file=sys.stderr)

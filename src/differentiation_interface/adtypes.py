@@ -225,16 +225,32 @@ class AutoTorch(AbstractBackend):
         C++ compiler; the measurements are in the PyTorch backend page,
         ``docs/backends/torch.md``). Other operators, functions with contexts and forward
         mode use ``f`` as it is (a compiled backward cannot be differentiated again).
+    allow_unused : bool
+        Whether an ``f`` whose output is not connected to ``x`` in torch's graph is
+        differentiated as a constant (zeros). By default that raises
+        :class:`~differentiation_interface.DisconnectedGraphError` at preparation, since the
+        graph is usually cut by mistake (``.detach()``, ``.data``, a numpy round trip) and the
+        zeros would be silently wrong; set it for functions that truly do not depend on ``x``.
+        Functions that depend on only part of ``x`` need no flag.
 
     Examples
     --------
     >>> import differentiation_interface as di
     >>> di.AutoTorch(), di.AutoTorch(mode="forward"), di.AutoTorch(compile=True)
     (AutoTorch(), AutoTorch(mode='forward'), AutoTorch(compile=True))
+
+    A function that does not depend on ``x`` at all has zero derivatives only when allowed
+    (with torch installed, ``di.gradient(lambda x: x[0] * 0 + 1, ...)`` is connected to ``x``,
+    while ``di.gradient(lambda x: xp.ones(()), ...)`` is not; executed examples in the how-to
+    "Differentiate through operators in a torch graph"):
+
+    >>> di.AutoTorch(allow_unused=True)
+    AutoTorch(allow_unused=True)
     """
 
     mode: Mode = "reverse"
     compile: bool = False
+    allow_unused: bool = False
 
     _engine: ClassVar[str] = "differentiation_interface.backends.torch:TorchEngine"
     _requires: ClassVar[tuple[str, ...]] = ("torch",)
@@ -243,10 +259,11 @@ class AutoTorch(AbstractBackend):
 
     def __post_init__(self) -> None:
         _check_mode("AutoTorch", self.mode)
-        flag: object = self.compile  # typed bool, but a selector is built from user input
-        if not isinstance(flag, bool):
-            msg = f"AutoTorch(compile=...) must be True or False, got {self.compile!r}"
-            raise TypeError(msg)
+        for name in ("compile", "allow_unused"):
+            flag: object = getattr(self, name)  # typed bool, but built from user input
+            if not isinstance(flag, bool):
+                msg = f"AutoTorch({name}=...) must be True or False, got {flag!r}"
+                raise TypeError(msg)
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)

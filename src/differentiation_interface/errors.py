@@ -156,9 +156,11 @@ class UntraceableFunctionError(ArgumentTypeError):
 
     Raised by engines that trace ``f`` (``AutoJAX``) when ``f`` calls numpy on a traced array,
     converts a traced value to a Python number (``float()``, ``int()``, ``.item()``),
-    branches on a traced value, or writes into an array in place. It is an
+    branches on a traced value, or writes into an array in place; and by ``AutoTorch`` when
+    ``f`` calls numpy on a tensor on its tape or combines one with a numpy array it closes
+    over (pass that array as ``di.Constant``). It is an
     :class:`~differentiation_interface.ArgumentTypeError` (so a ``DIError`` and a
-    ``TypeError``), and its ``__cause__`` is JAX's error.
+    ``TypeError``), and its ``__cause__`` is the engine's error.
 
     Examples
     --------
@@ -174,17 +176,24 @@ class UntraceableFunctionError(ArgumentTypeError):
 class DisconnectedGraphError(DIError, ValueError):
     """``f``'s output is not connected to ``x`` in the engine's graph.
 
-    Reverse- and forward-mode engines that record operations (``AutoTorch``) see nothing of
-    what happens outside their graph: ``.data`` or ``.detach()``, ``torch.asarray([...])``
-    built from traced scalars, a round trip through numpy, or
-    ``torch.nn.utils.vector_to_parameters`` (which writes ``.data``) cut it, and the
-    derivative would silently be zero. The library raises this error instead. A function
-    that truly does not depend on ``x`` can be differentiated with
+    Engines that record operations (``AutoTorch``) see nothing of what happens outside their
+    graph: ``.data`` or ``.detach()``, ``xp.asarray([...])`` built from ``x``-dependent
+    scalars, a round trip through numpy, or ``torch.nn.utils.vector_to_parameters`` (which
+    writes ``.data``) cut it, and every derivative would silently be zero. Preparation
+    evaluates ``f`` once on the graph and raises this error instead, in every mode and for
+    every operator, naming the cutting operation it saw and the fix (torch or Array API
+    operations, ``xp.stack``, ``torch.func.functional_call``). Only an output with no path
+    back to ``x`` at all is refused: a function that depends on part of ``x`` is connected.
+    A function that truly does not depend on ``x`` can be differentiated with
     ``AutoTorch(allow_unused=True)``, which returns zeros. It is a ``DIError`` and a
     ``ValueError``.
 
     Examples
     --------
+    With torch installed, ``di.gradient(lambda x: (x.detach() ** 2).sum(), di.AutoTorch(), x)``
+    raises it (see the how-to "Differentiate through operators in a torch graph"). It is a
+    ``ValueError``:
+
     >>> import differentiation_interface as di
     >>> issubclass(di.DisconnectedGraphError, (di.DIError, ValueError))
     True

@@ -14,11 +14,29 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from ._array import ArraySpec, is_array, namespace_of, same_values, spec_of
+from ._array import (
+    ArraySpec,
+    is_array,
+    namespace_of,
+    same_values,
+    spec_accepts,
+    spec_of,
+    spec_traced,
+    transformed,
+)
 from .contexts import Constant, Context
 from .errors import PreparationMismatchError
 
-__all__ = ["CACHE_BYTES", "Prep", "PrepCache", "Signature", "call_signature", "footprint"]
+__all__ = [
+    "CACHE_BYTES",
+    "Prep",
+    "PrepCache",
+    "Signature",
+    "call_signature",
+    "footprint",
+    "signature_accepts",
+    "traced_signature",
+]
 
 #: What a call looks like: specs of x, of each tangent, of each context, and of y.
 Signature = tuple[ArraySpec, tuple[ArraySpec, ...], tuple[Any, ...], ArraySpec | None]
@@ -40,6 +58,37 @@ def call_signature(x: Any, tangents: tuple[Any, ...], contexts: tuple[Context, .
         tuple(_context_spec(c) for c in contexts),
         None if y is None else spec_of(y),
     )
+
+
+def signature_accepts(expected: Any, given: Any) -> bool:
+    """Whether a call's signature (or any part of one) may use a preparation made for
+    ``expected``: equal, or equal but for JAX tracers standing where JAX arrays of the same
+    shape and dtype were prepared (or the reverse), see
+    :func:`~differentiation_interface._array.spec_accepts`. Equality is tested first, so
+    calls on the prepared kind of arrays pay nothing more."""
+    if expected == given:
+        return True
+    if isinstance(expected, ArraySpec) and isinstance(given, ArraySpec):
+        return spec_accepts(expected, given)
+    if (
+        type(expected) is tuple
+        and type(given) is tuple
+        and len(expected) == len(given)
+        and not isinstance(expected, ArraySpec)
+        and not isinstance(given, ArraySpec)
+    ):
+        return all(signature_accepts(a, b) for a, b in zip(expected, given, strict=True))
+    return False
+
+
+def traced_signature(signature: Any) -> bool:
+    """Whether a signature describes a JAX tracer anywhere: a preparation made for it holds
+    the caller's trace (tracers, programs traced for it) and is valid inside it alone."""
+    if isinstance(signature, ArraySpec):
+        return spec_traced(signature)
+    if type(signature) is tuple:
+        return any(traced_signature(part) for part in signature)
+    return False
 
 
 def _same_function(f: Any, g: Any) -> bool:
@@ -210,7 +259,7 @@ class Prep:
         signature = call_signature(x, tangents, contexts, y)
         same_point_ok = self._point is None or self._same_point(x, contexts)
         if (
-            signature == self.signature
+            signature_accepts(self.signature, signature)
             and same_point_ok
             and backend == self.backend
             and _same_function(f, self.f)
@@ -221,6 +270,15 @@ class Prep:
     def _same_point(self, x: Any, contexts: tuple[Context, ...]) -> bool:
         assert self._point is not None
         x0, contexts0 = self._point
+        if transformed(x) or any(transformed(c.value) for c in contexts):
+            msg = (
+                f"`{self.operator}` was given a same-point preparation and an x (or a "
+                "constant) traced by a transformation (jit, vmap, grad, scan): its values are "
+                "not known until the program runs, so they cannot be checked to be the "
+                "preparation point. Prepare with the plain `prepare_"
+                f"{self.operator}` to call inside a transformation."
+            )
+            raise PreparationMismatchError(msg)
         if not _equal_values(x, x0):
             return False
         return all(
@@ -243,7 +301,7 @@ class Prep:
         rows.append(("f", same_f, repr(self.f), repr(f)))
         rows.append(("backend", backend == self.backend, repr(self.backend), repr(backend)))
         (x0, t0, c0, y0), (x1, t1, c1, y1) = self.signature, signature
-        rows.append(("x", x0 == x1, _describe(x0), _describe(x1)))
+        rows.append(("x", signature_accepts(x0, x1), _describe(x0), _describe(x1)))
         if self._point is not None and x0 == x1 and not _equal_values(x, self._point[0]):
             rows.append(("x values", False, "the preparation point", "another point"))
         if t0 or t1:
@@ -251,20 +309,20 @@ class Prep:
                 ("tangents", len(t0) == len(t1), f"{len(t0)} tangent(s)", f"{len(t1)} tangent(s)")
             )
             rows.extend(
-                (f"tangent {i}", a == b, _describe(a), _describe(b))
+                (f"tangent {i}", signature_accepts(a, b), _describe(a), _describe(b))
                 for i, (a, b) in enumerate(zip(t0, t1, strict=False))
             )
         rows.append(
             ("contexts", len(c0) == len(c1), f"{len(c0)} context(s)", f"{len(c1)} context(s)")
         )
         rows.extend(
-            (f"context {i}", a == b, _describe(a), _describe(b))
+            (f"context {i}", signature_accepts(a, b), _describe(a), _describe(b))
             for i, (a, b) in enumerate(zip(c0, c1, strict=False))
         )
         if self._point is not None and c0 == c1 and not self._same_point(self._point[0], contexts):
             rows.append(("constant values", False, "the preparation values", "other values"))
         if y0 is not None or y1 is not None:
-            rows.append(("y", y0 == y1, _describe(y0), _describe(y1)))
+            rows.append(("y", signature_accepts(y0, y1), _describe(y0), _describe(y1)))
         lines = [f"`{operator}` was called with arguments that do not match its preparation:"]
         for name, ok, before, now in rows:
             if ok:

@@ -489,7 +489,7 @@ def test_arrays_built_from_lists_of_x_values_are_refused(backend: Any) -> None:
         return xp.stack([x[0], x[1]]) * x[:2]
 
     x = np.array([1.5, -2.0, 3.0])
-    with pytest.raises(di.FunctionOutputError, match=r"xp\.stack"):
+    with pytest.raises(di.DisconnectedGraphError, match=r"xp\.stack"):
         di.jacobian(from_list, backend, x)
     want = np.array([[3.0, 0.0, 0.0], [0.0, -4.0, 0.0]])
     np.testing.assert_allclose(di.jacobian(stacked, backend, x), want)

@@ -10,7 +10,15 @@ its state and methods are the module globals ``X64``, ``X64_ENTER`` and ``X64_RE
 ``_precision`` (not re-exported here: they are ``None`` until then).
 """
 
-from ._convert import convert, fresh, from_numpy, refuse_extended, refuse_meta, to_numpy
+from ._convert import (
+    convert,
+    fresh,
+    from_numpy,
+    host_dtype,
+    refuse_extended,
+    refuse_meta,
+    to_numpy,
+)
 from ._extra import at
 from ._grad import constant
 from ._namespace import (
@@ -35,7 +43,9 @@ from ._namespace import (
     placement,
     real_dtype,
     same_values,
+    spec_accepts,
     spec_of,
+    spec_traced,
 )
 from ._outputs import check_out, write_out
 from ._precision import (
@@ -75,6 +85,7 @@ __all__ = [
     "eps_of",
     "fresh",
     "from_numpy",
+    "host_dtype",
     "in_precision",
     "in_x64",
     "is_64bit",
@@ -98,7 +109,9 @@ __all__ = [
     "refuse_meta",
     "rows",
     "same_values",
+    "spec_accepts",
     "spec_of",
+    "spec_traced",
     "stack",
     "to_numpy",
     "transformed",

@@ -26,8 +26,17 @@ import numpy as np
 from ..errors import UnsupportedOperationError
 from ._namespace import device_of, namespace_of
 from ._precision import precision_scope
+from ._tracing import transformed
 
-__all__ = ["convert", "fresh", "from_numpy", "refuse_extended", "refuse_meta", "to_numpy"]
+__all__ = [
+    "convert",
+    "fresh",
+    "from_numpy",
+    "host_dtype",
+    "refuse_extended",
+    "refuse_meta",
+    "to_numpy",
+]
 
 
 def refuse_meta(a: Any, selector: str) -> None:
@@ -78,6 +87,18 @@ def to_numpy(a: Any) -> np.ndarray[Any, Any]:
     if aac.is_jax_array(a) or aac.is_dask_array(a):
         return np.asarray(a)
     return np.from_dlpack(a)  # array-api-strict on any device, and other DLPack producers
+
+
+def host_dtype(a: Any) -> np.dtype[Any]:
+    """The numpy dtype of an array of any namespace, without reading its values.
+
+    JAX arrays and tracers, CuPy and dask dtypes are numpy dtypes already (a tracer has no
+    values to convert); the others tell theirs through a zero-size host copy.
+    """
+    dtype = getattr(a, "dtype", None)
+    if not isinstance(dtype, np.dtype):
+        dtype = to_numpy(namespace_of(a).reshape(a, (-1,))[:0]).dtype
+    return np.dtype(dtype)
 
 
 def _torch_safe(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -135,6 +156,8 @@ def _shares_memory(a: Any, b: Any) -> bool:
     if aac.is_torch_array(a):
         if not aac.is_torch_array(b) or a.device != b.device or a.device.type == "meta":
             return False
+        if transformed(a) or transformed(b):  # a torch.func transform's: no storage to read
+            return False
         return bool(a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr())
     if aac.is_jax_array(a):
         return False  # immutable: sharing is never observable
@@ -148,7 +171,8 @@ def fresh(result: Any, xp: ModuleType, sources: tuple[Any, ...]) -> Any:
     """``result`` as a writable array that aliases none of ``sources``.
 
     Copies only when needed: a numpy scalar becomes a 0-d array, a read-only view or a
-    buffer shared with an input is copied, a torch tensor is detached.
+    buffer shared with an input is copied. A torch tensor keeps its graph: engines detach
+    their results unless the call asked for them attached (API section 11).
     """
     if isinstance(result, np.generic):
         return np.asarray(result)
@@ -157,8 +181,6 @@ def fresh(result: Any, xp: ModuleType, sources: tuple[Any, ...]) -> Any:
             return np.array(result)
         return result
     if aac.is_torch_array(result):
-        if result.requires_grad:
-            result = result.detach()
         if any(_shares_memory(result, s) for s in sources):
             return result.clone()
         return result

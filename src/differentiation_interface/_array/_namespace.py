@@ -7,6 +7,7 @@ path of every prepared call: ``array_namespace`` costs over ten times a dict loo
 from __future__ import annotations
 
 import importlib
+import sys
 import threading
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -35,7 +36,9 @@ __all__ = [
     "placement",
     "real_dtype",
     "same_values",
+    "spec_accepts",
     "spec_of",
+    "spec_traced",
 ]
 
 _lock = threading.Lock()
@@ -224,10 +227,46 @@ def spec_of(a: Any) -> ArraySpec:
     return ArraySpec(type(a), tuple(a.shape), a.dtype, device_of(a))
 
 
+def _jax_kind(t: type) -> str | None:
+    """``"tracer"`` or ``"array"`` for JAX's array types, None for any other (no import)."""
+    jax = sys.modules.get("jax")
+    if jax is None:
+        return None
+    if issubclass(t, jax.core.Tracer):
+        return "tracer"
+    return "array" if issubclass(t, jax.Array) else None
+
+
+def spec_traced(spec: ArraySpec) -> bool:
+    """Whether ``spec`` describes a JAX tracer: an array that exists only while a caller's
+    transformation traces its function."""
+    return _jax_kind(spec.type) == "tracer"
+
+
+def spec_accepts(expected: ArraySpec, given: ArraySpec) -> bool:
+    """Whether an array described by ``given`` may stand where ``expected`` was seen.
+
+    Equal specs always do. A JAX tracer (an array of a caller's ``jit``, ``vmap``, ``grad``
+    or ``scan``) has a type of its own and no concrete device: it stands for a JAX array of
+    the same shape and dtype, and a JAX array for it, since its placement is not known
+    until the caller's program runs (what is known, shape and dtype, must match).
+    """
+    if expected == given:
+        return True
+    kinds = {_jax_kind(expected.type), _jax_kind(given.type)}
+    if "tracer" not in kinds or None in kinds:  # first: dtypes of two namespaces may not
+        return False  # even be compared (array-api-strict warns)
+    return expected.shape == given.shape and expected.dtype == given.dtype
+
+
 def same_values(a: Any, b: Any) -> bool:
     """Same shape and the same values element by element, NaN equal to NaN (both arrays of
     one namespace)."""
     if tuple(a.shape) != tuple(b.shape):
         return False
     xp = namespace_of(a)
-    return bool(xp.all((a == b) | (xp.isnan(a) & xp.isnan(b))))
+    same = xp.all((a == b) | (xp.isnan(a) & xp.isnan(b)))
+    if _jax_kind(type(same)) == "tracer":  # concrete JAX arrays compared inside a caller's
+        a, b = np.asarray(a), np.asarray(b)  # trace give a traced answer: ask the host
+        same = np.all((a == b) | (np.isnan(a) & np.isnan(b)))
+    return bool(same)

@@ -367,6 +367,12 @@ class Engine:
         """Most tangents one batched call may take for an input of ``size`` elements."""
         return max(1, MAX_STACK_ELEMENTS // max(1, size))
 
+    def explain(self, operator: str, err: Exception) -> Exception | None:
+        """The library's error for ``err``, raised by ``f`` where preparation first evaluates
+        it on the caller's ``x``, when this engine knows what went wrong (torch: numpy on a
+        tensor that requires grad); ``None`` lets ``err`` reach the caller as it is."""
+        return None
+
     # --- first order: engines override pushforward and/or pullback, the rest optionally ---
 
     def prepare_pushforward(

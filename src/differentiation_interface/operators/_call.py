@@ -29,7 +29,7 @@ from .._tree import is_tree
 from ..backends import Fn, engine_for
 from ..contexts import Context
 from ..errors import ArgumentTypeError, ArgumentValueError, FunctionOutputError
-from ..prep import Prep, PrepCache, call_signature
+from ..prep import Prep, PrepCache, call_signature, traced_signature
 from . import _aux, _fastpath, _trees
 from ._complex import check_holomorphic
 from ._dispatch import build_plan
@@ -105,7 +105,13 @@ def prepare(
     signature = call_signature(x, tangents or (), contexts, y)
     fn = Fn(f, convert_contexts(contexts, xp, device), y)
     with precision_scope(xp, x, *(c.value for c in contexts)):
-        y0 = evaluate(op, fn, x, xp)
+        try:
+            y0 = evaluate(op, fn, x, xp)
+        except Exception as err:
+            explained = engine.explain(op.name, err)
+            if explained is None:
+                raise
+            raise explained from err
         if y0 is not None and not is_array(y0) and is_tree(y0):  # f returns a pytree
             return _trees.prepare(
                 op,
@@ -132,7 +138,10 @@ def prepare(
         if op.holomorphic and is_complex_dtype(xp, x.dtype):
             check_holomorphic(op, engine, fn, x, y0)
     quick_x, quick_tangents = None, None
-    if not contexts and y is None and not same_point and not has_aux:
+    # The quick tier's cache keys on array types: a preparation made inside a caller's
+    # trace (JAX tracers) must not serve a later trace, whose tracers have the same type.
+    quick = not contexts and y is None and not same_point and not has_aux
+    if quick and not traced_signature(signature):
         quick_x = ArraySpec(type(x), tuple(x.shape), x.dtype, placement(x))
         if tangents and all(spec_of(t) == spec_of(tangents[0]) for t in tangents):
             t0 = tangents[0]
@@ -302,7 +311,15 @@ def cached(
     op: OperatorSpec, f: Any, backend: Any, signature: Any, make: Callable[[], Prep]
 ) -> Prep:
     """The cached preparation of an unprepared call with this signature, or a new one from
-    ``make()``, cached unless the engine traces ``f`` and its state is too large to watch."""
+    ``make()``, cached unless the engine traces ``f`` and its state is too large to watch.
+
+    Never cached: a preparation made for JAX tracers (an unprepared call inside a caller's
+    ``jit``, ``vmap``, ``grad`` or ``scan``). It may hold the tracers of that trace, which
+    are invalid in any other (JAX's ``UnexpectedTracerError``); the caller's own trace runs
+    once per compilation, so preparing there again costs no more than the trace itself.
+    """
+    if traced_signature(signature):
+        return make()
     key = (op.name, f, backend, signature)
     found = _cache.get(key)
     if found is not None and found.witness is not None and not found.witness.holds():

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._array import device_of, eps_of, is_complex_dtype, namespace_of, real_dtype
+from .._array import constant, device_of, eps_of, is_complex_dtype, namespace_of, real_dtype
 from ..backends import Engine, Fn
 from ..errors import UnsupportedOperationError
 from ._dispatch import build_plan
@@ -40,7 +40,7 @@ def check_holomorphic(op: OperatorSpec, engine: Engine, fn: Fn, x: Any, y: Any) 
     v = _direction(xp, x)
     plan = build_plan("pushforward", engine, fn, x, xp.stack([v, v * 1j], axis=0), y)
     _, ty = plan.run(fn, x, xp.stack([v, v * 1j], axis=0), value=False)
-    jv, jiv = ty[0, ...], ty[1, ...]
+    jv, jiv = constant(ty[0, ...]), constant(ty[1, ...])  # values (attached torch results)
     if not is_complex_dtype(xp, y.dtype):  # a real output: only a constant is holomorphic
         jv = xp.astype(jv, x.dtype)
         jiv = xp.astype(jiv, x.dtype)

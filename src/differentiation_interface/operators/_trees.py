@@ -25,6 +25,7 @@ import math
 from typing import Any
 
 from .._array import (
+    ArraySpec,
     check_out,
     device_of,
     dtype_in,
@@ -38,6 +39,7 @@ from .._array import (
     precision_scope,
     real_dtype,
     same_values,
+    spec_accepts,
     spec_of,
     write_out,
 )
@@ -51,7 +53,7 @@ from ..errors import (
     PreparationMismatchError,
     UnsupportedOperationError,
 )
-from ..prep import Prep
+from ..prep import Prep, signature_accepts
 from ._table import OperatorSpec, Result
 from ._validate import check_contexts
 
@@ -167,7 +169,7 @@ class Layout:
             raise ArgumentValueError(msg)
         for path, leaf, spec in zip(paths(treedef, what), leaves, self.specs, strict=True):
             got = spec_of(leaf)
-            if got != spec:
+            if not spec_accepts(spec, got):  # a JAX tracer may stand for a JAX array
                 msg = f"{path} must be like {kind} ({spec.describe()}); got {got.describe()}."
                 raise ArgumentValueError(msg)
         return leaves
@@ -354,7 +356,7 @@ def context_signature(contexts: tuple[Context, ...]) -> tuple[Any, ...]:
 def _tree_specs(tree: Any, what: str) -> tuple[TreeDef, tuple[Any, ...]]:
     leaves, treedef = flatten(tree, what)
     return treedef, tuple(
-        (type(leaf), tuple(leaf.shape), leaf.dtype, placement(leaf)) for leaf in leaves
+        ArraySpec(type(leaf), tuple(leaf.shape), leaf.dtype, placement(leaf)) for leaf in leaves
     )
 
 
@@ -392,7 +394,7 @@ def mismatch_report(prep: TreePrep, operator: str, f: Any, backend: Any, signatu
 
 
 def _tree_rows(name: str, before: Any, now: Any) -> list[tuple[str, bool, str, str]]:
-    if before == now:
+    if signature_accepts(before, now):
         return [(name, True, "", "")]
     if before is None or now is None or before[0] != now[0]:
         b = "nothing" if before is None else _structure(before[0])
@@ -400,7 +402,7 @@ def _tree_rows(name: str, before: Any, now: Any) -> list[tuple[str, bool, str, s
         return [(name, False, b, n)]
     rows = []
     for path, a, b in zip(paths(before[0], name), before[1], now[1], strict=True):
-        if a != b:
+        if not signature_accepts(a, b):
             rows.append((path, False, _describe(a), _describe(b)))
     return rows
 
@@ -821,7 +823,11 @@ def _check(
         return
     signature = tree_signature(x, tangents or (), contexts, y)
     same_f = f is prep.f or _equal(f, prep.f)
-    if signature != prep.tree_signature or not same_f or backend != prep.backend:
+    if (
+        not signature_accepts(prep.tree_signature, signature)  # JAX tracers stand for arrays
+        or not same_f
+        or backend != prep.backend
+    ):
         raise PreparationMismatchError(mismatch_report(prep, op.name, f, backend, signature))
 
 

@@ -23,7 +23,9 @@ from .._array import (
     namespace_name,
     namespace_of,
     same_values,
+    spec_accepts,
     spec_of,
+    transformed,
 )
 from ..backends import Fn, check_inplace
 from ..contexts import Constant, Context
@@ -157,7 +159,7 @@ def check_tangent_specs(op: OperatorSpec, tangents: tuple[Any, ...], like: Any, 
     kind = "cotangent" if op.seeds == "y" else "tangent"
     for i, t in enumerate(tangents):
         spec = spec_of(t)
-        if spec != like:
+        if not spec_accepts(like, spec):  # a tracer may stand for a JAX array and back
             msg = (
                 f"`{op.name}`: {kind} {i} must be like {what} ({like.describe()}); "
                 f"got {spec.describe()}."
@@ -220,7 +222,9 @@ def evaluate(op: OperatorSpec, fn: Fn, x: Any, xp: Any) -> Any:
     refused here, before any engine runs it on the caller's own array.
     """
     # astype, not asarray(copy=True), which warns on torch tensors that require grad
-    point = xp.astype(x, x.dtype, copy=True) if is_eager_and_writable(x) else x
+    # (not inside a caller's torch.func transform: comparing values there is control flow)
+    checked = is_eager_and_writable(x) and not transformed(x)
+    point = xp.astype(x, x.dtype, copy=True) if checked else x
     y = _output(op, fn, point)
     if point is not x and not same_values(point, x):
         msg = (
@@ -244,7 +248,8 @@ def _output(op: OperatorSpec, fn: Fn, x: Any) -> Any:
                 "its output."
             )
             raise FunctionOutputError(msg)
-        return namespace_of(fn.y).asarray(fn.y, copy=True)
+        # astype, not asarray(copy=True), which warns on torch tensors that require grad
+        return namespace_of(fn.y).astype(fn.y, fn.y.dtype, copy=True)
     return fn(x)
 
 

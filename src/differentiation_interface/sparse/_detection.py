@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from .._array import device_of, is_array, namespace_of, to_numpy
+from .._array import device_of, host_dtype, is_array, to_numpy, transformed
 from ..backends import Fn, engine_for
 from ..contexts import Cache, Constant
-from ..errors import ArgumentTypeError, FunctionOutputError
+from ..errors import ArgumentTypeError, FunctionOutputError, UnsupportedOperationError
 from . import _pattern as P
 from ._known import check_shape
 from ._selectors import (
@@ -32,17 +32,10 @@ from ._tracer import Tape, TracedArray, TracingError, install, lift
 __all__ = ["detect_hessian", "detect_jacobian", "trace"]
 
 
-def _host_dtype(a: Any) -> Any:
-    """numpy dtype of an array of any namespace (a zero-size host copy tells it)."""
-    if isinstance(a, np.ndarray):
-        return a.dtype
-    return np.asarray(to_numpy(namespace_of(a).reshape(a, (-1,))[:0])).dtype
-
-
 def _unknown(value: Any, tape: Tape) -> Any:
     """A context value as an array of unknown values (others pass unchanged)."""
     if is_array(value):
-        return TracedArray(tuple(value.shape), _host_dtype(value))
+        return TracedArray(tuple(value.shape), host_dtype(value))
     if isinstance(value, bool | int | float | complex):
         return TracedArray((), np.asarray(value).dtype)
     return value
@@ -55,7 +48,7 @@ def trace(
     install()
     n = math.prod(x.shape)
     tape = Tape(n, second_order=second_order, device=device_of(x))
-    traced_x = TracedArray(tuple(x.shape), _host_dtype(x), pattern=P.eye(n), tape=tape)
+    traced_x = TracedArray(tuple(x.shape), host_dtype(x), pattern=P.eye(n), tape=tape)
     args = []
     for context in fn.contexts:
         if isinstance(context, Constant | Cache):
@@ -64,7 +57,7 @@ def trace(
             args.append(context.value)
     output: Any
     if fn.y is not None:
-        buffer = TracedArray(tuple(fn.y.shape), _host_dtype(fn.y))
+        buffer = TracedArray(tuple(fn.y.shape), host_dtype(fn.y))
         returned = fn.f(buffer, traced_x, *args)
         if returned is not None:
             msg = "A two-argument function f(y, x) must write into y and return None."
@@ -108,6 +101,7 @@ def detect_jacobian(detector: AbstractSparsityDetector, fn: Fn, x: Any, y: Any) 
     if isinstance(detector, DenseSparsityDetector):
         from ..operators._dispatch import build_plan
 
+        _refuse_traced(detector, x, "jacobian")
         plan = build_plan("jacobian", engine_for(detector.backend), fn, x, None, y)
         return _threshold(plan.run(fn, x, value=False)[1], detector.atol)
     raise _wrong_detector(detector, "Jacobian")
@@ -130,10 +124,26 @@ def detect_hessian(detector: AbstractSparsityDetector, fn: Fn, x: Any, y: Any) -
     if isinstance(detector, DenseSparsityDetector):
         from ..operators._dispatch import build_plan
 
+        _refuse_traced(detector, x, "hessian")
         plan = build_plan("hessian", engine_for(detector.backend), fn, x, None, y)
         pattern = _threshold(plan.run(fn, x, value=False)[2], detector.atol)
         return P.as_pattern(pattern + pattern.T)
     raise _wrong_detector(detector, "Hessian")
+
+
+def _refuse_traced(detector: Any, x: Any, operator: str) -> None:
+    """Raise if ``x`` is traced by a caller's transformation: ``detector`` reads the values
+    of a dense matrix at ``x``, which a trace does not have."""
+    if transformed(x):
+        msg = (
+            f"`{operator}` with AutoSparse(sparsity_detector={detector!r}) was called "
+            "unprepared on an array traced by a transformation (jit, vmap, grad, scan): this "
+            "detector finds the pattern from the values of a dense matrix at x, and a traced "
+            "x has none. Prepare outside the transformation on a concrete x (`prepare_"
+            f"{operator}`) and pass prep= inside it (the pattern and colors are fixed then), "
+            "or use TracerSparsityDetector(), which needs only x's shape."
+        )
+        raise UnsupportedOperationError(msg)
 
 
 def _threshold(matrix: Any, atol: float) -> P.Pattern:

@@ -28,10 +28,12 @@ from .._array import (
     convert,
     device_of,
     differentiated_by,
+    host_dtype,
     is_complex_dtype,
     is_jax_namespace,
     namespace_of,
     to_numpy,
+    transformed,
 )
 from ..adtypes import AbstractBackend, AutoJAX, SecondOrder
 from ..backends import Engine, Fn, engine_for
@@ -94,8 +96,7 @@ def _seeds(colors: Any, ncolors: int, like: Any) -> Any:
     """The 0/1 seeds ``(ncolors, *like.shape)`` in ``like``'s namespace, dtype and device."""
     xp = namespace_of(like)
     matrix = C.seeds(colors, ncolors).reshape((ncolors, *like.shape))
-    host_dtype = np.asarray(to_numpy(xp.reshape(like, (-1,))[:0])).dtype
-    return convert(matrix.astype(host_dtype), xp, device_of(like))
+    return convert(matrix.astype(host_dtype(like)), xp, device_of(like))
 
 
 def _index(index: Any, xp: Any, device: Any) -> Any:
@@ -131,6 +132,8 @@ class _SparsePlan(ExpressPlan):
         dispatch of compiled code and nothing else.
         """
         if not is_jax_namespace(namespace_of(x)) or fn.args or fn.inplace:
+            return
+        if transformed(x):  # inside a caller's trace: the caller's program holds the call
             return
         jax_engine = engine_for(AutoJAX())  # the caller's arrays are JAX's: its engine compiles
         f, batchable = fn.f, fn.batchable

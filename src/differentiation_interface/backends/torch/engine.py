@@ -48,6 +48,7 @@ from .._base import (
     PushforwardPlan,
     SecondDerivativePlan,
 )
+from . import attached  # noqa: F401 - registers the attached runs
 from .first import (
     TorchDerivative,
     TorchGradientForward,
@@ -57,7 +58,7 @@ from .first import (
     TorchPullback,
     TorchPushforward,
 )
-from .io import check_misuse
+from .misuse import check_misuse, explain
 from .second import (
     TorchHessianForward,
     TorchHessianReverse,
@@ -102,6 +103,12 @@ class TorchEngine(Engine):
         self.forward = backend.mode == "forward"  # type: ignore[misc]
         self.reverse = not self.forward  # type: ignore[misc]
 
+    def explain(self, operator: str, err: Exception) -> Exception | None:
+        return explain(operator, err)  # numpy inside f, seen when the library evaluates f
+
+    def _check(self, fn: Fn, x: Any, y: Any, operator: str) -> None:
+        check_misuse(fn, x, y, operator=operator, allow_unused=self.backend.allow_unused)
+
     def __repr__(self) -> str:
         return f"TorchEngine({self.backend!r}, torch {torch.__version__})"
 
@@ -110,23 +117,23 @@ class TorchEngine(Engine):
     def prepare_pushforward(
         self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool
     ) -> PushforwardPlan:
-        check_misuse(fn, x, y)
+        self._check(fn, x, y, "pushforward")
         return TorchPushforward(fn, x, y)
 
     def prepare_pullback(
         self, fn: Fn, x: Any, ty: Any, *, y: Any, same_point: bool
     ) -> PullbackPlan:
-        check_misuse(fn, x, y)
+        self._check(fn, x, y, "pullback")
         return TorchPullback(fn, x, y)
 
     def prepare_derivative(self, fn: Fn, x: Any, *, y: Any) -> DerivativePlan:
-        check_misuse(fn, x, y)
+        self._check(fn, x, y, "derivative")
         return TorchDerivative(fn, x, y)
 
     def prepare_gradient(self, fn: Fn, x: Any, *, y: Any) -> GradientPlan | None:
         if self.forward and _complex(x):
             return None  # one pullback (the generic fallback) gives the complex convention
-        check_misuse(fn, x, y)
+        self._check(fn, x, y, "gradient")
         if self.forward:
             return TorchGradientForward(fn, x, y)
         return TorchGradientReverse(fn, x, y, compile=self.backend.compile)
@@ -141,12 +148,12 @@ class TorchEngine(Engine):
     ) -> LeavesGradientPlan | None:
         if self.forward:
             return None  # forward mode: basis pushforwards over the raveled variables
-        return leaves_gradient(f, leaves, rebuild, args, y)
+        return leaves_gradient(f, leaves, rebuild, args, y, allow_unused=self.backend.allow_unused)
 
     def prepare_jacobian(self, fn: Fn, x: Any, *, y: Any) -> JacobianPlan | None:
         if _complex(x) or _complex(y):
             return None  # rows or columns from this engine's pullbacks / pushforwards
-        check_misuse(fn, x, y)
+        self._check(fn, x, y, "jacobian")
         if self.forward:
             return TorchJacobianForward(fn, x, y)
         return TorchJacobianReverse(fn, x, y)
@@ -154,11 +161,11 @@ class TorchEngine(Engine):
     # second order
 
     def prepare_second_derivative(self, fn: Fn, x: Any, *, y: Any) -> SecondDerivativePlan:
-        check_misuse(fn, x, y)
+        self._check(fn, x, y, "second_derivative")
         return TorchSecondDerivative(fn, x, y)
 
     def prepare_hvp(self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool) -> HVPPlan:
-        check_misuse(fn, x, y)
+        self._check(fn, x, y, "hvp")
         if self.forward:
             return TorchHVPForward(fn, x, y)
         return TorchHVPReverse(fn, x, y)
@@ -166,7 +173,7 @@ class TorchEngine(Engine):
     def prepare_hessian(self, fn: Fn, x: Any, *, y: Any) -> HessianPlan | None:
         if _complex(x):
             return None  # the generic fallback raises the library's error for complex x
-        check_misuse(fn, x, y)
+        self._check(fn, x, y, "hessian")
         if self.forward:
             return TorchHessianForward(fn, x, y)
         return TorchHessianReverse(fn, x, y)

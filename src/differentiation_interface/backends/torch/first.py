@@ -425,6 +425,8 @@ class TorchDerivative(TorchPlan, DerivativePlan):
 class TorchJacobianForward(TorchPlan, JacobianPlan):
     """Columns of the Jacobian: ``vmap(jvp)`` over chunks of the basis of ``x`` (real dtypes)."""
 
+    forward = True
+
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
         self.sig = Signature(x, y)
         xdtype = torch_dtype(x)
@@ -465,6 +467,8 @@ class TorchJacobianForward(TorchPlan, JacobianPlan):
 
 class TorchGradientForward(TorchPlan, GradientPlan):
     """The gradient by forward mode: ``vmap(jvp)`` over the basis of ``x`` (real ``x``)."""
+
+    forward = True
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
         self.jacobian = TorchJacobianForward(fn, x, y)

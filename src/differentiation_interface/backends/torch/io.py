@@ -1,4 +1,4 @@
-"""Between the caller's arrays and torch: conversion in and out, binding ``f``, misuse checks.
+"""Between the caller's arrays and torch: conversion in and out, binding ``f``.
 
 The caller-array adapter has the vocabulary every engine computing outside the caller's
 namespace shares (``io.py`` of the JAX and autograd engines): :func:`put` takes a caller
@@ -17,7 +17,9 @@ Every torch plan goes through these helpers, so the safety rules live in one pla
 * array-api-strict (any device) and dask come in through host numpy; JAX and CuPy through
   DLPack (a zero-copy import that the engine only reads);
 * torch tensors are used as they are, on their device (CPU, CUDA, ``meta``), detached so that
-  nothing flows into the caller's own autograd graph, except two kinds that are copied into
+  nothing flows into the caller's own autograd graph (calls whose results must stay on that
+  graph, :func:`on_graph`, are the attached runs of :mod:`.attached`, which never detach),
+  except two kinds that are copied into
   an ordinary contiguous tensor: inference tensors (made under ``torch.inference_mode()``,
   which autograd may not save for backward outside it) and self-overlapping ones (stride-0
   expansions such as ``torch.ones(1).expand(4)``, which forward-mode AD refuses);
@@ -33,23 +35,21 @@ also keeps the autograd graph off the caller's arrays.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-import threading
 from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import torch
 import torch.autograd.forward_ad as _forward_ad
-from torch.overrides import TorchFunctionMode
 
 from ..._array import (
     convert,
     device_of,
     is_array,
     namespace_of,
-    refuse_extended,
     refuse_foreign,
 )
 from ...contexts import Cache
@@ -61,11 +61,14 @@ __all__ = [
     "CallerIO",
     "back",
     "basis",
-    "check_misuse",
     "checked",
     "detached",
+    "engine_side",
+    "on_graph",
     "outside_inference_mode",
+    "outside_transforms",
     "own",
+    "probe_value",
     "put",
     "torch_dtype",
 ]
@@ -73,14 +76,22 @@ __all__ = [
 Tensor = torch.Tensor
 fwad: Any = _forward_ad  # untyped module: its functions are typed as Any here
 
-_NUMERIC_CONVERSIONS = frozenset(
-    {Tensor.item, Tensor.tolist, Tensor.__float__, Tensor.__int__, Tensor.__complex__}
-)
-# Array constructors that copy the values of a Python list of tensors, not their derivatives.
-_ARRAY_BUILDERS = frozenset({torch.asarray, torch.tensor, torch.as_tensor})
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+
+
+def engine_side(work: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``work`` (a plan's preparation) outside inference mode and outside the caller's
+    ``torch.func`` transforms (:func:`outside_inference_mode`, :func:`outside_transforms`)."""
+    left = outside_inference_mode(work)
+
+    @functools.wraps(work)
+    def prepared(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with outside_transforms():
+            return left(*args, **kwargs)
+
+    return prepared
 
 
 def outside_inference_mode(work: Callable[_P, _R]) -> Callable[_P, _R]:
@@ -114,27 +125,60 @@ def _from_numpy(a: np.ndarray[Any, Any]) -> Tensor:
     return torch.from_numpy(a)
 
 
-class _Tracing(threading.local):
-    """How many torch preparations are probing ``f`` in this thread right now."""
-
-    depth = 0
+_wrapped = torch._C._functorch.is_functorch_wrapped_tensor  # one C call
+_active_transform = torch._C._functorch.peek_interpreter_stack  # None outside torch.func
 
 
-_tracing = _Tracing()
+def _is_dual(t: Tensor) -> bool:
+    """Whether ``t`` is a dual number of the caller's own forward-mode AD level."""
+    return bool(fwad._current_level >= 0 and fwad.unpack_dual(t).tangent is not None)
 
 
-def _is_transformed(t: Tensor) -> bool:
-    """Whether ``t`` carries derivative information of an enclosing differentiation.
+def on_graph(x: Any, args: tuple[Any, ...]) -> bool:
+    """Whether results must stay on the caller's graph: ``x`` or a context is a tensor that
+    requires grad (with grad mode on), or one of a caller's ``torch.func`` transform.
 
-    A tensor being differentiated by an enclosing torch engine (another ``AutoTorch`` plan,
-    seen while its preparation probes ``f``, or a user's ``torch.func`` transform) would be
-    detached here and its derivative silently lost, so it is refused instead.
+    Checked on every run of a plan, so ordered for the detached case: a numpy ``x`` costs one
+    type check; a plain tensor one attribute read and one look at functorch's (empty)
+    interpreter stack, without which no tensor can be a transform's.
     """
-    if torch._C._functorch.is_functorch_wrapped_tensor(t):
+    if type(x) is np.ndarray:
+        return False
+    if isinstance(x, Tensor) and x.requires_grad and torch.is_grad_enabled():
         return True
-    if fwad._current_level >= 0 and fwad.unpack_dual(t).tangent is not None:
-        return True
-    return t.requires_grad and _tracing.depth > 0
+    for a in args:  # usually empty
+        if isinstance(a, Tensor) and a.requires_grad and torch.is_grad_enabled():
+            return True
+    if _active_transform() is None:
+        return False
+    return any(isinstance(a, Tensor) and _wrapped(a) for a in (x, *args))
+
+
+def outside_transforms() -> contextlib.AbstractContextManager[Any]:
+    """Leave every active ``torch.func`` transform for the engine's own preparation work
+    (inside one, every tensor made would be wrapped as one of that transform's, and a plan
+    would keep such tensors). A private torch API: if it moves, nothing is left."""
+    if _active_transform() is None:
+        return contextlib.nullcontext()
+    try:
+        from torch._functorch.pyfunctorch import temporarily_clear_interpreter_stack
+    except ImportError:  # pragma: no cover - depends on the torch version
+        return contextlib.nullcontext()
+    return temporarily_clear_interpreter_stack()
+
+
+def probe_value(a: Any) -> Tensor:
+    """``a``'s value as a plain tensor, also when a caller's ``torch.func`` transform wraps
+    it (the first entry of a ``vmap`` batch): what preparation evaluates ``f`` on."""
+    if isinstance(a, Tensor):
+        functorch = torch._C._functorch
+        while _wrapped(a):
+            batch_dim = functorch.maybe_get_bdim(a)
+            a = functorch.get_unwrapped(a)
+            if batch_dim >= 0:
+                a = a.select(batch_dim, 0)
+        return put(a.detach())
+    return put(a)
 
 
 def put(a: Any) -> Tensor:
@@ -142,13 +186,14 @@ def put(a: Any) -> Tensor:
     if type(a) is np.ndarray:
         return _from_numpy(a)
     if isinstance(a, Tensor):
-        if _is_transformed(a):
+        if _wrapped(a) or _is_dual(a):  # attached calls never get here (see on_graph)
             msg = (
-                "AutoTorch received a tensor that is being differentiated by an enclosing "
-                "torch differentiation (another AutoTorch backend, torch.func or forward-mode "
-                "AD), whose derivative would be lost. Nesting torch engines is not supported: "
-                "use the second-order operators of one AutoTorch backend (hvp, hessian, "
-                "second_derivative), which are native, or an outer backend of another kind."
+                "AutoTorch received a tensor carrying derivatives it cannot keep here (a dual "
+                "number of the caller's own torch.autograd.forward_ad level, or a tensor of a "
+                "torch.func transform where the engine needs plain values, e.g. "
+                "AutoTorch(compile=True) prepared inside the transform); its derivative would "
+                "be lost. Use torch.func.jvp around the call instead of forward_ad, and "
+                "prepare outside transforms."
             )
             raise UnsupportedOperationError(msg)
         t: Tensor = a.detach() if a.requires_grad else a
@@ -185,8 +230,14 @@ def torch_dtype(a: Any) -> torch.dtype:
     return put(a).dtype
 
 
-def _context_value(value: Any) -> Any:
-    return put(value) if is_array(value) or isinstance(value, np.generic) else value
+def _context_value(value: Any, how: str) -> Any:
+    """A context value for ``f``: converted like ``x`` (``"put"``), kept when it is a tensor
+    of the caller's graph (``"keep"``), or its plain value (``"probe"``)."""
+    if not (is_array(value) or isinstance(value, np.generic)):
+        return value
+    if how == "keep" and isinstance(value, Tensor):
+        return value
+    return probe_value(value) if how == "probe" else put(value)
 
 
 # --- binding f --------------------------------------------------------------------------------
@@ -196,12 +247,21 @@ class Bound:
     """``f`` as a function of a torch ``x`` alone, with torch contexts and private buffers.
 
     Built once per call (the context values change between calls); the callable it returns is
-    what the transforms trace.
+    what the transforms trace. ``graph=True`` keeps tensor contexts on the caller's graph
+    (attached runs, :mod:`.attached`); ``probe=True`` takes their plain values (preparation).
     """
 
     __slots__ = ("args", "caches", "f", "inplace", "tensors", "y_dtype", "y_shape")
 
-    def __init__(self, fn: Fn, y_shape: tuple[int, ...], y_dtype: torch.dtype) -> None:
+    def __init__(
+        self,
+        fn: Fn,
+        y_shape: tuple[int, ...],
+        y_dtype: torch.dtype,
+        *,
+        graph: bool = False,
+        probe: bool = False,
+    ) -> None:
         self.f = fn.f
         self.inplace = fn.inplace
         self.y_shape = y_shape
@@ -210,10 +270,10 @@ class Bound:
         self.caches: tuple[tuple[int, tuple[int, ...], torch.dtype], ...] = ()
         self.tensors: tuple[Tensor, ...] = ()
         if fn.args:  # the common case without contexts stays cheap (this is per call)
-            self._bind_contexts(fn)
+            self._bind_contexts(fn, "keep" if graph else "probe" if probe else "put")
 
-    def _bind_contexts(self, fn: Fn) -> None:
-        args = tuple(_context_value(v) for v in fn.args)
+    def _bind_contexts(self, fn: Fn, how: str) -> None:
+        args = tuple(_context_value(v, how) for v in fn.args)
         self.args = args
         self.tensors = tuple(a for a in args if isinstance(a, Tensor))
         self.caches = tuple(
@@ -259,68 +319,6 @@ def checked(y: Any) -> Tensor:
         )
     msg = f"AutoTorch needs f to return a torch tensor; it returned a {type(y).__name__}." + hint
     raise FunctionOutputError(msg)
-
-
-def _holds_differentiated(items: Any) -> bool:
-    """Whether a (nested) Python list or tuple holds a tensor that depends on ``x``."""
-    if isinstance(items, list | tuple):
-        return any(_holds_differentiated(i) for i in items)
-    return isinstance(items, Tensor) and items.requires_grad
-
-
-class _NumericConversionGuard(TorchFunctionMode):
-    """Refuses ``.item()``, ``float()``, ``tolist()``... of a tensor that depends on ``x``,
-    and arrays built from Python lists of such tensors (``xp.asarray([x[0], x[1]])``)."""
-
-    def __torch_function__(
-        self,
-        func: Any,
-        types: Any,
-        args: tuple[Any, ...] = (),
-        kwargs: dict[str, Any] | None = None,
-    ) -> Any:
-        if func in _NUMERIC_CONVERSIONS and args and getattr(args[0], "requires_grad", False):
-            name = getattr(func, "__name__", str(func))
-            msg = (
-                f"f called `{name}` on a value that depends on x, turning it into a Python "
-                "number: torch would treat that number as a constant and return silently "
-                "wrong derivatives. Keep the computation in arrays (for control flow, compare "
-                "0-d arrays directly: `if xp.sum(x) > 0:` works)."
-            )
-            raise FunctionOutputError(msg)
-        if func in _ARRAY_BUILDERS and args and _holds_differentiated(args[0]):
-            msg = (
-                "f built an array from a Python list of values that depend on x (such as "
-                "`xp.asarray([x[0], x[1]])`): torch copies their values and drops their "
-                "derivatives, which would silently be zero. Build it with `xp.stack([...])` "
-                "(or `xp.concat`), which torch differentiates."
-            )
-            raise FunctionOutputError(msg)
-        return func(*args, **(kwargs or {}))
-
-
-@outside_inference_mode
-def check_misuse(fn: Fn, x: Any, y: Any) -> None:
-    """Evaluate ``f`` once on the tape at preparation and refuse what breaks derivatives.
-
-    Detected: an output that is not a tensor, a conversion of an ``x``-dependent tensor to
-    a Python number (``.item()``, ``float()``, ``int()``, ``complex()``, ``tolist()``), which
-    torch treats as a constant, and an array built from a Python list of ``x``-dependent
-    tensors (``xp.asarray([x[0], x[1]])``), whose derivative torch drops. Not detectable:
-    ``x``-dependent values leaving torch by other routes (``.detach()``, ``.numpy()`` of a
-    detached copy, data written into non-torch storage), which are documented as unsupported.
-    """
-    refuse_extended(x, "AutoTorch()")
-    bound = Bound(fn, tuple(y.shape), torch_dtype(y))
-    xt = put(x).detach().requires_grad_(True)
-    # Preparing a plan whose f calls another AutoTorch plan on x-dependent tensors (nested
-    # engines) is caught here: the inner plan sees a tensor that requires grad at depth > 0.
-    _tracing.depth += 1
-    try:
-        with torch.enable_grad(), _NumericConversionGuard():
-            bound(xt)
-    finally:
-        _tracing.depth -= 1
 
 
 # --- out of torch -----------------------------------------------------------------------------

@@ -1,12 +1,15 @@
 """What every torch plan shares: its signature, and the engine side of its runs.
 
 Every plan class derives from :class:`TorchPlan`. The ``__init__`` (preparation) and the
-``run`` a subclass defines are wrapped once, when the class is created, so that two rules
+``run`` a subclass defines are wrapped once, when the class is created, so that these rules
 hold for every operator, in both modes, without code in the plans:
 
 * **Outside inference mode** (:func:`.io.outside_inference_mode`): under
   ``torch.inference_mode()`` torch records nothing, and every derivative would silently be
   zero. The engine leaves it for its own work; results are ordinary tensors.
+* **Preparation outside the caller's torch.func transforms** (:func:`.io.engine_side`): a
+  preparation made inside one (an unprepared call under ``torch.func.grad``) would otherwise
+  keep tensors wrapped by that transform (the basis seeds) in a plan that outlives it.
 * **torch's differentiation errors become library errors**: a ``RuntimeError`` torch raises
   while differentiating ``f`` (an operation without a derivative formula, such as floor
   division) reaches the caller as :class:`~differentiation_interface.UnsupportedOperationError`
@@ -14,6 +17,10 @@ hold for every operator, in both modes, without code in the plans:
   a failed factorisation at this point) pass unchanged: on the error path only, ``f`` is
   evaluated once more, plainly, at the same point, and the error is torch's differentiation
   error only if that evaluation succeeds.
+* **Attached runs**: where the results must stay on the caller's graph (``x`` or a context
+  requires grad, or a caller's ``torch.func`` transform wraps it: :func:`.io.on_graph`), the
+  run is the operator's entry of :data:`ATTACHED_RUNS` (filled by :mod:`.attached`) instead
+  of the plan's own, detached, ``run``. Checking costs a few attribute reads per run.
 
 The hot path of a prepared reverse-mode gradient of a numpy ``x`` (the express tier,
 :meth:`.first.TorchGradientReverse._express_run`) does not go through ``run``: it declines
@@ -33,9 +40,13 @@ from ...errors import DIError, UnsupportedOperationError
 from .._base import (
     Fn,
 )
-from .io import Bound, outside_inference_mode, put, torch_dtype
+from .io import Bound, engine_side, on_graph, put, torch_dtype
+from .misuse import explain
 
-__all__ = ["Signature", "TorchPlan", "not_differentiable"]
+__all__ = ["ATTACHED_RUNS", "Signature", "TorchPlan", "not_differentiable"]
+
+#: The attached run of each operator (:mod:`.attached` registers them when it is imported).
+ATTACHED_RUNS: dict[str, Callable[..., Any]] = {}
 
 _inference_mode = torch.is_inference_mode_enabled  # one C call; looked up once
 
@@ -52,8 +63,10 @@ class Signature:
         self.n = math.prod(self.x_shape)
         self.m = math.prod(self.y_shape)
 
-    def bind(self, fn: Fn) -> Bound:
-        return Bound(fn, self.y_shape, self.y_dtype)
+    def bind(self, fn: Fn, *, graph: bool = False) -> Bound:
+        if graph:
+            return Bound(fn, self.y_shape, self.y_dtype, graph=True)
+        return Bound(fn, self.y_shape, self.y_dtype)  # the detached runs' call, kept plain
 
 
 class TorchPlan:
@@ -63,6 +76,9 @@ class TorchPlan:
     ----------
     sig : Signature
         Set by every plan's ``__init__``.
+    forward : bool
+        Whether the plan computes by forward mode (its attached run uses ``jvp`` products
+        where it has a choice, ``vjp`` ones otherwise).
     operator : str
         The operator the plan computes, for error messages (set by its plan base class of
         ``backends._base``, which every torch plan also derives from).
@@ -70,31 +86,36 @@ class TorchPlan:
 
     sig: Signature
     operator: ClassVar[str]  # no value here: it comes from the plan base class
+    forward: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         own = cls.__dict__
         if "__init__" in own:
-            setattr(cls, "__init__", outside_inference_mode(own["__init__"]))  # noqa: B010
+            setattr(cls, "__init__", engine_side(own["__init__"]))  # noqa: B010
         if "run" in own:
             setattr(cls, "run", _engine_run(own["run"]))  # noqa: B010
 
 
 def _engine_run(run: Callable[..., Any]) -> Callable[..., Any]:
-    """``run`` outside inference mode, with torch's differentiation errors as library errors.
+    """``run`` (or the operator's attached run) outside inference mode, with torch's
+    differentiation errors as library errors.
 
-    Written out for both signatures of ``run`` (with and without stacked seeds): a generic
-    ``*args, **kwargs`` wrapper costs several times more per call than these explicit ones.
+    Whether the call is attached is decided first: under inference mode grad mode is off, so
+    it never is (leaving inference mode turns grad mode back on). Written out for both
+    signatures of ``run`` (with and without stacked seeds): a generic ``*args, **kwargs``
+    wrapper costs several times more per call than these explicit ones.
     """
     if run.__code__.co_argcount == 4:  # run(self, fn, x, seeds, *, value)
 
         @functools.wraps(run)
         def seeded(plan: TorchPlan, fn: Fn, x: Any, seeds: Any, *, value: bool) -> Any:
+            chosen = ATTACHED_RUNS[plan.operator] if on_graph(x, fn.args) else run
             if _inference_mode():
                 with torch.inference_mode(False):
-                    return seeded(plan, fn, x, seeds, value=value)
+                    return _guarded(chosen, plan, fn, x, seeds, value=value)
             try:
-                return run(plan, fn, x, seeds, value=value)
+                return chosen(plan, fn, x, seeds, value=value)
             except RuntimeError as err:  # NotImplementedError (forward AD's) is one too
                 if _raised_differentiating(plan, fn, x, err):
                     raise not_differentiable(plan.operator, err) from err
@@ -104,17 +125,31 @@ def _engine_run(run: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(run)
     def unseeded(plan: TorchPlan, fn: Fn, x: Any, *, value: bool) -> Any:
+        chosen = ATTACHED_RUNS[plan.operator] if on_graph(x, fn.args) else run
         if _inference_mode():
             with torch.inference_mode(False):
-                return unseeded(plan, fn, x, value=value)
+                return _guarded(chosen, plan, fn, x, value=value)
         try:
-            return run(plan, fn, x, value=value)
+            return chosen(plan, fn, x, value=value)
         except RuntimeError as err:
             if _raised_differentiating(plan, fn, x, err):
                 raise not_differentiable(plan.operator, err) from err
             raise
 
     return unseeded
+
+
+def _guarded(
+    chosen: Callable[..., Any], plan: TorchPlan, fn: Fn, x: Any, *seeds: Any, value: bool
+) -> Any:
+    """``chosen`` with torch's differentiation errors as library errors (the wrappers' rule,
+    for their rarer path)."""
+    try:
+        return chosen(plan, fn, x, *seeds, value=value)
+    except RuntimeError as err:
+        if _raised_differentiating(plan, fn, x, err):
+            raise not_differentiable(plan.operator, err) from err
+        raise
 
 
 def _raised_differentiating(plan: TorchPlan, fn: Fn, x: Any, err: RuntimeError) -> bool:
@@ -125,15 +160,19 @@ def _raised_differentiating(plan: TorchPlan, fn: Fn, x: Any, err: RuntimeError) 
 def _fails_plainly(sig: Signature, fn: Fn, x: Any) -> bool:
     """Whether ``f`` itself fails at ``x``, evaluated without any differentiation."""
     try:
-        with torch.no_grad():
-            sig.bind(fn)(put(x))
+        with torch.no_grad():  # a caller's tensor as it is: it may be one of a transform's
+            sig.bind(fn, graph=True)(x if isinstance(x, torch.Tensor) else put(x))
     except Exception:  # noqa: BLE001 - any failure of f's own makes the error f's
         return True
     return False
 
 
-def not_differentiable(operator: str, err: BaseException) -> UnsupportedOperationError:
-    """The library's error for torch failing to differentiate ``f`` with ``err``."""
+def not_differentiable(operator: str, err: Exception) -> DIError:
+    """The library's error for torch failing to differentiate ``f`` with ``err`` (numpy
+    inside ``f`` explained as preparation explains it, :func:`.misuse.explain`)."""
+    explained = explain(operator, err)
+    if explained is not None:
+        return explained
     msg = (
         f"`{operator}` with AutoTorch: torch could not differentiate f, although f itself "
         f"evaluates at this point (torch raised {type(err).__name__}: "

@@ -144,6 +144,8 @@ def _hvps(batching: Batching, func: Fun, xt: Tensor, seeds: Tensor, chunk: int) 
 class TorchHVPForward(TorchPlan, HVPPlan):
     """Forward over reverse: dual numbers through the tape (one), ``vmap(jvp(grad))`` (several)."""
 
+    forward = True
+
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
         self.sig = Signature(x, y)
         self.chunk = batch_size(self.sig.n)
@@ -164,6 +166,8 @@ class TorchHVPForward(TorchPlan, HVPPlan):
 
 class TorchHessianForward(TorchPlan, HessianPlan):
     """Forward over reverse over chunks of the basis: ``jacfwd(jacrev)`` with a chunk size."""
+
+    forward = True
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
         self.sig = Signature(x, y)

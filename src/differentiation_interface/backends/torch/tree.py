@@ -3,7 +3,9 @@
 The autograd tape differentiates with respect to many tensors at once:
 ``torch.autograd.grad(f(rebuild(leaves)), leaves)`` needs no raveling (what the pytree
 layer's raveled problem would copy at every call). Used for numpy and torch leaves of real
-dtypes; anything else takes the raveled route.
+dtypes; anything else takes the raveled route. An output connected to none of the leaves
+raises :class:`~differentiation_interface.DisconnectedGraphError` (unless
+``AutoTorch(allow_unused=True)``), as :mod:`.misuse` does for arrays.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 
 from .._base import LeavesGradientPlan
 from .io import back, checked, put
+from .misuse import disconnected
 
 __all__ = ["TorchLeavesGradient", "leaves_gradient"]
 
@@ -26,6 +29,8 @@ def leaves_gradient(
     rebuild: Callable[[list[Any]], Any],
     args: tuple[Any, ...],
     y: Any,
+    *,
+    allow_unused: bool,
 ) -> TorchLeavesGradient | None:
     """The plan, or ``None`` for leaves this route does not take."""
     kinds = {type(a) for a in leaves}
@@ -35,7 +40,7 @@ def leaves_gradient(
         return None  # the library's complex convention is the raveled route's
     if any(isinstance(a, torch.Tensor) and (a.is_meta or a.requires_grad) for a in leaves):
         return None  # composition through the caller's graph is the raveled route's
-    return TorchLeavesGradient(f, rebuild)
+    return TorchLeavesGradient(f, rebuild, allow_unused=allow_unused)
 
 
 def _context(value: Any) -> Any:
@@ -51,9 +56,12 @@ def _context(value: Any) -> Any:
 class TorchLeavesGradient(LeavesGradientPlan):
     """One recorded forward pass and one backward pass over every leaf."""
 
-    def __init__(self, f: Callable[..., Any], rebuild: Callable[[list[Any]], Any]) -> None:
+    def __init__(
+        self, f: Callable[..., Any], rebuild: Callable[[list[Any]], Any], *, allow_unused: bool
+    ) -> None:
         self.f = f
         self.rebuild = rebuild
+        self.allow_unused = allow_unused
 
     def run(self, leaves: list[Any], args: tuple[Any, ...], *, value: bool) -> tuple[Any, Any]:
         if torch.is_inference_mode_enabled():  # torch records nothing there
@@ -66,6 +74,8 @@ class TorchLeavesGradient(LeavesGradientPlan):
         with torch.enable_grad():
             y = checked(self.f(self.rebuild(ts), *(_context(a) for a in args)))
         grads = torch.autograd.grad(y, ts, allow_unused=True) if y.requires_grad else ()
+        if not self.allow_unused and all(g is None for g in grads):  # some may be unused
+            raise disconnected(self.operator)
         # the tape's gradients are fresh tensors: handed out as they are (numpy: viewed)
         out: list[Any] = [
             torch.zeros_like(t) if g is None else g
