@@ -31,7 +31,13 @@ ENGINE_NAMESPACES: dict[str, tuple[str, ...]] = {
     "jax": ("numpy", "strict", "strict-device1", "jax"),
     "torch": ("numpy", "strict", "strict-device1", "strict-no_float64", "torch"),
     "autograd": ("numpy", "strict", "strict-device1", "torch", "jax"),
+    # cross-engine SecondOrder pairs (second-order scenarios only, see CROSS_ENGINE)
+    "cross": ("numpy", "strict", "strict-device1", "torch", "jax"),
 }
+
+#: The pseudo-engine of cross-engine ``SecondOrder(outer, inner)`` pairs: only its
+#: second-order cells run (first-order operators use ``inner`` alone, covered by its engine).
+CROSS_ENGINE = "cross"
 
 #: Namespaces run with the engine's first backend only. Dask builds a task graph per function
 #: evaluation (a 2x3 finite-difference Hessian takes about 0.75 s), and the other
@@ -46,7 +52,13 @@ FIRST_BACKEND_ONLY = frozenset({"dask"})
 #: the tree layer is the same Array-API code in every namespace.
 PYTREE_FIRST_ORDER_ONLY = frozenset({"dask"})
 
-_REQUIRES = {"jax": "jax", "torch": "torch", "autograd": "autograd", "dask": "dask"}
+_REQUIRES: dict[str, tuple[str, ...]] = {
+    "jax": ("jax",),
+    "torch": ("torch",),
+    "autograd": ("autograd",),
+    "dask": ("dask",),
+    "cross": ("jax", "torch", "autograd"),
+}
 
 
 def all_engines() -> dict[str, list[di.AbstractBackend]]:
@@ -57,12 +69,17 @@ def all_engines() -> dict[str, list[di.AbstractBackend]]:
         "jax": [di.AutoJAX(), di.AutoJAX(mode="forward")],
         "torch": [di.AutoTorch(), di.AutoTorch(mode="forward")],
         "autograd": [di.AutoAutograd()],
+        "cross": [
+            di.SecondOrder(di.AutoJAX(), di.AutoTorch()),
+            di.SecondOrder(di.AutoTorch(), di.AutoJAX()),
+            di.SecondOrder(di.AutoAutograd(), di.AutoTorch()),
+            di.SecondOrder(di.AutoJAX(), di.AutoAutograd()),
+        ],
     }
 
 
 def _installed(name: str) -> bool:
-    module = _REQUIRES.get(name)
-    return module is None or importlib.util.find_spec(module) is not None
+    return all(importlib.util.find_spec(m) is not None for m in _REQUIRES.get(name, ()))
 
 
 def selected_engines(config: pytest.Config | None = None) -> dict[str, list[di.AbstractBackend]]:
@@ -137,6 +154,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             ]
             if ns_name == "jax":  # immutable arrays: no two-argument functions there
                 scenarios = [s for s in scenarios if s.y is None]
+            if engine == CROSS_ENGINE:
+                scenarios = [s for s in scenarios if s.operator in SECOND_ORDER]
             for backend in backends[:1] if ns_name in FIRST_BACKEND_ONLY else backends:
                 for scenario in scenarios:
                     cell_id = f"{engine}|{backend!r}|{ns_name}|{scenario.name}"
@@ -144,6 +163,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             # sparse Jacobians and Hessians over each dense backend (SecondOrder excluded:
             # AutoSparse composes it itself), in the caller's sparse format
             dense = [b for b in backends if not isinstance(b, di.SecondOrder)]
+            if engine == CROSS_ENGINE:
+                dense = []
             for backend in dense[:1] if ns_name in FIRST_BACKEND_ONLY else dense:
                 sparse = di.AutoSparse(backend)
                 for scenario in sparse_scenarios(dtype=real):

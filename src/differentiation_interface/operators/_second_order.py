@@ -19,6 +19,7 @@ a compiling outer engine traces them as arguments instead of baking them in.
 
 from __future__ import annotations
 
+import importlib
 import math
 import threading
 from typing import Any
@@ -32,6 +33,7 @@ from .._array import (
     is_complex_dtype,
     namespace_of,
 )
+from ..adtypes import AutoFiniteDiff
 from ..backends import Engine, Fn, engine_for
 from ..backends._base import HessianPlan, HVPPlan, SecondDerivativePlan
 from ..contexts import Constant
@@ -92,24 +94,93 @@ class SecondOrderEngine(Engine):
 
     # Second order: two backends of one engine (AutoJAX forward over AutoJAX reverse, ...)
     # are served by that engine's native second order, which composes its own modes inside
-    # one compiled or taped computation; other pairs go through the generic composition.
+    # one compiled or taped computation. Two different AD engines cannot trace each other:
+    # the outer one runs its own second order on f bridged to the inner one
+    # (DifferentiateWith's machinery, see _Crossing). Pairs with finite differences go
+    # through the generic composition (finite differences run natively on any engine's
+    # arrays, and evaluate any engine's function).
 
     def _same_engine(self) -> Engine | None:
         return self._outer if type(self._outer) is type(self._inner) else None
 
+    def _crossing(self, x: Any) -> str | None:
+        """How a pair of two AD engines serves ``x``: ``"bridge"``, or ``"inner"`` for
+        complex ``x`` (the bridges carry real arrays; the inner engine's own second order
+        follows the library's complex conventions); ``None`` for other pairs."""
+        fd = (AutoFiniteDiff,)
+        if (
+            type(self._outer) is type(self._inner)
+            or isinstance(self._outer.backend, fd)
+            or isinstance(self._inner.backend, fd)
+        ):
+            return None
+        return "inner" if is_complex_dtype(namespace_of(x), x.dtype) else "bridge"
+
+    def _cross_plan(self, op: str, fn: Fn, x: Any, seeds: Any, y: Any, same_point: bool) -> Any:
+        if self._crossing(x) == "inner":
+            return _dispatch.build_plan(op, self._inner, fn, x, seeds, y, same_point=same_point)
+        return _Crossing(op, self, fn, x, seeds, y, same_point=same_point)
+
     def prepare_second_derivative(self, fn: Fn, x: Any, *, y: Any) -> Any:
+        if self._crossing(x):
+            return self._cross_plan("second_derivative", fn, x, None, y, False)
         engine = self._same_engine()
         return None if engine is None else engine.prepare_second_derivative(fn, x, y=y)
 
     def prepare_hvp(self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool) -> Any:
+        if self._crossing(x):
+            return self._cross_plan("hvp", fn, x, tx, y, same_point)
         engine = self._same_engine()
         if engine is None:
             return None
         return engine.prepare_hvp(fn, x, tx, y=y, same_point=same_point)
 
     def prepare_hessian(self, fn: Fn, x: Any, *, y: Any) -> Any:
+        if self._crossing(x):
+            return self._cross_plan("hessian", fn, x, None, y, False)
         engine = self._same_engine()
         return None if engine is None else engine.prepare_hessian(fn, x, y=y)
+
+
+#: The bridge of cross-engine pairs, loaded by name: ``compose`` sits above ``operators``.
+_BRIDGE = "differentiation_interface.compose._second_order:bridged"
+
+
+class _Crossing:
+    """A second-order plan of ``outer`` on ``f`` bridged to ``inner``.
+
+    ``outer`` traces ``f``; every derivative of ``f`` it asks for (pullback, pushforward,
+    and the Hessian-vector product that differentiates a gradient again) is computed by
+    ``inner`` on concrete arrays of the caller's namespace. The plan is the outer engine's
+    own (native or fallback) second-order plan, run on the bridged function.
+    """
+
+    def __init__(
+        self,
+        op: str,
+        engine: SecondOrderEngine,
+        fn: Fn,
+        x: Any,
+        seeds: Any,
+        y: Any,
+        *,
+        same_point: bool = False,
+    ) -> None:
+        module_name, _, name = _BRIDGE.partition(":")
+        make = getattr(importlib.import_module(module_name), name)
+        kinds = tuple(type(c) for c in fn.contexts)
+        self.f = make(fn.f, engine.inner.backend, namespace_of(x), device_of(x), kinds)
+        self.operator = op
+        outer = engine.outer
+        self.plan = _dispatch.build_plan(
+            op, outer, self._bridged(fn), x, seeds, y, same_point=same_point
+        )
+
+    def _bridged(self, fn: Fn) -> Fn:
+        return Fn(self.f, fn.contexts, fn.y, batchable=False)
+
+    def run(self, fn: Fn, x: Any, *args: Any, value: bool) -> Any:
+        return self.plan.run(self._bridged(fn), x, *args, value=value)
 
 
 class _Inner:

@@ -1,0 +1,272 @@
+"""What a bridge needs to know about a function: its value and derivative rules.
+
+A bridge (``_jax``, ``_torch``, ``_autograd``) lets an outer engine trace a function it cannot
+see into. It asks :class:`Rules` for the value and for the derivatives, all computed on
+concrete arrays of the rules' own namespace ``xp`` (the bridge converts on the way in and
+out, through DLPack where it can):
+
+* ``pushforward(x, ctx, ts)``: ``J(x) t`` for each tangent (forward mode, vmapped ``jvp``);
+* ``pullback(x, ctx, us)``: ``J(x)^T u`` for each cotangent (reverse mode);
+* ``hvp(x, ctx, u, dxs)``: the derivative of the pullback with respect to ``x``,
+  ``sum_i u_i H_i(x) dx``: the Hessian-vector product of ``x -> <u, f(x)>``, which is what an
+  outer engine needs to differentiate a gradient again (second order);
+* ``second_pushforward(x, ctx, t, dxs)``: the derivative of the pushforward with respect to
+  ``x``, ``D^2 f(x)[t, dx]`` (forward over forward), one Hessian-vector product per output
+  component: ``<e_i, D^2 f[t, dx]> = <dx, H_i t>``.
+
+The rules are this library's own operators with ``backend``, prepared once per kind of
+arguments (shape, dtype, number of seeds) and reused.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import sys
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from .._array import convert, device_of, is_array, namespace_of, precision_scope
+from ..adtypes import AbstractBackend, AutoTorch
+from ..contexts import Constant, Context
+from ..operators import (
+    hvp,
+    prepare_hvp,
+    prepare_pullback,
+    prepare_pushforward,
+    pullback,
+    pushforward,
+)
+
+__all__ = ["Rules", "to_namespace"]
+
+
+def to_namespace(a: Any, xp: ModuleType, device: Any = None) -> Any:
+    """``a`` as an array of ``xp``, zero-copy through DLPack where both sides allow it.
+
+    ``device=None`` keeps ``a``'s device. Falls back to the array layer's conversion (host
+    numpy, JAX's 64-bit switch) where DLPack declines (read-only numpy buffers, a dtype the
+    consumer lacks, a device change).
+    """
+    if namespace_of(a) is xp:
+        return a if device is None else convert(a, xp, device)
+    if device is None:
+        from_dlpack = getattr(xp, "from_dlpack", None)
+        if from_dlpack is not None and hasattr(a, "__dlpack__"):
+            try:
+                with precision_scope(xp, a):
+                    out = from_dlpack(a)
+            except (BufferError, TypeError, ValueError, RuntimeError):
+                pass
+            else:
+                # DLPack keeps the dtype, except JAX outside 64-bit mode, which narrows
+                if getattr(out, "itemsize", None) == getattr(a, "itemsize", None):
+                    return out
+    # device None: the consumer's default (host memory: DLPack declined, so a copy is due)
+    return convert(a, xp, device)
+
+
+def _sum_product(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``(x, u, *ctx) -> <u, f(x, *ctx)>``: the scalar whose gradient is the pullback of u."""
+
+    def weighted(x: Any, u: Any, *ctx: Any) -> Any:
+        y = f(x, *ctx)
+        xp = namespace_of(y)
+        return xp.sum(u * y)
+
+    return weighted
+
+
+class Rules:
+    """Value and derivative rules of ``f`` computed by ``backend`` in namespace ``xp``.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x, *ctx) -> y``, computing in ``xp``.
+    backend : AbstractBackend
+        The engine computing the derivatives.
+    xp : module
+        The namespace ``f`` computes in (the bridge converts to it).
+    context_kinds : tuple of type
+        The context wrapper (``Constant``, ``Cache``) of each extra argument.
+    device : optional
+        The device ``f`` computes on; ``None`` keeps each array's own device.
+    """
+
+    def __init__(
+        self,
+        f: Callable[..., Any],
+        backend: AbstractBackend,
+        xp: ModuleType,
+        context_kinds: tuple[type[Context], ...] = (),
+        *,
+        device: Any = None,
+    ) -> None:
+        self.f, self.backend, self.xp, self.device = f, backend, xp, device
+        self.context_kinds = context_kinds
+        self._weighted = _sum_product(f)
+        self._preps: dict[tuple[Any, ...], Any] = {}
+        self._specs: dict[tuple[Any, ...], tuple[tuple[int, ...], Any]] = {}
+        self._lock = threading.Lock()
+        # reverse mode records f's forward pass once (see value_and_tape), for backends whose
+        # taped forward can be kept: a reverse-mode torch backend and Constant contexts
+        self.tapes_allowed = (
+            isinstance(backend, AutoTorch)
+            and backend.mode == "reverse"
+            and not getattr(backend, "compile", False)
+            and all(kind is Constant for kind in context_kinds)
+        )
+        self._tapes: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
+        self._tokens = itertools.count()
+
+    # --- the arrays ---------------------------------------------------------------------
+
+    def here(self, a: Any) -> Any:
+        """``a`` in the rules' namespace (zero-copy where possible)."""
+        return to_namespace(a, self.xp, self.device)
+
+    def _contexts(self, ctx: tuple[Any, ...]) -> tuple[Context, ...]:
+        return tuple(
+            kind(self.here(v) if is_array(v) else v)
+            for kind, v in zip(self.context_kinds, ctx, strict=True)
+        )
+
+    def _prep(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        prep = self._preps.get(key)
+        if prep is None:
+            prep = make()
+            with self._lock:
+                prep = self._preps.setdefault(key, prep)
+        return prep
+
+    @staticmethod
+    def _kind(a: Any) -> tuple[Any, ...]:
+        return (tuple(a.shape), str(a.dtype), str(device_of(a)))
+
+    # --- the rules ----------------------------------------------------------------------
+
+    def value(self, x: Any, ctx: tuple[Any, ...]) -> Any:
+        """``f(x, *ctx)``."""
+        contexts = self._contexts(ctx)
+        return self.f(self.here(x), *(c.value for c in contexts))
+
+    def out_spec(self, x: Any, ctx: tuple[Any, ...]) -> tuple[tuple[int, ...], Any]:
+        """Shape and dtype (of ``xp``) of ``f``'s output for arguments like these.
+
+        ``x`` may hold no values (a traced array's shape and dtype, given as a zero-filled
+        array); ``f`` is evaluated once per kind, with numerical warnings silenced since
+        only the shape counts.
+        """
+        key = (*self._kind(x), *(self._kind(c) if is_array(c) else type(c) for c in ctx))
+        spec = self._specs.get(key)
+        if spec is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                y = self.value(x, ctx)
+            spec = (tuple(y.shape), y.dtype)
+            self._specs[key] = spec
+        return spec
+
+    def pushforward(self, x: Any, ctx: tuple[Any, ...], ts: tuple[Any, ...]) -> tuple[Any, ...]:
+        """``J(x) t`` for each ``t`` of ``ts`` (one batched call)."""
+        x, ts = self.here(x), tuple(self.here(t) for t in ts)
+        contexts = self._contexts(ctx)
+        prep = self._prep(
+            ("pushforward", self._kind(x), len(ts)),
+            lambda: prepare_pushforward(self.f, self.backend, x, ts, *contexts),
+        )
+        return tuple(pushforward(self.f, self.backend, x, ts, *contexts, prep=prep))
+
+    def pullback(self, x: Any, ctx: tuple[Any, ...], us: tuple[Any, ...]) -> tuple[Any, ...]:
+        """``J(x)^T u`` for each ``u`` of ``us`` (one batched call)."""
+        x, us = self.here(x), tuple(self.here(u) for u in us)
+        contexts = self._contexts(ctx)
+        prep = self._prep(
+            ("pullback", self._kind(x), len(us)),
+            lambda: prepare_pullback(self.f, self.backend, x, us, *contexts),
+        )
+        return tuple(pullback(self.f, self.backend, x, us, *contexts, prep=prep))
+
+    def hvp(self, x: Any, ctx: tuple[Any, ...], u: Any, dxs: tuple[Any, ...]) -> tuple[Any, ...]:
+        """``sum_i u_i H_i(x) dx`` for each ``dx``: the derivative of ``J(x)^T u`` along ``dx``."""
+        x, u, dxs = self.here(x), self.here(u), tuple(self.here(t) for t in dxs)
+        contexts = (Constant(u), *self._contexts(ctx))
+        prep = self._prep(
+            ("hvp", self._kind(x), len(dxs)),
+            lambda: prepare_hvp(self._weighted, self.backend, x, dxs, *contexts),
+        )
+        return tuple(hvp(self._weighted, self.backend, x, dxs, *contexts, prep=prep))
+
+    def second_pushforward(
+        self, x: Any, ctx: tuple[Any, ...], t: Any, dxs: tuple[Any, ...]
+    ) -> tuple[Any, ...]:
+        """``D^2 f(x)[t, dx]`` for each ``dx``: the derivative of ``J(x) t`` along ``dx``."""
+        x, t = self.here(x), self.here(t)
+        dxs = tuple(self.here(dx) for dx in dxs)
+        shape, dtype = self.out_spec(x, ctx)
+        xp = self.xp
+        size = math.prod(shape)
+        rows: list[list[Any]] = [[] for _ in dxs]
+        for i in range(size):
+            u = xp.reshape(xp.astype(xp.arange(size, device=device_of(x)) == i, dtype), shape)
+            h = self.hvp(x, ctx, u, (t,))[0]
+            for row, dx in zip(rows, dxs, strict=True):
+                row.append(xp.sum(h * dx))
+        return tuple(
+            xp.reshape(xp.stack(row), shape) if size else xp.zeros(shape, dtype=dtype)
+            for row in rows
+        )
+
+    # --- reverse mode without a second forward pass --------------------------------------
+
+    #: Tapes kept at once: a tape whose pullback never comes (its cotangent was not needed)
+    #: is dropped after this many newer ones, and a pullback without its tape recomputes.
+    MAX_TAPES = 4
+
+    def value_and_tape(self, x: Any, ctx: tuple[Any, ...]) -> tuple[Any, int]:
+        """``f(x)`` and a token for the recorded forward pass (-1 if none was kept).
+
+        A reverse-mode bridge calls this in its forward pass and :meth:`pullback_taped` in
+        its backward pass, so ``f`` runs once, as in a native backward pass.
+        """
+        torch = sys.modules.get("torch")
+        xh = self.here(x)
+        if not self.tapes_allowed or torch is None or not isinstance(xh, torch.Tensor):
+            return self.value(x, ctx), -1
+        values = tuple(c.value for c in self._contexts(ctx))
+        with torch.enable_grad():
+            xr = xh.detach().requires_grad_(True)
+            y = self.f(xr, *values)
+        if not isinstance(y, torch.Tensor) or not y.requires_grad or y.is_complex():
+            return self.value(x, ctx), -1  # the library's pullback explains what is wrong
+        return y.detach(), self._keep((xr, y))
+
+    def _keep(self, tape: tuple[Any, Any]) -> int:
+        token = next(self._tokens)
+        with self._lock:
+            self._tapes[token] = tape
+            while len(self._tapes) > self.MAX_TAPES:
+                self._tapes.popitem(last=False)
+        return token
+
+    def drop_tape(self, token: int) -> None:
+        """Forget a tape (its forward pass was used in forward mode)."""
+        with self._lock:
+            self._tapes.pop(token, None)
+
+    def pullback_taped(self, x: Any, ctx: tuple[Any, ...], token: int, u: Any) -> Any:
+        """``J(x)^T u`` from the tape of ``token`` (consumed), or recomputed without it."""
+        with self._lock:
+            tape = self._tapes.pop(token, None)
+        if tape is None:
+            return self.pullback(x, ctx, (u,))[0]
+        torch = sys.modules["torch"]
+        xr, y = tape
+        ut = self.here(u)
+        (g,) = torch.autograd.grad(y, xr, ut.to(dtype=y.dtype), allow_unused=True)
+        return self.pullback(x, ctx, (u,))[0] if g is None else g  # None: the library explains

@@ -1,0 +1,292 @@
+"""di.DifferentiateWith across engines and cross-engine SecondOrder, against closed forms.
+
+f(x) = sin(x) * x elementwise, loss(x) = sum(f(x)^2):
+f'(x) = sin x + x cos x, loss'(x) = 2 f f', loss''(x) = diag(2 f'^2 + 2 f f''),
+f''(x) = 2 cos x - x sin x.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import differentiation_interface as di
+
+jax = pytest.importorskip("jax")
+jnp = pytest.importorskip("jax.numpy")
+torch = pytest.importorskip("torch")
+autograd = pytest.importorskip("autograd")
+anp = pytest.importorskip("autograd.numpy")
+
+X = np.array([0.5, 1.0, 2.0], dtype=np.float32)
+
+
+def f1(x):
+    return np.sin(x) * x
+
+
+def df1(x):
+    return np.sin(x) + x * np.cos(x)
+
+
+def d2f1(x):
+    return 2 * np.cos(x) - x * np.sin(x)
+
+
+def grad_loss(x):
+    return 2 * f1(x) * df1(x)
+
+
+def hess_loss(x):
+    return np.diag(2 * df1(x) ** 2 + 2 * f1(x) * d2f1(x))
+
+
+# the same f written for each engine's namespace, with its backend
+INNER = {
+    "torch": (lambda x: torch.sin(x) * x, di.AutoTorch()),
+    "jax": (lambda x: jnp.sin(x) * x, di.AutoJAX()),
+    "autograd": (lambda x: anp.sin(x) * x, di.AutoAutograd()),
+    "fd": (lambda x: np.sin(x) * x, di.AutoFiniteDiff()),
+}
+TOL = {"fd": 2e-3}
+
+
+def close(a, b, inner):
+    np.testing.assert_allclose(
+        np.asarray(a, dtype=np.float64), b, rtol=TOL.get(inner, 1e-5), atol=TOL.get(inner, 1e-5)
+    )
+
+
+# --- inside JAX --------------------------------------------------------------------------------
+
+JAX_INNER = ["torch", "autograd", "fd"]
+
+
+@pytest.mark.parametrize("inner", JAX_INNER)
+def test_inside_jax_grad_jit_jvp_vmap(inner):
+    g = di.DifferentiateWith(*INNER[inner])
+
+    def loss(x):
+        return jnp.sum(g(x) ** 2)
+
+    x = jnp.asarray(X)
+    close(loss(x), np.sum(f1(X) ** 2), inner)
+    close(jax.grad(loss)(x), grad_loss(X), inner)
+    close(jax.jit(jax.grad(loss))(x), grad_loss(X), inner)
+    t = jnp.asarray([1.0, -2.0, 0.5])
+    _, tangent = jax.jvp(loss, (x,), (t,))
+    close(tangent, grad_loss(X) @ np.asarray(t), inner)
+    xs = jnp.stack([x, 2 * x])
+    close(jax.vmap(jax.grad(loss))(xs), np.stack([grad_loss(X), grad_loss(2 * X)]), inner)
+    close(jax.jacfwd(g)(x), np.diag(df1(X)), inner)
+    close(jax.jit(jax.jacrev(g))(x), np.diag(df1(X)), inner)
+
+
+@pytest.mark.parametrize("inner", ["torch", "autograd"])
+def test_inside_jax_second_order(inner):
+    g = di.DifferentiateWith(*INNER[inner])
+
+    def loss(x):
+        return jnp.sum(g(x) ** 2)
+
+    x = jnp.asarray(X)
+    close(jax.hessian(loss)(x), hess_loss(X), inner)
+    close(jax.jit(jax.hessian(loss))(x), hess_loss(X), inner)
+    close(jax.jacfwd(jax.jacfwd(loss))(x), hess_loss(X), inner)
+    close(jax.jacrev(jax.jacrev(loss))(x), hess_loss(X), inner)
+
+
+def test_third_order_raises_a_library_error():
+    g = di.DifferentiateWith(*INNER["torch"])
+
+    def loss(x):
+        return jnp.sum(g(x) ** 2)
+
+    with pytest.raises(di.UnsupportedOperationError, match="higher order"):
+        jax.jacfwd(jax.hessian(loss))(jnp.asarray(X))
+
+
+# --- inside torch ------------------------------------------------------------------------------
+
+TORCH_INNER = ["jax", "autograd", "fd"]
+
+
+@pytest.mark.parametrize("inner", TORCH_INNER)
+def test_inside_torch_backward_and_jvp(inner):
+    g = di.DifferentiateWith(*INNER[inner])
+    x = torch.tensor(X, requires_grad=True)
+    loss = (g(x) ** 2).sum()
+    loss.backward()
+    close(x.grad, grad_loss(X), inner)
+    (gx,) = torch.autograd.grad((g(x) ** 2).sum(), x)
+    close(gx, grad_loss(X), inner)
+    t = torch.tensor([1.0, -2.0, 0.5])
+    _, tangent = torch.func.jvp(lambda v: (g(v) ** 2).sum(), (x.detach(),), (t,))
+    close(tangent, grad_loss(X) @ t.numpy(), inner)
+    fwd = torch.autograd.forward_ad
+    with fwd.dual_level():
+        out = g(fwd.make_dual(x.detach(), t))
+        close(fwd.unpack_dual(out).tangent, df1(X) * t.numpy(), inner)
+
+
+@pytest.mark.parametrize("inner", ["jax", "autograd"])
+def test_inside_torch_second_order(inner):
+    g = di.DifferentiateWith(*INNER[inner])
+
+    def loss(v):
+        return (g(v) ** 2).sum()
+
+    x = torch.tensor(X)
+    close(torch.autograd.functional.hessian(loss, x), hess_loss(X), inner)
+    close(torch.func.hessian(loss)(x), hess_loss(X), inner)
+
+
+# --- inside autograd ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("inner", ["torch", "jax", "fd"])
+def test_inside_autograd(inner):
+    g = di.DifferentiateWith(*INNER[inner])
+
+    def loss(v):
+        return anp.sum(g(v) ** 2)
+
+    x = X.astype(np.float64)
+    close(autograd.grad(loss)(x), grad_loss(x), inner)
+    if inner != "fd":
+        close(autograd.hessian(loss)(x), hess_loss(x), inner)
+
+
+# --- outside any trace, and DLPack -------------------------------------------------------------
+
+
+def test_outside_a_trace_it_is_f():
+    f, backend = INNER["torch"]
+    g = di.DifferentiateWith(f, backend)
+    t = torch.tensor(X)
+    assert torch.equal(g(t), f(t))
+    out = g(jnp.asarray(X))  # a JAX array goes in and out through DLPack
+    assert isinstance(out, jax.Array)
+    close(out, f1(X), "torch")
+
+
+def test_dlpack_is_zero_copy_on_cpu():
+    seen = {}
+
+    def torch_f(x):
+        seen["torch"] = x.data_ptr()
+        return x * 2
+
+    def jax_f(x):
+        seen["jax"] = x.unsafe_buffer_pointer()
+        return x * 2
+
+    xj = jnp.asarray(np.arange(16, dtype=np.float32))
+    di.DifferentiateWith(torch_f, di.AutoTorch())(xj)
+    assert seen["torch"] == xj.unsafe_buffer_pointer()
+    xt = torch.arange(16, dtype=torch.float32)
+    di.DifferentiateWith(jax_f, di.AutoJAX())(xt)
+    assert seen["jax"] == xt.data_ptr()
+
+
+@pytest.mark.cuda
+def test_cuda_torch_inside_jax_grad():
+    if not torch.cuda.is_available() or not any(d.platform == "gpu" for d in jax.devices()):
+        pytest.skip("needs CUDA for both torch and JAX")
+    g = di.DifferentiateWith(*INNER["torch"])
+    x = jax.device_put(jnp.asarray(X), jax.devices("gpu")[0])
+    close(jax.grad(lambda v: jnp.sum(g(v) ** 2))(x), grad_loss(X), "torch")
+
+
+@pytest.mark.cuda
+def test_cuda_jax_inside_torch_backward_zero_copy():
+    if not torch.cuda.is_available() or not any(d.platform == "gpu" for d in jax.devices()):
+        pytest.skip("needs CUDA for both torch and JAX")
+    seen = {}
+
+    def jax_f(x):
+        seen["ptr"] = x.unsafe_buffer_pointer()
+        return jnp.sin(x) * x
+
+    x = torch.tensor(X, device="cuda", requires_grad=True)
+    (di.DifferentiateWith(jax_f, di.AutoJAX())(x) ** 2).sum().backward()
+    close(x.grad.cpu(), grad_loss(X), "jax")
+    di.DifferentiateWith(jax_f, di.AutoJAX())(x.detach())
+    assert seen["ptr"] == x.data_ptr()
+
+
+def test_bad_arguments():
+    with pytest.raises(di.ArgumentTypeError):
+        di.DifferentiateWith(3, di.AutoTorch())
+    with pytest.raises(di.ArgumentTypeError):
+        di.DifferentiateWith(np.sin, "torch")
+
+
+# --- cross-engine SecondOrder ------------------------------------------------------------------
+
+AD = {
+    "jax": di.AutoJAX(),
+    "torch": di.AutoTorch(),
+    "autograd": di.AutoAutograd(),
+    "fd": di.AutoFiniteDiff(),
+}
+
+
+def cubic(x):
+    return (x**3).sum() + x[0] * x[1]
+
+
+@pytest.mark.parametrize(("outer", "inner"), list(itertools.permutations(AD, 2)))
+def test_cross_engine_second_order(outer, inner):
+    backend = di.SecondOrder(AD[outer], AD[inner])
+    x = np.array([1.0, 2.0, 3.0])
+    hess = np.diag(6 * x)
+    hess[0, 1] = hess[1, 0] = 1.0
+    grad = 3 * x**2 + np.array([x[1], x[0], 0.0])
+    tol = 1e-3 if "fd" in (outer, inner) else 1e-8
+    (hv,) = di.hvp(cubic, backend, x, (np.array([1.0, 0.0, -1.0]),))
+    np.testing.assert_allclose(hv, hess @ [1.0, 0.0, -1.0], atol=tol)
+    g, (hv,) = di.gradient_and_hvp(cubic, backend, x, (np.array([0.0, 1.0, 0.0]),))
+    np.testing.assert_allclose(g, grad, atol=tol)
+    np.testing.assert_allclose(hv, hess[1], atol=tol)
+    y, g, h = di.value_gradient_and_hessian(cubic, backend, x)
+    np.testing.assert_allclose(y, cubic(x), atol=tol)
+    np.testing.assert_allclose(h, hess, atol=tol)
+    y, d, d2 = di.value_derivative_and_second_derivative(lambda t: t**3, backend, np.float64(2.0))
+    np.testing.assert_allclose([y, d, d2], [8.0, 12.0, 12.0], atol=tol * 10)
+
+
+def test_torch_vmap_of_grad_runs_point_by_point():
+    g = di.DifferentiateWith(*INNER["jax"])
+    xs = torch.tensor(np.stack([X, 2 * X]))
+    grads = torch.func.vmap(torch.func.grad(lambda v: (g(v) ** 2).sum()))(xs)
+    close(grads, np.stack([grad_loss(X), grad_loss(2 * X)]), "jax")
+
+
+def test_complex_arrays_raise_a_library_error():
+    g = di.DifferentiateWith(torch.sin, di.AutoTorch())
+    z = jnp.asarray([1.0 + 1.0j, 2.0])
+    with pytest.raises(di.UnsupportedOperationError, match="real arrays"):
+        jax.grad(lambda v: jnp.real(jnp.sum(g(v))))(z)
+
+
+def test_reverse_mode_runs_the_torch_forward_pass_once():
+    calls = []
+
+    def counted(x):
+        calls.append(1)
+        return torch.sin(x) * x
+
+    g = di.DifferentiateWith(counted, di.AutoTorch())
+    grad = jax.jit(jax.grad(lambda v: jnp.sum(g(v) ** 2)))
+    x = jnp.asarray(X)
+    grad(x)  # compiles (and evaluates f once more to learn its output shape)
+    calls.clear()
+    close(grad(x), grad_loss(X), "torch")
+    assert len(calls) == 1  # the backward pass reuses the forward pass's tape
+    calls.clear()
+    _, tangent = jax.jvp(g, (x,), (jnp.ones(3),))  # forward mode: no tape is left behind
+    close(tangent, df1(X), "torch")
+    assert not g.rules.get()._tapes
