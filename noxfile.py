@@ -79,6 +79,10 @@ def tests(session: nox.Session) -> None:
         # engine packages import their engine; their doctests run in the engine sessions
         # (finite_diff imports none: its doctests run here)
         *(f"--ignore=src/differentiation_interface/backends/{engine}" for engine in ENGINES),
+        # the lineax adapters import JAX and lineax: their doctests run in `integration`
+        "--ignore=src/differentiation_interface/lineax",
+        # the bridges between engines import their engines: doctests run in `integration`
+        "--ignore=src/differentiation_interface/compose",
         *session.posargs,
     )
 
@@ -112,6 +116,10 @@ def integration(session: nox.Session) -> None:
         "tests/core/test_precision.py",  # its torch and JAX cases
         "tests/backends/test_autograd.py",
         "tests/backends/test_torch.py",
+        "tests/backends/test_torch_graphs.py",  # attached results: torch with finite diffs
+        "--doctest-modules",
+        "src/differentiation_interface/lineax",
+        "src/differentiation_interface/compose",
         *session.posargs,
         env=TWO_CPU_DEVICES,
     )
@@ -119,11 +127,16 @@ def integration(session: nox.Session) -> None:
 
 
 @nox.session
-@nox.parametrize("engine", ("finite_diff", *ENGINES))
+@nox.parametrize("engine", ("finite_diff", *ENGINES, "cross"))
 def conformance(session: nox.Session, engine: str) -> None:
     """One engine's row of the conformance matrix: every namespace it accepts x every
-    scenario x every variant (the namespaces' packages are installed with it)."""
-    extras = {"finite_diff": ("test", "torch", "jax"), "autograd": ("test", "all")}
+    scenario x every variant (the namespaces' packages are installed with it). ``cross``:
+    cross-engine ``SecondOrder`` pairs."""
+    extras = {
+        "finite_diff": ("test", "torch", "jax"),
+        "autograd": ("test", "all"),
+        "cross": ("test", "all"),
+    }
     _install(session, *extras.get(engine, ("test", engine)))
     session.run(
         "pytest", *PARALLEL, "conformance", *session.posargs, env={"DI_CONFORMANCE_ENGINES": engine}

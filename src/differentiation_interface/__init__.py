@@ -11,6 +11,7 @@ Importing this package loads no engine: JAX, PyTorch and autograd are imported o
 use of their selector.
 """
 
+from ._plot import plot_sparsity
 from ._tree import ravel
 from ._version import __version__
 from .adtypes import (
@@ -22,6 +23,7 @@ from .adtypes import (
     SecondOrder,
 )
 from .backends import check_available, check_inplace
+from .compose import DifferentiateWith
 from .contexts import Cache, Constant
 from .errors import (
     ArgumentTypeError,
@@ -90,8 +92,9 @@ __all__ = [
     "Cache",
     "Constant",
     "DIError",
-    "DisconnectedGraphError",
     "DenseSparsityDetector",
+    "DifferentiateWith",
+    "DisconnectedGraphError",
     "FunctionOutputError",
     "GreedyColoringAlgorithm",
     "ImmutableOutputError",
@@ -115,6 +118,7 @@ __all__ = [
     "hvp",
     "jacobian",
     "jacobian_sparsity",
+    "plot_sparsity",
     "prepare_derivative",
     "prepare_gradient",
     "prepare_hessian",

@@ -49,10 +49,14 @@ def engine_for(backend: AbstractBackend) -> Engine:
         return engine
     _check_selector(backend)
     for part in _parts(backend):
+        # a private requirement (AutoSparse's _SciPy) is named by the selector the user wrote
+        shown = type(part).__name__
+        if shown.startswith("_"):
+            shown = type(backend).__name__
         for module in type(part)._requires:
             if importlib.util.find_spec(module) is None:
                 msg = (
-                    f"{type(part).__name__} needs the '{module}' package, which is not "
+                    f"{shown} needs the '{module}' package, which is not "
                     f'installed. Install it with: pip install "differentiation-interface'
                     f'[{type(part)._extra}]"'
                 )

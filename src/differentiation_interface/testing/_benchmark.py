@@ -1,7 +1,8 @@
 """``benchmark_differentiation``: time every backend on every scenario, count calls to ``f``.
 
-Each row reports one (backend, scenario, prepared or not) triple: the median time per call
-over a few calibrated rounds, how many times the call evaluated ``f`` (``f`` is wrapped in a
+Each row reports one (backend, scenario, prepared or not) triple: the fastest time per call
+over a few calibrated rounds (prepared and unprepared rounds interleaved, so both see the
+same machine), how many times the call evaluated ``f`` (``f`` is wrapped in a
 counter; one stacked evaluation counts once), and how long preparation took. Rows print as
 a table and export to CSV or JSON.
 """
@@ -12,12 +13,12 @@ import csv
 import dataclasses
 import json
 import math
-import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..adtypes import AbstractBackend
+from ..backends._registry import engine_for
 from ..errors import UnsupportedOperationError
 from ._leaves import array_leaves
 from ._variants import FUNCTIONS
@@ -28,7 +29,19 @@ __all__ = ["BenchmarkRow", "benchmark_differentiation", "format_table", "write_c
 
 @dataclasses.dataclass(frozen=True)
 class BenchmarkRow:
-    """One measurement; ``status`` is ``"ok"``, ``"unsupported"`` or ``"error"``."""
+    """One measurement; ``status`` is ``"ok"``, ``"unsupported"`` or ``"error"``.
+
+    ``seconds`` is the fastest time per call over the timed rounds, ``calls`` the number of
+    evaluations of ``f`` one call made, ``preparation_seconds`` the time the preparation
+    took (the engine's import excluded).
+
+    Examples
+    --------
+    >>> from differentiation_interface.testing import BenchmarkRow
+    >>> row = BenchmarkRow("AutoFiniteDiff()", "s", "gradient", True, seconds=1e-5, calls=8)
+    >>> row.status, row.calls
+    ('ok', 8)
+    """
 
     backend: str
     scenario: str
@@ -67,57 +80,87 @@ def _block(result: Any) -> None:
             ready()
 
 
-def _time(call: Callable[[], Any], *, rounds: int, min_time: float) -> float:
+def _calibrate(call: Callable[[], Any], min_time: float) -> int:
+    """How many calls make a round of at least ``min_time`` seconds (after a warm-up)."""
     _block(call())  # warm-up (compilation, caches)
     number = 1
     while True:
         start = time.perf_counter()
         for _ in range(number):
             _block(call())
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_time or number >= 1 << 16:
-            break
+        if time.perf_counter() - start >= min_time or number >= 1 << 16:
+            return number
         number *= 2
-    samples = [elapsed / number]
-    for _ in range(rounds - 1):
-        start = time.perf_counter()
-        for _ in range(number):
-            _block(call())
-        samples.append((time.perf_counter() - start) / number)
-    return statistics.median(samples)
+
+
+def _round(call: Callable[[], Any], number: int) -> float:
+    start = time.perf_counter()
+    for _ in range(number):
+        _block(call())
+    return (time.perf_counter() - start) / number
+
+
+def measure_seconds(call: Callable[[], Any], *, rounds: int, min_time: float) -> float:
+    """The fastest seconds per call over ``rounds`` rounds of at least ``min_time`` each
+    (the minimum: noise from a busy machine only ever adds time)."""
+    number = _calibrate(call, min_time)
+    return min(_round(call, number) for _ in range(max(rounds, 1)))
+
+
+def _interleaved(
+    calls: Sequence[Callable[[], Any]], *, rounds: int, min_time: float
+) -> list[float]:
+    """:func:`measure_seconds` of several calls, their rounds interleaved, so that a slow
+    moment of the machine hits all of them alike (prepared and unprepared calls compare)."""
+    numbers = [_calibrate(call, min_time) for call in calls]
+    best = [math.inf] * len(calls)
+    for _ in range(max(rounds, 1)):
+        for i, (call, number) in enumerate(zip(calls, numbers, strict=True)):
+            best[i] = min(best[i], _round(call, number))
+    return best
 
 
 def _measure(
-    backend: AbstractBackend, s: Scenario, *, prepared: bool, rounds: int, min_time: float
-) -> BenchmarkRow:
+    backend: AbstractBackend,
+    s: Scenario,
+    *,
+    prepared: Sequence[bool],
+    rounds: int,
+    min_time: float,
+) -> list[BenchmarkRow]:
+    """One row per kind of call in ``prepared``; preparation is timed once, after the
+    engine is imported (importing JAX or torch is no preparation time)."""
     functions = FUNCTIONS[s.operator]
     f = _Counted(s.f)
     args = (s.x, s.tangents, *s.contexts) if functions.tangents else (s.x, *s.contexts)
     kwargs: dict[str, Any] = {} if s.y is None else {"y": s.y}
-    base: dict[str, Any] = {
-        "backend": repr(backend),
-        "scenario": s.name or "",
-        "operator": s.operator,
-        "prepared": prepared,
-    }
+
+    def row(kind: bool, **fields: Any) -> BenchmarkRow:
+        return BenchmarkRow(repr(backend), s.name or "", s.operator, kind, **fields)
+
     try:
+        engine_for(backend)
         start = time.perf_counter()
         prep = functions.prepare(f, backend, *args, **kwargs)
         preparation = time.perf_counter() - start
-        if prepared:
-            kwargs["prep"] = prep
 
-        def call() -> Any:
-            return functions.plain(f, backend, *args, **kwargs)
+        def call(kind: bool) -> Callable[[], Any]:
+            extra = {"prep": prep} if kind else {}
+            return lambda: functions.plain(f, backend, *args, **kwargs, **extra)
 
-        seconds = _time(call, rounds=rounds, min_time=min_time)
-        f.calls = 0
-        _block(call())
-        return BenchmarkRow(**base, seconds=seconds, calls=f.calls, preparation_seconds=preparation)
+        calls = [call(kind) for kind in prepared]
+        times = _interleaved(calls, rounds=rounds, min_time=min_time)
+        rows = []
+        for kind, one, seconds in zip(prepared, calls, times, strict=True):
+            f.calls = 0
+            _block(one())
+            rows.append(row(kind, seconds=seconds, calls=f.calls, preparation_seconds=preparation))
+        return rows
     except UnsupportedOperationError as err:
-        return BenchmarkRow(**base, status="unsupported", message=str(err))
+        return [row(kind, status="unsupported", message=str(err)) for kind in prepared]
     except Exception as err:  # noqa: BLE001 - a row saying what failed, not a crash
-        return BenchmarkRow(**base, status="error", message=f"{type(err).__name__}: {err}")
+        message = f"{type(err).__name__}: {err}"
+        return [row(kind, status="error", message=message) for kind in prepared]
 
 
 def benchmark_differentiation(
@@ -125,8 +168,8 @@ def benchmark_differentiation(
     scenarios: Iterable[Scenario],
     *,
     prepared: Sequence[bool] = (True, False),
-    rounds: int = 5,
-    min_time: float = 0.01,
+    rounds: int = 20,
+    min_time: float = 0.002,
     progress: Callable[[str], None] | None = None,
 ) -> list[BenchmarkRow]:
     """Time every backend on every scenario, prepared and unprepared.
@@ -139,18 +182,22 @@ def benchmark_differentiation(
         The scenarios (for example :func:`default_scenarios`).
     prepared : sequence of bool, default (True, False)
         Which kinds of call to time: with a preparation passed as ``prep=``, and without
-        (which reuses the library's internal cache after the first call).
-    rounds : int, default 5
-        Timed rounds per row; the median is reported.
-    min_time : float, default 0.01
-        Each round lasts at least this many seconds (the call is repeated).
+        (which reuses the library's internal cache after the first call). Preparation is
+        timed once per pair, after the engine's package is imported.
+    rounds : int, default 20
+        Timed rounds per row; the fastest is reported (a busy machine only adds time).
+        The rounds of prepared and unprepared calls alternate.
+    min_time : float, default 0.002
+        Each round lasts at least this many seconds (the call is repeated). Many short
+        rounds beat a few long ones on a shared machine: the fastest round is reported.
     progress : callable, optional
-        Called with a label after each row (e.g. to advance a progress bar).
+        Called with a label after each (backend, scenario) pair (e.g. to advance a
+        progress bar).
 
     Returns
     -------
     list of BenchmarkRow
-        Backend, scenario, operator, prepared or not, median seconds per call, calls to
+        Backend, scenario, operator, prepared or not, fastest seconds per call, calls to
         ``f`` per call, preparation seconds, and a status (``"ok"``, ``"unsupported"``,
         ``"error"`` with a message).
 
@@ -173,10 +220,9 @@ def benchmark_differentiation(
     rows = []
     for backend in backends:
         for s in scenarios:
-            for kind in prepared:
-                rows.append(_measure(backend, s, prepared=kind, rounds=rounds, min_time=min_time))
-                if progress is not None:
-                    progress(f"{backend!r} {s.name}")
+            rows += _measure(backend, s, prepared=prepared, rounds=rounds, min_time=min_time)
+            if progress is not None:
+                progress(f"{backend!r} {s.name}")
     return rows
 
 
@@ -232,7 +278,18 @@ def format_table(rows: Sequence[BenchmarkRow]) -> str:
 
 
 def write_csv(rows: Sequence[BenchmarkRow], path: str) -> None:
-    """Write the rows as CSV (one column per field)."""
+    """Write the rows as CSV (one column per field of :class:`BenchmarkRow`).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from differentiation_interface.testing import BenchmarkRow, write_csv
+    >>> path = os.path.join(tempfile.mkdtemp(), "rows.csv")
+    >>> write_csv([BenchmarkRow("AutoFiniteDiff()", "s", "gradient", True, 1e-5, 8)], path)
+    >>> from pathlib import Path
+    >>> Path(path).read_text().splitlines()[0]
+    'backend,scenario,operator,prepared,seconds,calls,preparation_seconds,status,message'
+    """
     with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(
             handle, fieldnames=[f.name for f in dataclasses.fields(BenchmarkRow)]
@@ -243,7 +300,18 @@ def write_csv(rows: Sequence[BenchmarkRow], path: str) -> None:
 
 
 def write_json(rows: Sequence[BenchmarkRow], path: str) -> None:
-    """Write the rows as a JSON list of objects."""
+    """Write the rows as a JSON list of objects (NaN as ``null``).
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> from differentiation_interface.testing import BenchmarkRow, write_json
+    >>> path = os.path.join(tempfile.mkdtemp(), "rows.json")
+    >>> write_json([BenchmarkRow("AutoFiniteDiff()", "s", "gradient", False)], path)
+    >>> from pathlib import Path
+    >>> json.loads(Path(path).read_text())[0]["seconds"] is None
+    True
+    """
 
     def clean(row: BenchmarkRow) -> dict[str, Any]:
         fields = dataclasses.asdict(row)

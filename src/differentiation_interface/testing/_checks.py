@@ -13,8 +13,9 @@ failure names that path (``result 0['w']``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from typing import Any, Literal, NoReturn, overload
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from ..backends import check_inplace
 from ..contexts import Constant
 from ..errors import PreparationMismatchError, UnsupportedOperationError
 from ._leaves import StructureMismatchError, array_leaves, dense, is_sparse, paired_leaves
+from ._references import Failure, MissingReferenceError, TestReport, with_references
 from ._run import leaf_error, max_relative_error, tolerance
 from ._variants import FUNCTIONS, copy_tree, expected, perturbed, primal, zeros_like_result
 from .scenarios import Scenario
@@ -42,6 +44,10 @@ __all__ = ["cases", "check_scenario", "test_differentiation"]
 
 class _CheckFailedError(AssertionError):
     """A check failed (an ``AssertionError``, as pytest expects)."""
+
+    def __init__(self, backend: str, scenario: str, variant: str, problem: str) -> None:
+        super().__init__(f"{backend} on scenario {scenario!r}, variant [{variant}]: {problem}")
+        self.failure = Failure(backend, scenario, variant, problem)
 
 
 def _snapshot(s: Scenario) -> list[tuple[str, Any, Any, list[np.ndarray]]]:
@@ -75,17 +81,36 @@ def _mutated(snapshot: list[tuple[str, Any, Any, list[np.ndarray]]]) -> str | No
 
 
 class _Checker:
-    def __init__(self, backend: AbstractBackend, s: Scenario, rtol: float | None) -> None:
+    def __init__(
+        self,
+        backend: AbstractBackend,
+        s: Scenario,
+        rtol: float | None,
+        *,
+        values: bool = True,
+        collect: list[Failure] | None = None,
+    ) -> None:
         self.backend, self.s = backend, s
         self.fns = FUNCTIONS[s.operator]
         self.rtol = tolerance(backend, s) if rtol is None else rtol
+        self.values = values  # compare values (correctness), or only kinds
+        self.collected = collect  # None: raise at the first failure
         found = array_leaves(s.x, "x")
         first = found[0][0] if found is not None and found[0] else s.x
         self.xp, self.device = namespace_of(first), device_of(first)
 
     def fail(self, variant: str, problem: str) -> NoReturn:
-        msg = f"{self.backend!r} on scenario {self.s.name!r}, variant [{variant}]: {problem}"
-        raise _CheckFailedError(msg)
+        raise _CheckFailedError(repr(self.backend), self.s.name or "", variant, problem)
+
+    def attempt(self, check: Callable[[], None]) -> None:
+        """Run one independent check; when collecting, record its failure and go on."""
+        if self.collected is None:
+            check()
+            return
+        try:
+            check()
+        except _CheckFailedError as failed:
+            self.collected.append(failed.failure)
 
     def args(self, x: Any, tangents: Any, contexts: Any) -> tuple[Any, ...]:
         return (x, tangents, *contexts) if self.fns.tangents else (x, *contexts)
@@ -120,6 +145,8 @@ class _Checker:
                 got_shape, want_shape = tuple(dense(g).shape), tuple(dense(w).shape)
                 if got_shape != want_shape:
                     self.fail(variant, f"{path} has shape {got_shape}, expected {want_shape}")
+                if not self.values:
+                    continue
                 error = leaf_error(g, w)
                 if not error <= self.rtol:
                     self.fail(variant, f"{path} is off by {error:.2e} (tolerance {self.rtol:.0e})")
@@ -163,7 +190,9 @@ class _Checker:
             self.fail(variant, f"{path} has dtype {got.dtype}, expected {dense(want).dtype}")
 
     def check_y(self, variant: str, y: Any) -> None:
-        if y is not None and max_relative_error(y, primal(self.s)) > self.rtol:
+        if y is None or not self.values:
+            return
+        if max_relative_error(y, primal(self.s)) > self.rtol:
             self.fail(variant, "the y buffer does not hold f(x) after the call")
 
     def check_out(self, variant: str, value: bool, prep: Any, results: tuple[Any, ...]) -> None:
@@ -196,7 +225,7 @@ class _Checker:
     def run(self, *, out: bool, mismatch: bool) -> None:
         s, fns = self.s, self.fns
         if s.y is not None and not check_inplace(self.backend):
-            self.check_unsupported_inplace()
+            self.attempt(self.check_unsupported_inplace)
             return
         snapshot = _snapshot(s)
         y_kw = {} if s.y is None else {"y": copy_tree(s.y)}
@@ -210,7 +239,9 @@ class _Checker:
                 else None
             )
         except Exception as err:  # noqa: BLE001 - reported with the variant's name
-            self.fail("preparation", f"raised {type(err).__name__}: {err}")
+            problem = f"raised {type(err).__name__}: {err}"
+            self.attempt(lambda: self.fail("preparation", problem))
+            return  # nothing else can run without the preparations
         preps = [
             ("unprepared", None),
             ("unprepared, cached", None),
@@ -223,13 +254,20 @@ class _Checker:
         for label, prep in preps:
             for value in (False, True):
                 variant = f"{'value-and' if value else 'plain'}, {label}"
-                results, y = self.call(variant, value=value, prep=prep)
-                self.compare(variant, results, value)
-                self.check_y(variant, y)
-                if out and label in ("unprepared", "prepared elsewhere"):
-                    self.check_out(variant, value, prep, results)
+                with_out = out and label in ("unprepared", "prepared elsewhere")
+                self.attempt(partial(self.check_variant, variant, value, prep, with_out))
         if mismatch:
-            self.check_mismatch(here)
+            self.attempt(partial(self.check_mismatch, here))
+        self.attempt(partial(self.check_unmutated, snapshot))
+
+    def check_variant(self, variant: str, value: bool, prep: Any, with_out: bool) -> None:
+        results, y = self.call(variant, value=value, prep=prep)
+        self.compare(variant, results, value)
+        self.check_y(variant, y)
+        if with_out:
+            self.check_out(variant, value, prep, results)
+
+    def check_unmutated(self, snapshot: list[tuple[str, Any, Any, list[np.ndarray]]]) -> None:
         mutated = _mutated(snapshot)
         if mutated is not None:
             self.fail(
@@ -297,12 +335,71 @@ def check_scenario(
     rtol: float | None = None,
     out: bool = True,
     mismatch: bool = True,
+    correctness: bool = True,
+    reference: AbstractBackend | None = None,
 ) -> None:
     """Check every variant of one scenario on one backend; raise ``AssertionError`` if wrong.
 
-    See :func:`test_differentiation` for what is checked.
+    See :func:`test_differentiation` for what is checked and for the parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> from differentiation_interface.testing import Scenario, check_scenario
+    >>> s = Scenario(lambda x: np.sum(np.sin(x)), np.ones(3), operator="gradient")
+    >>> check_scenario(di.AutoFiniteDiff(), s, reference=di.AutoFiniteDiff(method="forward"))
     """
-    _Checker(backend, scenario, rtol).run(out=out, mismatch=mismatch)
+    filled, added = _filled(scenario, reference, correctness)
+    tol = tolerance(backend, filled) + added if rtol is None else rtol
+    _Checker(backend, filled, tol, values=correctness).run(out=out, mismatch=mismatch)
+
+
+def _filled(
+    s: Scenario, reference: AbstractBackend | None, correctness: bool
+) -> tuple[Scenario, float]:
+    """:func:`with_references`, with a failure of the reference backend named as such."""
+    try:
+        return with_references(s, reference, correctness=correctness)
+    except MissingReferenceError:
+        raise
+    except Exception as err:  # the reference's failure (or f's), named as such
+        if reference is None:  # the kinds of the results come from evaluating f(x)
+            who, problem = "f", f"evaluating f(x) raised {type(err).__name__}: {err}"
+        else:
+            who, problem = (
+                repr(reference),
+                f"the reference backend failed: {type(err).__name__}: {err}",
+            )
+        raise _CheckFailedError(who, s.name or "", "reference", problem) from err
+
+
+@overload
+def test_differentiation(
+    backends: Sequence[AbstractBackend] | AbstractBackend,
+    scenarios: Iterable[Scenario],
+    *,
+    correctness: bool = ...,
+    rtol: float | None = ...,
+    out: bool = ...,
+    mismatch: bool = ...,
+    reference: AbstractBackend | None = ...,
+    collect: Literal[False] = ...,
+) -> int: ...
+
+
+@overload
+def test_differentiation(
+    backends: Sequence[AbstractBackend] | AbstractBackend,
+    scenarios: Iterable[Scenario],
+    *,
+    correctness: bool = ...,
+    rtol: float | None = ...,
+    out: bool = ...,
+    mismatch: bool = ...,
+    reference: AbstractBackend | None = ...,
+    collect: Literal[True],
+) -> TestReport: ...
 
 
 def test_differentiation(
@@ -313,7 +410,9 @@ def test_differentiation(
     rtol: float | None = None,
     out: bool = True,
     mismatch: bool = True,
-) -> int:
+    reference: AbstractBackend | None = None,
+    collect: bool = False,
+) -> int | TestReport:
     """Check every backend on every scenario, in every variant.
 
     For each pair it calls the plain and value-and functions without preparation (twice),
@@ -335,42 +434,89 @@ def test_differentiation(
     scenarios : iterable of Scenario
         The scenarios (see :func:`default_scenarios`).
     correctness : bool, default True
-        Compare values with the references (``False`` only checks that calls succeed).
+        Compare values with the references. ``False`` checks everything but values: every
+        call succeeds; every result is an array (not a NumPy scalar) of ``x``'s namespace
+        and device; results have the reference's structure, shapes and dtypes (for a
+        scenario without references, those of the operator's rules: like ``x``, like
+        ``f(x)``, or a matrix over the raveled ``x`` and ``f(x)`` of their promoted dtype;
+        one per tangent where the operator takes tangents); ``out=`` returns the objects
+        given; inputs are not mutated; a strict prep rejects another function. Values,
+        including ``y`` after a two-argument call, are not compared (NaN passes).
     rtol : float, optional
         Relative tolerance; by default it depends on the backend (finite differences are
-        approximate) and the dtype.
+        approximate) and the dtype, plus the reference backend's tolerance when results
+        are compared with ``reference``'s.
     out : bool, default True
         Also check the ``out=`` variants.
     mismatch : bool, default True
         Also check that strict preparations reject another function.
+    reference : AbstractBackend, optional
+        Computes the references a scenario lacks (``res1``, ``res2``), once per scenario, by
+        the plain operator (the value-and variant for second order). Without it, a
+        correctness check of a scenario lacking a reference raises ``ValueError``.
+    collect : bool, default False
+        Run every check and return a :class:`TestReport` of every failure (each variant
+        of each pair), instead of raising at the first one.
 
     Returns
     -------
-    int
-        The number of (backend, scenario) pairs checked.
+    int or TestReport
+        The number of (backend, scenario) pairs checked; with ``collect=True``, the report.
 
     Raises
     ------
     AssertionError
-        Naming the backend, the scenario and the variant that failed.
+        Naming the backend, the scenario and the variant that failed (not with
+        ``collect=True``).
+    ValueError
+        A scenario lacks a reference and neither ``reference`` nor ``correctness=False``
+        was given (raised before anything runs, ``collect=True`` included).
 
     Examples
     --------
+    >>> import numpy as np
     >>> import differentiation_interface as di
-    >>> from differentiation_interface.testing import default_scenarios, test_differentiation
+    >>> from differentiation_interface.testing import (
+    ...     Scenario, default_scenarios, test_differentiation)
     >>> test_differentiation([di.AutoFiniteDiff()], default_scenarios())
     21
+
+    A function without closed-form derivatives, checked against another backend, every
+    failure collected:
+
+    >>> s = Scenario(lambda x: np.sum(np.tanh(x) ** 2), np.linspace(0, 1, 4),
+    ...              operator="hessian", name="tanh2")
+    >>> report = test_differentiation([di.AutoFiniteDiff(method="forward", step=0.5)], [s],
+    ...                               reference=di.AutoFiniteDiff(), collect=True)
+    >>> report.ok, len(report.failures) > 1, report.failures[0].variant
+    (False, True, 'plain, unprepared')
     """
     if isinstance(backends, AbstractBackend):
         backends = [backends]
     scenarios = list(scenarios)
-    count = 0
+    if reference is None and correctness:
+        for scenario in scenarios:  # refuse before anything runs
+            with_references(scenario, None, correctness=True)
+    collected: list[Failure] | None = [] if collect else None
+    filled: list[tuple[Scenario, float] | None] = []
+    for scenario in scenarios:  # each reference computed once, for every backend
+        try:
+            filled.append(_filled(scenario, reference, correctness))
+        except _CheckFailedError as failed:
+            if collected is None:
+                raise
+            collected.append(failed.failure)
+            filled.append(None)
     for backend in backends:
-        for scenario in scenarios:
-            tol = rtol if correctness else float("inf")
-            check_scenario(backend, scenario, rtol=tol, out=out, mismatch=mismatch)
-            count += 1
-    return count
+        for pair in filled:
+            if pair is None:
+                continue
+            s, added = pair
+            tol = tolerance(backend, s) + added if rtol is None else rtol
+            checker = _Checker(backend, s, tol, values=correctness, collect=collected)
+            checker.run(out=out, mismatch=mismatch)
+    count = len(backends) * len(scenarios)
+    return count if collected is None else TestReport(count, tuple(collected))
 
 
 test_differentiation.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

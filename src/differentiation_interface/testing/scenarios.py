@@ -55,7 +55,9 @@ class Scenario:
         (:func:`~differentiation_interface.ravel`).
     res2 : optional
         The second-order result (second derivative, tuple of products, Hessian over the
-        raveled ``x``).
+        raveled ``x``). A scenario lacking ``res1`` (or, for second order, ``res2``) is
+        checked against a backend given as ``test_differentiation(..., reference=...)``;
+        without one, a correctness check refuses it.
     name : str, optional
         Identifier used in reports and test ids.
 
