@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._array import constant, device_of, eps_of, is_complex_dtype, namespace_of, real_dtype
+from .._array import constant, device_for, eps_of, is_complex_dtype, namespace_of, real_dtype
 from ..backends import Engine, Fn
 from ..errors import UnsupportedOperationError
 from ._dispatch import build_plan
@@ -28,7 +28,7 @@ __all__ = ["check_holomorphic"]
 def _direction(xp: Any, x: Any) -> Any:
     """A deterministic, well-spread real direction shaped like ``x``."""
     n = math.prod(x.shape)
-    idx = xp.arange(n, dtype=real_dtype(xp, x.dtype), device=device_of(x))
+    idx = xp.arange(n, dtype=real_dtype(xp, x.dtype), device=device_for(x, (n,)))
     return xp.astype(xp.reshape(xp.cos(idx * 2.3 + 0.7), tuple(x.shape)), x.dtype)
 
 

@@ -26,10 +26,11 @@ from typing import Any
 from .._array import (
     basis_chunk,
     chunking,
-    device_of,
+    device_for,
     is_complex_dtype,
     namespace_of,
     real_dtype,
+    replicated_for,
 )
 from ..backends import Engine, Fn
 from ..backends._base import (
@@ -80,9 +81,16 @@ class _BasisSweep:
             xp, self.shape, chunk * self.batch, self.batch, self.dtype, device, imaginary=imaginary
         )
 
+    def device(self, x: Any) -> Any:
+        """Where seeds for ``x`` are made: ``x``'s device, or for a sharded ``x`` its devices
+        (cut like ``x`` when the basis is ``x``'s, see :func:`device_for`)."""
+        return device_for(x, (max(self.batch, 1), self.size))
+
     def template(self, xp: Any, device: Any) -> Any:
         """Seeds with the batch shape, for preparing the inner plan."""
-        return xp.zeros((max(self.batch, 1), *self.shape), dtype=self.dtype, device=device)
+        batch = max(self.batch, 1)
+        zeros = xp.zeros((batch, self.size), dtype=self.dtype, device=device)
+        return xp.reshape(zeros, (batch, *self.shape))
 
 
 class PullbackViaPushforward(PullbackPlan):
@@ -93,11 +101,12 @@ class PullbackViaPushforward(PullbackPlan):
         self.sweep = _BasisSweep(engine, tuple(x.shape), x.dtype, is_complex_dtype(xp, x.dtype))
         self.inner = None
         if self.sweep.size:
-            seeds = self.sweep.template(xp, device_of(x))
+            seeds = self.sweep.template(xp, self.sweep.device(x))
             self.inner = _dispatch.build_plan("pushforward", engine, fn, x, seeds, y)
 
     def run(self, fn: Fn, x: Any, ty: Any, *, value: bool) -> tuple[Any, Any]:
-        xp, device, sweep = namespace_of(x), device_of(x), self.sweep
+        xp, sweep = namespace_of(x), self.sweep
+        device = sweep.device(x)
         w = xp.reshape(ty, (ty.shape[0], -1))
         y = None
         parts_re: list[Any] = []
@@ -129,11 +138,12 @@ class PushforwardViaPullback(PushforwardPlan):
         self.sweep = _BasisSweep(engine, self.y_shape, y.dtype, is_complex_dtype(xp, y.dtype))
         self.inner = None
         if self.sweep.size:
-            seeds = self.sweep.template(xp, device_of(x))
+            seeds = self.sweep.template(xp, self.sweep.device(x))
             self.inner = _dispatch.build_plan("pullback", engine, fn, x, seeds, y)
 
     def run(self, fn: Fn, x: Any, tx: Any, *, value: bool) -> tuple[Any, Any]:
-        xp, device, sweep = namespace_of(x), device_of(x), self.sweep
+        xp, sweep = namespace_of(x), self.sweep
+        device = sweep.device(x)
         t = xp.reshape(tx, (tx.shape[0], -1))
         y = None
         parts_re: list[Any] = []
@@ -171,12 +181,12 @@ class GradientViaPullback(GradientPlan):
     def __init__(self, engine: Engine, fn: Fn, x: Any, y: Any) -> None:
         xp = namespace_of(y)
         self.seed_dtype = y.dtype
-        seed = xp.ones((1,), dtype=y.dtype, device=device_of(x))
+        seed = xp.ones((1,), dtype=y.dtype, device=replicated_for(x))
         self.inner = _dispatch.build_plan("pullback", engine, fn, x, seed, y)
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
         xp = namespace_of(x)
-        seed = xp.ones((1,), dtype=self.seed_dtype, device=device_of(x))
+        seed = xp.ones((1,), dtype=self.seed_dtype, device=replicated_for(x))
         y, tx = self.inner.run(fn, x, seed, value=value)
         return y, tx[0, ...]
 
@@ -186,12 +196,12 @@ class DerivativeViaPushforward(DerivativePlan):
 
     def __init__(self, engine: Engine, fn: Fn, x: Any, y: Any) -> None:
         xp = namespace_of(x)
-        seed = xp.ones((1,), dtype=x.dtype, device=device_of(x))
+        seed = xp.ones((1,), dtype=x.dtype, device=replicated_for(x))
         self.inner = _dispatch.build_plan("pushforward", engine, fn, x, seed, y)
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
         xp = namespace_of(x)
-        seed = xp.ones((1,), dtype=x.dtype, device=device_of(x))
+        seed = xp.ones((1,), dtype=x.dtype, device=replicated_for(x))
         y, ty = self.inner.run(fn, x, seed, value=value)
         return y, ty[0, ...]
 
@@ -206,11 +216,12 @@ class JacobianViaPushforward(JacobianPlan):
         self.sweep = _BasisSweep(engine, tuple(x.shape), x.dtype, complex_=False)
         self.inner = None
         if self.sweep.size:
-            seeds = self.sweep.template(xp, device_of(x))
+            seeds = self.sweep.template(xp, self.sweep.device(x))
             self.inner = _dispatch.build_plan("pushforward", engine, fn, x, seeds, y)
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
-        xp, device, sweep = namespace_of(x), device_of(x), self.sweep
+        xp, sweep = namespace_of(x), self.sweep
+        device = sweep.device(x)
         y, parts = None, []
         for chunk in range(sweep.nchunks):
             seeds = sweep.seeds(xp, device, chunk)
@@ -242,11 +253,12 @@ class JacobianViaPullback(JacobianPlan):
         )
         self.inner = None
         if self.sweep.size:
-            seeds = self.sweep.template(xp, device_of(x))
+            seeds = self.sweep.template(xp, self.sweep.device(x))
             self.inner = _dispatch.build_plan("pullback", engine, fn, x, seeds, y)
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
-        xp, device, sweep = namespace_of(x), device_of(x), self.sweep
+        xp, sweep = namespace_of(x), self.sweep
+        device = sweep.device(x)
         y, parts = None, []
         for chunk in range(sweep.nchunks):
             blocks = []

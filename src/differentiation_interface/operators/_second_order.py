@@ -28,6 +28,7 @@ from .._array import (
     basis_chunk,
     chunking,
     convert,
+    device_for,
     device_of,
     differentiated_by,
     is_complex_dtype,
@@ -318,12 +319,16 @@ class HessianViaHVP(HessianPlan):
         self.batch, self.nchunks = chunking(self.n, outer.max_batch(self.n))
         self.hvp = None
         if self.n:
-            seeds = xp.zeros((self.batch, *x.shape), dtype=x.dtype, device=device_of(x))
+            device = device_for(x, (self.batch, self.n))
+            seeds = xp.reshape(
+                xp.zeros((self.batch, self.n), dtype=x.dtype, device=device),
+                (self.batch, *x.shape),
+            )
             self.hvp = _dispatch.build_plan("hvp", _Pair(outer, inner), fn, x, seeds, y)
         self.gradient = _dispatch.build_plan("gradient", inner, fn, x, None, y)
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any, Any]:
-        xp, device = namespace_of(x), device_of(x)
+        xp, device = namespace_of(x), device_for(x, (self.batch, self.n))
         parts = []
         for chunk in range(self.nchunks):
             seeds = basis_chunk(xp, tuple(x.shape), chunk * self.batch, self.batch, x.dtype, device)

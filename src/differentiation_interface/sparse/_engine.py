@@ -26,12 +26,15 @@ import numpy as np
 from .._array import (
     chunking,
     convert,
+    device_for,
     device_of,
     differentiated_by,
     host_dtype,
     is_complex_dtype,
     is_jax_namespace,
+    is_sharded,
     namespace_of,
+    replicated_for,
     to_numpy,
     transformed,
 )
@@ -96,7 +99,7 @@ def _seeds(colors: Any, ncolors: int, like: Any) -> Any:
     """The 0/1 seeds ``(ncolors, *like.shape)`` in ``like``'s namespace, dtype and device."""
     xp = namespace_of(like)
     matrix = C.seeds(colors, ncolors).reshape((ncolors, *like.shape))
-    return convert(matrix.astype(host_dtype(like)), xp, device_of(like))
+    return convert(matrix.astype(host_dtype(like)), xp, device_for(like, matrix.shape))
 
 
 def _index(index: Any, xp: Any, device: Any) -> Any:
@@ -183,7 +186,7 @@ class SparseJacobianPlan(_SparsePlan, JacobianPlan):
     """
 
     def __init__(self, backend: AutoSparse, dense: Engine, fn: Fn, x: Any, y: Any) -> None:
-        xp, device = namespace_of(x), device_of(x)
+        xp, device = namespace_of(x), replicated_for(x)  # structure: whole on every device
         self.xp = xp
         pattern = detect_jacobian(backend.sparsity_detector, fn, x, y)
         self.sparsity = pattern
@@ -218,7 +221,8 @@ class SparseJacobianPlan(_SparsePlan, JacobianPlan):
         """``(f(x) or None, nonzeros in CSR order)``."""
         xp = namespace_of(x)
         if self.compressed is None:
-            return (fn(x) if value else None), xp.zeros((0,), dtype=self.dtype, device=device_of(x))
+            empty = xp.zeros((0,), dtype=self.dtype, device=replicated_for(x))
+            return (fn(x) if value else None), empty
         y, compressed = self.compressed.run(fn, x, value=value)
         data = xp.take(xp.reshape(compressed, (-1,)), self.index)
         if self.conjugate:
@@ -246,7 +250,7 @@ class SparseHessianPlan(_SparsePlan, HessianPlan):
     nones = (None, None)
 
     def __init__(self, backend: AutoSparse, dense: Engine, fn: Fn, x: Any, y: Any) -> None:
-        xp, device = namespace_of(x), device_of(x)
+        xp, device = namespace_of(x), replicated_for(x)  # structure: whole on every device
         if is_complex_dtype(xp, x.dtype):
             msg = (
                 "`hessian` of a function of a complex x is not defined as a complex matrix; "
@@ -270,6 +274,7 @@ class SparseHessianPlan(_SparsePlan, HessianPlan):
         if kind == "star":
             self.index = _index(C.star_index(pattern, self.colors), xp, device)
         else:
+            _refuse_sharded_substitution(x)
             self.substitution = C.substitution(pattern, self.colors, result[1], result[2])
         self.sparse_output = backend.output == "sparse"
         self.output = output_for(pattern, xp, device, x.dtype, dense=not self.sparse_output)
@@ -285,7 +290,7 @@ class SparseHessianPlan(_SparsePlan, HessianPlan):
 
     def evaluate(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any, Any]:
         """``(f(x) or None, gradient or None, nonzeros in CSR order)``."""
-        xp, device = namespace_of(x), device_of(x)
+        xp, device = namespace_of(x), replicated_for(x)
         if self.compressed is None:
             data = xp.zeros((0,), dtype=x.dtype, device=device)
             y, grad = self.gradient.run(fn, x, value=True) if value else (None, None)  # type: ignore[union-attr]
@@ -300,6 +305,20 @@ class SparseHessianPlan(_SparsePlan, HessianPlan):
         if data.dtype != x.dtype:
             data = xp.astype(data, x.dtype)
         return (fn(x) if value else None), grad, data
+
+
+def _refuse_sharded_substitution(x: Any) -> None:
+    """Raise for an ``x`` sharded over several devices: substitution solves on the host."""
+    if is_sharded(x):
+        msg = (
+            "`hessian` with AutoSparse(coloring_algorithm=GreedyColoringAlgorithm("
+            'decompression="substitution")) solves for the entries on the host (numpy), '
+            "which would gather the compressed Hessian of an x sharded over several devices "
+            "onto one (and cannot see the other processes' shards). Use "
+            'GreedyColoringAlgorithm(decompression="direct") (star coloring, decompressed '
+            "by a gather on the devices)."
+        )
+        raise UnsupportedOperationError(msg)
 
 
 def _refuse_tracked_substitution(x: Any, args: tuple[Any, ...]) -> None:

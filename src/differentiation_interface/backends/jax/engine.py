@@ -72,6 +72,7 @@ class JAXEngine(Engine):
 
     backend: AutoJAX
     traces = True  # jit bakes in what f reads besides its arguments
+    shards = True  # programs compile for the shardings of x and f(x) (plan.Setup.like)
 
     def __init__(self, backend: AutoJAX) -> None:
         super().__init__(backend)

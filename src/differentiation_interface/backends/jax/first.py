@@ -56,9 +56,10 @@ def cast(a: Any, dtype: Any) -> Any:
     return a if a.dtype == dtype else a.astype(dtype)
 
 
-def _result(value: bool, y: Any, d: Any, y_dtype: Any) -> Any:
-    """What a first-order program returns: ``d`` alone, or ``(y, d)``."""
-    return (cast(y, y_dtype), d) if value else d
+def _result(value: bool, y: Any, d: Any, y_dtype: Any, s: Setup) -> Any:
+    """What a first-order program returns: ``d`` alone, or ``(y, d)`` (``y`` laid out as
+    ``f(x)`` is over its devices)."""
+    return (s.like(cast(y, y_dtype), "y"), d) if value else d
 
 
 class JAXPushforward(JAXPlan, PushforwardPlan):
@@ -75,7 +76,7 @@ class JAXPushforward(JAXPlan, PushforwardPlan):
                 return g(x, *dyn)
 
             y, ty = jax.vmap(lambda t: jax.jvp(h, (x,), (t,)), out_axes=(None, 0))(tx)
-            return _result(value, y, cast(ty, y_dtype), y_dtype)
+            return _result(value, y, s.like(cast(ty, y_dtype), "y"), y_dtype, s)
 
         return pushforward
 
@@ -102,7 +103,8 @@ class JAXPullback(JAXPlan, PullbackPlan):
 
         def pullback(x: Any, ty: Any, *dyn: Any) -> Any:
             y, pb = jax.vjp(lambda x: g(x, *dyn), x)
-            return _result(value, y, jax.vmap(_pullback_of(s, pb))(cast(ty, y.dtype)), y_dtype)
+            tx = s.like(jax.vmap(_pullback_of(s, pb))(cast(ty, y.dtype)), "x")
+            return _result(value, y, tx, y_dtype, s)
 
         return pullback
 
@@ -162,7 +164,7 @@ class JAXPushforwardSamePoint(SamePointPlan, PushforwardPlan):
 
     def build_linear(self, s: Setup, linear: Any) -> Callable[[Any], Any]:
         y_dtype = s.y_dtype
-        return lambda tx: cast(jax.vmap(linear)(tx), y_dtype)
+        return lambda tx: s.like(cast(jax.vmap(linear)(tx), y_dtype), "y")
 
 
 class JAXPullbackSamePoint(SamePointPlan, PullbackPlan):
@@ -173,8 +175,8 @@ class JAXPullbackSamePoint(SamePointPlan, PullbackPlan):
         return cast(y, s.y_dtype), pb
 
     def build_linear(self, s: Setup, linear: Any) -> Callable[[Any], Any]:
-        pullback = _pullback_of(s, linear)
-        return jax.vmap(pullback)
+        pullback = jax.vmap(_pullback_of(s, linear))
+        return lambda ty: s.like(pullback(ty), "x")
 
 
 class JAXDerivative(JAXPlan, DerivativePlan):
@@ -187,7 +189,7 @@ class JAXDerivative(JAXPlan, DerivativePlan):
 
         def derivative(x: Any, *dyn: Any) -> Any:
             y, der = jax.jvp(lambda x: g(x, *dyn), (x,), (jnp.ones_like(x),))
-            return _result(value, y, cast(der, y_dtype), y_dtype)
+            return _result(value, y, s.like(cast(der, y_dtype), "y"), y_dtype, s)
 
         return derivative
 
@@ -208,7 +210,8 @@ class JAXGradientReverse(JAXPlan, GradientPlan):
                 y, grad = jax.value_and_grad(h)(x)
             else:
                 y, grad = None, jax.grad(h)(x)
-            return _result(value, y, cast(jnp.conj(grad) if x_complex else grad, x_dtype), y_dtype)
+            grad = s.like(cast(jnp.conj(grad) if x_complex else grad, x_dtype), "x")
+            return _result(value, y, grad, y_dtype, s)
 
         return gradient
 
@@ -229,7 +232,8 @@ class JAXGradientForward(JAXPlan, GradientPlan):
             y, d = push_basis(h, x, x_shape, x_dtype, batch, 0, imaginary=x_complex)
             if x_complex:  # df/dRe x + 1j df/dIm x
                 d = d[:n].astype(x_dtype) + d[n:].astype(x_dtype) * 1j
-            return _result(value, y, cast(jnp.reshape(d, x_shape), x_dtype), y_dtype)
+            d = s.like(cast(jnp.reshape(d, x_shape), x_dtype), "x")
+            return _result(value, y, d, y_dtype, s)
 
         return gradient
 
@@ -245,7 +249,7 @@ class JAXJacobianForward(JAXPlan, JacobianPlan):
 
         def jacobian(x: Any, *dyn: Any) -> Any:
             y, columns = push_basis(lambda x: g(x, *dyn), x, x_shape, x_dtype, batch, -1)
-            return _result(value, y, cast(jnp.reshape(columns, (m, n)), jac_dtype), y_dtype)
+            return _result(value, y, cast(jnp.reshape(columns, (m, n)), jac_dtype), y_dtype, s)
 
         return jacobian
 
@@ -273,6 +277,6 @@ class JAXJacobianReverse(JAXPlan, JacobianPlan):
             rows = jnp.reshape(rows, (rows.shape[0], n))
             if two_seeds:
                 rows = rows[:m].astype(jac_dtype) - rows[m:].astype(jac_dtype) * 1j
-            return _result(value, y, cast(rows, jac_dtype), y_dtype)
+            return _result(value, y, cast(rows, jac_dtype), y_dtype, s)
 
         return jacobian

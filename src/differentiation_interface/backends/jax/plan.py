@@ -22,11 +22,29 @@ from typing import Any
 import jax
 import numpy as np
 
-from ..._array import ArraySpec, in_precision, in_x64, is_64bit, is_array, x64_switch
+from ..._array import (
+    ArraySpec,
+    in_precision,
+    in_x64,
+    is_64bit,
+    is_array,
+    layout_for,
+    sharding_of,
+    x64_switch,
+)
 from ...errors import UnsupportedOperationError
 from .._base import Engine, ExpressPlan, Fn, collecting_aux, offer_aux
 from .io import CallerIO, io_for, single_device_sharding
-from .trace import Layout, compiled_call, compiler_options, jit, nested, refuses_defaults, reraise
+from .trace import (
+    Layout,
+    compiled_call,
+    compiler_options,
+    constrain,
+    jit,
+    nested,
+    refuses_defaults,
+    reraise,
+)
 
 __all__ = ["JAXPlan", "Never", "Setup", "fill_arrays", "prepare", "split_arrays"]
 
@@ -96,6 +114,9 @@ class Setup:
         How each context reaches the jitted function.
     sharding : jax.sharding.Sharding or None
         ``out_shardings`` keeping results on a committed JAX ``x``'s device.
+    places : dict
+        For an ``x`` sharded over several devices, the shardings of ``x`` and ``f(x)``
+        (keys ``"x"``, ``"y"``) that results like them get (:meth:`like`); else empty.
     g : callable
         ``g(x, *dynamic_contexts)``: ``f`` with its contexts in jitted-function form.
     x_shape, y_shape : tuple of int
@@ -133,6 +154,13 @@ class Setup:
         self.x64 = x64
         self.layout = Layout(fn.contexts, self.io)
         self.sharding = single_device_sharding(x)
+        self.places: dict[str, tuple[Any, tuple[int, ...]]] = {}
+        x_sharding = sharding_of(x)
+        if x_sharding is not None:  # results keep the layouts of x and f(x)
+            self.places["x"] = (x_sharding, tuple(x.shape))
+            y_sharding = sharding_of(y)
+            if y_sharding is not None:
+                self.places["y"] = (y_sharding, tuple(y.shape))
         f, layout = fn.f, self.layout
         self.g: Callable[..., Any] = (
             (lambda x, *dyn: f(x, *layout.full(dyn))) if layout.caches else f
@@ -149,6 +177,16 @@ class Setup:
         self.has_aux = fn.has_aux
         chosen = getattr(engine.backend, "compiler_options", None)
         self.options = compiler_options(chosen, self.jx) if defaults or chosen else None
+
+    def like(self, a: Any, kind: str) -> Any:
+        """Inside a trace: a result like ``x`` (``kind="x"``) or like ``f(x)`` (``"y"``),
+        alone or stacked along a leading axis, laid out as that array is over its devices
+        (nothing for arrays on one device: no cost)."""
+        place = self.places.get(kind)
+        if place is None:
+            return a
+        sharding, shape = place
+        return constrain(a, layout_for(sharding, shape, tuple(a.shape)))
 
 
 def prepare(

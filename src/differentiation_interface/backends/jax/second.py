@@ -51,8 +51,10 @@ class JAXSecondDerivative(JAXPlan, SecondDerivativePlan):
                 return der, y
 
             der, der2, y = jax.jvp(derivative, (x,), (one,), has_aux=True)
-            der2 = cast(der2, y_dtype)
-            return (cast(y, y_dtype), cast(der, y_dtype), der2) if value else der2
+            der2 = s.like(cast(der2, y_dtype), "y")
+            if not value:
+                return der2
+            return s.like(cast(y, y_dtype), "y"), s.like(cast(der, y_dtype), "y"), der2
 
         return second_derivative
 
@@ -84,8 +86,8 @@ class JAXHVP(JAXPlan, HVPPlan):
         def hvp(x: Any, tx: Any, *dyn: Any) -> Any:
             grad = _gradient(lambda x: g(x, *dyn), conj)
             gx, tg = jax.vmap(lambda t: jax.jvp(grad, (x,), (t,)), out_axes=(None, 0))(tx)
-            tg = cast(_conj_if(conj, tg), x_dtype)
-            return (cast(_conj_if(conj, gx), x_dtype), tg) if value else tg
+            tg = s.like(cast(_conj_if(conj, tg), x_dtype), "x")
+            return (s.like(cast(_conj_if(conj, gx), x_dtype), "x"), tg) if value else tg
 
         return hvp
 
@@ -100,7 +102,7 @@ class JAXHVPSamePoint(SamePointPlan, HVPPlan):
 
     def build_linear(self, s: Setup, linear: Any) -> Callable[[Any], Any]:
         x_dtype, conj = s.x_dtype, s.x_complex
-        return lambda tx: cast(_conj_if(conj, jax.vmap(linear)(tx)), x_dtype)
+        return lambda tx: s.like(cast(_conj_if(conj, jax.vmap(linear)(tx)), x_dtype), "x")
 
 
 class JAXHessian(JAXPlan, HessianPlan):
@@ -130,6 +132,8 @@ class JAXHessian(JAXPlan, HessianPlan):
             gradient = _gradient(h, complex_x=False)  # jax.hessian's jacfwd(jacrev)
             gx, columns = push_basis(gradient, x, x_shape, x_dtype, batch, -1)
             hess = cast(jnp.reshape(columns, (n, n)), x_dtype)
-            return (cast(h(x), y_dtype), cast(gx, x_dtype), hess) if value else hess
+            if not value:
+                return hess
+            return s.like(cast(h(x), y_dtype), "y"), s.like(cast(gx, x_dtype), "x"), hess
 
         return hessian

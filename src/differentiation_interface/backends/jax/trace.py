@@ -49,6 +49,7 @@ __all__ = [
     "basis_rows",
     "call_traced",
     "compiler_options",
+    "constrain",
     "jit",
     "jit_with",
     "map_basis",
@@ -258,6 +259,17 @@ def compiled_call(jitted: Any, *args: Any) -> Any:
     except Exception:  # noqa: BLE001 - any failure only means "no express closure"
         return None
     return call if type(call).__name__ == "PjitFunction" else None
+
+
+def constrain(a: Any, sharding: Any) -> Any:
+    """Inside a trace: ``a`` laid out by ``sharding`` (a multi-device sharding of the
+    caller's ``x`` or ``f(x)``). Meshes with explicit axes carry shardings in the types
+    (``jax.sharding.reshard``); others take a constraint the compiler propagates."""
+    mesh = getattr(sharding, "mesh", None)
+    explicit = getattr(jax.sharding.AxisType, "Explicit", None)
+    if explicit is not None and explicit in getattr(mesh, "axis_types", ()):
+        return jax.sharding.reshard(a, sharding)  # type: ignore[no-untyped-call]
+    return jax.lax.with_sharding_constraint(a, sharding)  # type: ignore[no-untyped-call]
 
 
 def reraise(op: str, err: TypeError | IndexError) -> NoReturn:
