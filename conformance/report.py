@@ -26,15 +26,18 @@ from conformance.conftest import (  # noqa: E402
 )
 from differentiation_interface.backends import Engine, engine_for  # noqa: E402
 from differentiation_interface.operators._table import OPERATORS, OperatorSpec  # noqa: E402
+from differentiation_interface.testing._progress import progress_bar  # noqa: E402
 
 PAGE = ROOT / "docs" / "explanation" / "capabilities.md"
 
 
 def _cell(engine: Engine, spec: OperatorSpec) -> str:
     mine = getattr(type(engine), spec.hook, None)
-    if mine is not None and mine is not getattr(Engine, spec.hook, None):
-        return "native"
-    return f"from {spec.derived_from}"
+    derived = f"from {spec.derived_from}"
+    if mine is None or mine is getattr(Engine, spec.hook, None):
+        return derived
+    only = engine.native_only_for.get(spec.name)
+    return "native" if only is None else f"{derived} (native for {only})"
 
 
 def render() -> str:
@@ -49,15 +52,18 @@ def render() -> str:
     ]
     header = ["operator"]
     columns = []
-    for backends in all_engines().values():
+    backends = [
+        b for group in all_engines().values() for b in group if not isinstance(b, di.SecondOrder)
+    ]
+    # importing the engines takes seconds: a progress bar on a terminal
+    with progress_bar(len(backends), "loading engines") as advance:
         for backend in backends:
-            if isinstance(backend, di.SecondOrder):
-                continue
             header.append(f"`{backend!r}`")
             try:
                 columns.append(engine_for(backend))
             except di.BackendUnavailableError:
                 columns.append(None)
+            advance(repr(backend))
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for spec in OPERATORS.values():

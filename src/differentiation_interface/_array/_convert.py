@@ -24,6 +24,7 @@ import array_api_compat as aac
 import numpy as np
 
 from ..errors import UnsupportedOperationError
+from ._dtensor import is_dtensor, refuse_dtensor
 from ._namespace import device_of, namespace_of
 from ._precision import precision_scope
 from ._tracing import transformed
@@ -78,6 +79,7 @@ def to_numpy(a: Any) -> np.ndarray[Any, Any]:
         return np.asarray(a)
     if aac.is_torch_array(a):
         refuse_meta(a, "A conversion to numpy")
+        refuse_dtensor(a, "A conversion to numpy")
         t = a.detach()
         if t.device.type != "cpu":
             t = t.cpu()
@@ -154,6 +156,10 @@ def _shares_memory(a: Any, b: Any) -> bool:
     if isinstance(a, np.ndarray):
         return isinstance(b, np.ndarray) and bool(np.may_share_memory(a, b))
     if aac.is_torch_array(a):
+        if is_dtensor(a) or is_dtensor(b):  # their storage is each process' local shard
+            if not (is_dtensor(a) and is_dtensor(b)):
+                return False
+            a, b = a.to_local(), b.to_local()  # type: ignore[attr-defined]
         if not aac.is_torch_array(b) or a.device != b.device or a.device.type == "meta":
             return False
         if transformed(a) or transformed(b):  # a torch.func transform's: no storage to read

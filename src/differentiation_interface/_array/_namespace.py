@@ -15,6 +15,9 @@ from typing import Any, NamedTuple
 import array_api_compat as aac
 import numpy as np
 
+from ._dtensor import is_dtensor
+from ._dtensor import placement_of as dtensor_placement
+
 __all__ = [
     "ArraySpec",
     "compat_namespace",
@@ -74,9 +77,12 @@ def namespace_of(a: object) -> ModuleType:
 
 
 def device_of(a: Any) -> Any:
-    """The device of ``a``; ``"cpu"`` for numpy, ``None`` for JAX tracers."""
+    """The device of ``a``; ``"cpu"`` for numpy, ``None`` for JAX tracers, the mesh and
+    placements (:class:`~._dtensor.DTensorPlacement`) for a torch DTensor."""
     if type(a) is np.ndarray:
         return "cpu"
+    if is_dtensor(a):
+        return dtensor_placement(a)
     return aac.device(a)
 
 

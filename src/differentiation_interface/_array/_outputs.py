@@ -14,6 +14,7 @@ from typing import Any
 import array_api_compat as aac
 
 from ..errors import ArgumentValueError, ImmutableOutputError
+from ._dtensor import DTensorPlacement, same_layout
 from ._namespace import device_of, is_array, namespace_name, namespace_of
 
 __all__ = ["check_out", "write_out"]
@@ -54,6 +55,8 @@ def check_out(
         out_device = device_of(out)
         if device is not None and out_device != device:
             problems.append(f"device {out_device} (expected {device})")
+        elif isinstance(device, DTensorPlacement) and not same_layout(out_device, device):
+            problems.append(f"layout {out_device!r} (expected {device!r})")
     if problems:
         msg = f"`{op}` cannot write {what} into out=: it has " + ", ".join(problems) + "."
         raise ArgumentValueError(msg)

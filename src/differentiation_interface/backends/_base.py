@@ -310,10 +310,18 @@ class LeavesGradientPlan(ABC):
     :meth:`Engine.prepare_leaves_gradient`)."""
 
     operator: ClassVar[str] = "gradient"
+    #: The engine's own check that leaves are exactly like the prepared ones (type, shape,
+    #: dtype, device), where it has one faster than the generic per-leaf reads (torch's
+    #: tensor guards, in C); ``False`` only sends the call on to the generic check.
+    leaf_check: Callable[[list[Any]], bool] | None = None
 
     @abstractmethod
-    def run(self, leaves: list[Any], args: tuple[Any, ...], *, value: bool) -> tuple[Any, Any]:
-        """``(y or None, list of gradient leaves)``, in the leaves' namespace and device."""
+    def run(
+        self, leaves: list[Any], args: tuple[Any, ...], *, value: bool
+    ) -> tuple[Any, Any] | None:
+        """``(y or None, list of gradient leaves)``, in the leaves' namespace and device;
+        ``None`` declines the call (it must stay on the caller's graph, say), which then
+        takes the raveled route."""
 
 
 class Engine:
@@ -331,11 +339,21 @@ class Engine:
         Preparations keep what ``f`` reads besides its arguments (a compiled program, a
         sparsity pattern), as ``jax.jit`` does: the cache of unprepared calls then checks
         that state before reusing one (``_freshness.Witness``).
+    shards : bool
+        The engine's plans take JAX arrays sharded over several devices as they are and
+        lay out their results as ``x`` and ``f(x)`` are (JAX, which compiles for the
+        shardings); other engines' plans are run by ``operators._sharded``.
+    native_only_for : dict
+        Operators whose ``prepare_<operator>`` serves some inputs only and returns ``None``
+        (the generic fallback) for the others, with the inputs it serves (finite
+        differences: pullbacks of a torch DTensor); the capability matrix says so.
     """
 
     forward: ClassVar[bool] = False
     reverse: ClassVar[bool] = False
     traces: bool = False
+    shards: ClassVar[bool] = False
+    native_only_for: ClassVar[dict[str, str]] = {}
 
     def __init__(self, backend: Any) -> None:
         self.backend = backend

@@ -14,19 +14,25 @@ import numpy as np
 
 from .._array import (
     convert,
+    describe_placement,
     device_of,
     is_array,
     is_complex_dtype,
+    is_dtensor,
     is_eager_and_writable,
     is_floating_dtype,
     is_writable,
+    layout_for,
     namespace_name,
     namespace_of,
+    refuse_dtensor,
+    same_devices,
     same_values,
     spec_accepts,
     spec_of,
     transformed,
 )
+from ..adtypes import AutoFiniteDiff, AutoTorch
 from ..backends import Fn, check_inplace
 from ..contexts import Constant, Context
 from ..errors import (
@@ -62,6 +68,8 @@ def validate(
     """Check a call's arguments before anything is evaluated; ``(x, tangents)`` normalised
     (numpy scalars as 0-d arrays)."""
     x = check_x(op.name, x, scalar_input=op.scalar_input)
+    if is_dtensor(x):
+        _check_dtensor_backend(op, backend, x)
     if out is not None:  # before preparing, which evaluates f
         _check_out_writable(op, out)
     check_contexts(op.name, contexts)
@@ -71,6 +79,14 @@ def validate(
     if y is not None:
         _check_y_buffer(op, backend, y, namespace_of(x))
     return x, tangents
+
+
+def _check_dtensor_backend(op: OperatorSpec, backend: Any, x: Any) -> None:
+    """A torch DTensor ``x`` is differentiated by AutoTorch and AutoFiniteDiff only, which
+    compute on the DTensor itself; any other backend would convert it to its own array
+    library, gathering every shard onto each process: refused before ``f`` is evaluated."""
+    if type(backend) not in (AutoTorch, AutoFiniteDiff):
+        refuse_dtensor(x, f"`{op.name}` with {backend!r}")
 
 
 def check_x(name: str, x: Any, *, scalar_input: bool = False) -> Any:
@@ -160,6 +176,15 @@ def check_tangent_specs(op: OperatorSpec, tangents: tuple[Any, ...], like: Any, 
     for i, t in enumerate(tangents):
         spec = spec_of(t)
         if not spec_accepts(like, spec):  # a tracer may stand for a JAX array and back
+            if like[:3] == spec[:3] and len(getattr(like.device, "device_set", ())) > 1:
+                source = "x" if what == "x" else "f(x)"
+                msg = (
+                    f"`{op.name}`: {kind} {i} is laid out as {describe_placement(spec.device)}"
+                    f" and {what} as {describe_placement(like.device)}: {kind}s must be "
+                    f"sharded like {what}. Reshard first, e.g. jax.device_put(t, "
+                    f"{source}.sharding)."
+                )
+                raise ArgumentValueError(msg)
             msg = (
                 f"`{op.name}`: {kind} {i} must be like {what} ({like.describe()}); "
                 f"got {spec.describe()}."
@@ -203,14 +228,22 @@ def _check_out_writable(op: OperatorSpec, out: Any) -> None:
 
 
 def convert_contexts(contexts: tuple[Context, ...], xp: Any, device: Any) -> tuple[Context, ...]:
-    """Array contexts in x's namespace and device (engines take it from there)."""
+    """Array contexts in x's namespace and on x's devices (engines take it from there).
+
+    A context already on x's devices stays as it is, however it is cut over them; one
+    brought to a sharded x's devices is replicated over them (:func:`layout_for`)."""
     converted = contexts
     for i, c in enumerate(contexts):
         value = c.value
-        if is_array(value) and (namespace_of(value) is not xp or device_of(value) != device):
+        if is_array(value) and (
+            namespace_of(value) is not xp or not same_devices(device_of(value), device)
+        ):
             if converted is contexts:
                 converted = list(contexts)  # type: ignore[assignment]
-            converted[i] = type(c)(convert(value, xp, device))  # type: ignore[index]
+            target = device
+            if len(getattr(device, "device_set", ())) > 1:  # a sharded x: replicated
+                target = layout_for(device, None, tuple(value.shape))
+            converted[i] = type(c)(convert(value, xp, target))  # type: ignore[index]
     return tuple(converted)
 
 
@@ -274,11 +307,12 @@ def check_f_output(op: OperatorSpec, y: Any, x: Any, xp: Any) -> Any:
             "whose derivative is not defined."
         )
         raise FunctionOutputError(msg)
-    x_device, y_device = device_of(x), device_of(y)
-    if x_device is not None and y_device is not None and x_device != y_device:
+    x_device, y_device = device_of(x), device_of(y)  # devices, not how arrays are cut
+    if x_device is not None and y_device is not None and not same_devices(x_device, y_device):
         msg = (
-            f"`{op.name}`: f returned an array on device {y_device} for x on device "
-            f"{x_device}. Create arrays inside f with device=array_api_compat.device(x)."
+            f"`{op.name}`: f returned an array on {describe_placement(y_device)} for x on "
+            f"{describe_placement(x_device)}. Create arrays inside f with "
+            "device=array_api_compat.device(x)."
         )
         raise FunctionOutputError(msg)
     if op.scalar_output:

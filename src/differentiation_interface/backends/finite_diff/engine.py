@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
+from ..._array import is_dtensor
 from ...adtypes import AutoFiniteDiff
+from ...errors import UnsupportedOperationError
 from .._base import (
     Engine,
     Fn,
@@ -12,6 +14,7 @@ from .._base import (
     HessianPlan,
     HVPPlan,
     JacobianPlan,
+    PullbackPlan,
     PushforwardPlan,
     SecondDerivativePlan,
 )
@@ -25,6 +28,7 @@ class FiniteDiffEngine(Engine):
 
     forward = True
     reverse = False
+    native_only_for: ClassVar[dict[str, str]] = {"pullback": "a torch DTensor x"}
 
     backend: AutoFiniteDiff
 
@@ -53,7 +57,24 @@ class FiniteDiffEngine(Engine):
 
         return FiniteDiffHVP(self.backend, fn, x, y)
 
+    def prepare_pullback(
+        self, fn: Fn, x: Any, ty: Any, *, y: Any, same_point: bool
+    ) -> PullbackPlan | None:
+        if not is_dtensor(x):
+            return None  # the generic fallback, from pushforwards
+        from .first import FiniteDiffPullbackDTensor
+
+        return FiniteDiffPullbackDTensor(self.backend, fn, x, y)
+
     def prepare_hessian(self, fn: Fn, x: Any, *, y: Any) -> HessianPlan:
+        if is_dtensor(x):
+            msg = (
+                "`hessian` with AutoFiniteDiff() is not available for a torch DTensor x: its "
+                "stencil indexes pairs of coordinates with index arrays the mesh does not cut "
+                "(and costs 2 n**2 evaluations of f). Use di.hvp along the directions you "
+                "need."
+            )
+            raise UnsupportedOperationError(msg)
         from .second import FiniteDiffHessian
 
         return FiniteDiffHessian(self.backend, fn, x, y)

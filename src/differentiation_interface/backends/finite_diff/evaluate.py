@@ -27,12 +27,14 @@ import numpy as np
 from ..._array import (
     MAX_STACK_ELEMENTS,
     constant,
-    device_of,
+    device_for,
     differentiated_by,
     eps_of,
     fresh,
     is_array,
     is_complex_dtype,
+    is_dask,
+    is_dtensor,
     is_eager_and_writable,
     namespace_of,
     real_dtype,
@@ -57,7 +59,7 @@ def _probe_offsets(xp: Any, x: Any) -> Any:
     """Deterministic, well-spread offsets of size ``0.25 * (1 + |x|)`` with mixed signs."""
     n = math.prod(x.shape)
     rdtype = real_dtype(xp, x.dtype)
-    idx = xp.arange(n, dtype=rdtype, device=device_of(x))
+    idx = xp.arange(n, dtype=rdtype, device=device_for(x, (n,)))
     pattern = xp.reshape(xp.cos(idx * 2.3 + 0.7), tuple(x.shape))
     offset = 0.25 * (1.0 + xp.abs(x)) * pattern
     if is_complex_dtype(xp, x.dtype):
@@ -106,11 +108,14 @@ def probe_batchable(fn: Fn, x: Any, y: Any) -> bool:
     """Whether ``fn`` maps stacked points to stacked outputs (see the module docstring).
 
     Under a JAX trace (``x`` a tracer: no values to compare) ``f`` counts as not batchable;
-    :func:`probe_vectorizer` then maps it.
+    :func:`probe_vectorizer` then maps it. A dask ``x`` is not probed either (the probe
+    computes values, and calls on dask arrays stay lazy): its points are evaluated one by one,
+    each a lazy call of ``f``, and the stencils along every coordinate run in tasks
+    (:mod:`.blocks`).
     """
     if fn.batchable is not None:
         return fn.batchable
-    if differentiated_by(x) == "jax":
+    if differentiated_by(x) == "jax" or is_dask(x) or is_dtensor(x):
         return False
     return _agrees(fn, fn, x, y)
 
@@ -150,7 +155,12 @@ class Evaluator:
         self.vmap = None if self.batchable else probe_vectorizer(fn, x, y)
         size = max(1, math.prod(x.shape), math.prod(y.shape))
         self.chunk = max(1, MAX_STACK_ELEMENTS // size)
-        self.sweepable = not self.batchable and self.vmap is None and is_eager_and_writable(x)
+        self.sweepable = (  # not a DTensor: each index write would be a collective
+            not self.batchable
+            and self.vmap is None
+            and is_eager_and_writable(x)
+            and not is_dtensor(x)
+        )
 
     def __call__(self, fn: Fn, points: Any) -> Any:
         xp = namespace_of(points)

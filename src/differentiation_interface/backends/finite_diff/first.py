@@ -18,22 +18,29 @@ import numpy as np
 
 from ..._array import (
     MAX_STACK_ELEMENTS,
+    chunked_like,
     constant,
-    device_of,
+    device_for,
+    distribute_like,
     dtype_in,
     eps_of,
     is_complex_dtype,
+    is_dask,
+    is_dtensor,
     namespace_of,
     real_dtype,
+    redistribute_like,
 )
 from ...adtypes import AutoFiniteDiff
-from .._base import Fn, GradientPlan, JacobianPlan, PushforwardPlan
+from ...errors import UnsupportedOperationError
+from .._base import Fn, GradientPlan, JacobianPlan, PullbackPlan, PushforwardPlan
 from .evaluate import Evaluator, coordinate_sweep, untracked
 
 __all__ = [
     "BasisDifferences",
     "FiniteDiffGradient",
     "FiniteDiffJacobian",
+    "FiniteDiffPullbackDTensor",
     "FiniteDiffPushforward",
     "gradient_by_differences",
     "relative_step",
@@ -132,7 +139,9 @@ class FiniteDiffPushforward(PushforwardPlan):
         f0 = fn(x) if value or self.differences.needs_f0() else None
         if math.prod(x.shape) == 0:  # nothing to perturb: the derivative is zero
             zeros = xp.zeros(
-                (tx.shape[0], *self.y_shape), dtype=self.differences.y_dtype, device=device_of(x)
+                (tx.shape[0], *self.y_shape),
+                dtype=self.differences.y_dtype,
+                device=device_for(x, (tx.shape[0], *self.y_shape)),
             )
             return f0, zeros
         h = constant(tangent_steps(xp, x, tx, self.c))
@@ -159,6 +168,11 @@ class BasisDifferences:
         self.starts = tuple(range(0, self.n, self.chunk))
         self.units: tuple[Any, ...] | None = None
         self.indices: tuple[tuple[int, ...], ...] = ()
+        # dask: one task per chunk of x (.blocks), no stacked offsets
+        self.dask = is_dask(x) and not fn.inplace
+        self.method, self.y_shape = backend.method, tuple(y.shape)
+        if self.dask:
+            return
         if self.differences.evaluate.sweepable:
             self.indices = tuple(
                 tuple(int(i) for i in np.unravel_index(j, x.shape)) for j in range(self.n)
@@ -171,7 +185,11 @@ class BasisDifferences:
 
     def _unit_offsets(self, xp: Any, x: Any, start: int) -> Any:
         count = min(self.chunk, self.n - start)
-        rows = xp.eye(count, self.n, k=start, dtype=x.dtype, device=device_of(x))
+        if is_dtensor(x):  # the seeds on x's mesh, each process its own part
+            rows = distribute_like(xp.eye(count, self.n, k=start, dtype=x.dtype), x)
+        else:
+            device = device_for(x, (count, self.n))
+            rows = xp.eye(count, self.n, k=start, dtype=x.dtype, device=device)
         return self.differences.signed(xp, rows)
 
     def steps(self, xp: Any, x: Any) -> Any:
@@ -180,6 +198,18 @@ class BasisDifferences:
 
     def __call__(self, fn: Fn, x: Any, f0: Any, *, imaginary: bool = False) -> Any:
         """Derivatives along ``e_j`` (or ``1j * e_j``) for every ``j``: ``(n, *y.shape)``."""
+        if self.dask:
+            from .blocks import dask_basis
+
+            return dask_basis(
+                fn,
+                x,
+                c=self.c,
+                method=self.method,
+                y_shape=self.y_shape,
+                y_dtype=self.differences.y_dtype,
+                imaginary=imaginary,
+            )
         xp = namespace_of(x)
         h = constant(self.steps(xp, x))
         h_x = xp.astype(h, x.dtype, copy=False)
@@ -227,11 +257,12 @@ def gradient_by_differences(
     xp = namespace_of(x)
     f0 = fn(x) if value or basis.differences.needs_f0() else None
     if basis.n == 0:
-        return f0, xp.zeros(x.shape, dtype=x.dtype, device=device_of(x))
+        return f0, xp.zeros(x.shape, dtype=x.dtype, device=device_for(x, x.shape))
     grad = basis(fn, x, f0)
     if basis.complex:  # df/dRe x + i df/dIm x
         grad = xp.astype(grad, x.dtype) + xp.astype(basis(fn, x, f0, imaginary=True), x.dtype) * 1j
-    return f0, xp.reshape(xp.astype(grad, x.dtype), x.shape)
+    grad = xp.reshape(xp.astype(grad, x.dtype), x.shape)
+    return f0, (chunked_like(grad, x) if basis.dask else grad)
 
 
 class FiniteDiffJacobian(JacobianPlan):
@@ -246,6 +277,28 @@ class FiniteDiffJacobian(JacobianPlan):
         xp = namespace_of(x)
         f0 = fn(x) if value or self.basis.differences.needs_f0() else None
         if self.basis.n == 0:
-            return f0, xp.zeros((self.m, 0), dtype=self.dtype, device=device_of(x))
+            return f0, xp.zeros((self.m, 0), dtype=self.dtype, device=device_for(x, (self.m, 0)))
         columns = xp.reshape(self.basis(fn, x, f0), (self.basis.n, self.m))
         return f0, xp.astype(xp.matrix_transpose(columns), self.dtype, copy=True)
+
+
+class FiniteDiffPullbackDTensor(PullbackPlan):
+    """Pullbacks of a function of a torch DTensor ``x``: ``u^T J`` from the Jacobian (``n``
+    coordinate differences on the mesh), since the generic fallback's seeds are plain
+    tensors. Real ``x`` and ``y`` only."""
+
+    def __init__(self, backend: AutoFiniteDiff, fn: Fn, x: Any, y: Any) -> None:
+        xp = namespace_of(x)
+        if is_complex_dtype(xp, x.dtype) or is_complex_dtype(xp, y.dtype):
+            msg = (
+                "`pullback` with AutoFiniteDiff() of a torch DTensor x supports real x and "
+                "f(x) only; use di.AutoTorch() for complex ones."
+            )
+            raise UnsupportedOperationError(msg)
+        self.jacobian = FiniteDiffJacobian(backend, fn, x, y)
+
+    def run(self, fn: Fn, x: Any, ty: Any, *, value: bool) -> tuple[Any, Any]:
+        xp = namespace_of(x)
+        y0, jac = self.jacobian.run(fn, x, value=value)
+        rows = xp.reshape(ty, (ty.shape[0], -1)) @ jac
+        return y0, redistribute_like(xp.reshape(rows, (ty.shape[0], *x.shape)), x)

@@ -21,7 +21,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..._array import constant, device_of, is_complex_dtype, namespace_of
+from ..._array import (
+    chunked_like,
+    constant,
+    device_for,
+    distribute_like,
+    is_complex_dtype,
+    is_dask,
+    is_dtensor,
+    namespace_of,
+    replicated_for,
+)
 from ...adtypes import AutoFiniteDiff
 from ...errors import UnsupportedOperationError
 from .._base import Fn, HessianPlan, HVPPlan, SecondDerivativePlan
@@ -89,15 +99,24 @@ class FiniteDiffHVP(HVPPlan):
         self.complex = is_complex_dtype(namespace_of(x), x.dtype)
         self.stencil = _MixedStencil(fn, x, y)
         self.gradient = _central_gradient(backend, fn, x, y)
+        self.dask = is_dask(x) and not fn.inplace  # one task per chunk of x (.blocks)
 
     def _column(self, fn: Fn, x: Any, a_t: Any, a: Any, *, imaginary: bool) -> Any:
         """``(H t)`` restricted to real (or imaginary) coordinate directions, flattened."""
-        xp, device = namespace_of(x), device_of(x)
+        if self.dask:
+            from .blocks import dask_hvp_column
+
+            return dask_hvp_column(fn, x, a_t, a, c=self.c, imaginary=imaginary)
+        xp = namespace_of(x)
         b = _coordinate_steps(xp, x, self.c)
         parts = []
         for start in range(0, self.n, self.stencil.chunk):
             count = min(self.stencil.chunk, self.n - start)
-            rows = xp.eye(count, self.n, k=start, dtype=x.dtype, device=device)
+            if is_dtensor(x):  # the seeds on x's mesh, each process its own part
+                rows = distribute_like(xp.eye(count, self.n, k=start, dtype=x.dtype), x)
+            else:
+                device = device_for(x, (count, self.n))
+                rows = xp.eye(count, self.n, k=start, dtype=x.dtype, device=device)
             rows = rows * xp.astype(b, x.dtype)
             if imaginary:
                 rows = rows * 1j
@@ -111,7 +130,7 @@ class FiniteDiffHVP(HVPPlan):
         xp = namespace_of(x)
         grad = gradient_by_differences(self.gradient, fn, x, value=False)[1] if value else None
         if self.n == 0:
-            return grad, xp.zeros(tx.shape, dtype=x.dtype, device=device_of(x))
+            return grad, xp.zeros(tx.shape, dtype=x.dtype, device=device_for(x, tx.shape))
         a = constant(tangent_steps(xp, x, tx, self.c))
         results = []
         for k in range(tx.shape[0]):
@@ -121,7 +140,8 @@ class FiniteDiffHVP(HVPPlan):
                 im = self._column(fn, x, a_t, a[k], imaginary=True)
                 column = column + xp.astype(im, x.dtype) * 1j
             results.append(xp.reshape(column, x.shape))
-        return grad, xp.stack(results, axis=0)
+        hvps = xp.stack(results, axis=0)
+        return grad, (chunked_like(hvps, x) if self.dask else hvps)
 
 
 class FiniteDiffHessian(HessianPlan):
@@ -141,7 +161,7 @@ class FiniteDiffHessian(HessianPlan):
         self.stencil = _MixedStencil(fn, x, y)
         self.diagonal = Evaluator(fn, x, y)
         self.gradient = _central_gradient(backend, fn, x, y)
-        device = device_of(x)
+        device = replicated_for(x)  # index arrays: whole on every device of x
         # Pairs i < j in row-major order, and where H[r, c] is found in [diagonal, pairs].
         rows, cols = (
             xp.reshape(a, (-1,))
@@ -159,7 +179,8 @@ class FiniteDiffHessian(HessianPlan):
         self.pair_cols = xp.take(cols, order[:npairs])
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any, Any]:
-        xp, device, n = namespace_of(x), device_of(x), self.n
+        xp, n = namespace_of(x), self.n
+        device = device_for(x, (n, n))
         f0 = fn(x)
         grad = gradient_by_differences(self.gradient, fn, x, value=False)[1] if value else None
         if n == 0:
@@ -171,7 +192,7 @@ class FiniteDiffHessian(HessianPlan):
         outer = self.diagonal(fn, xp.concat([base + 2.0 * scaled_eye, base - 2.0 * scaled_eye]))
         diag = (outer[:n] - 2.0 * f0 + outer[n:]) / (4.0 * b * b)
         parts = [xp.astype(diag, x.dtype)]
-        idx = xp.arange(n, device=device)
+        idx = xp.arange(n, device=device_for(x, (n,)))
         npairs = self.pair_rows.shape[0]
         for start in range(0, npairs, self.stencil.chunk):
             stop = min(start + self.stencil.chunk, npairs)

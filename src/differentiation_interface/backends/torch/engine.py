@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from ..._array import is_complex_dtype, namespace_of
+from ..._array import is_complex_dtype, is_dtensor, namespace_of
 from ...adtypes import AutoTorch
 from .._base import (
     DerivativePlan,
@@ -49,6 +49,7 @@ from .._base import (
     SecondDerivativePlan,
 )
 from . import attached  # noqa: F401 - registers the attached runs
+from .dtensor import prepare_dtensor
 from .first import (
     TorchDerivative,
     TorchGradientForward,
@@ -117,20 +118,28 @@ class TorchEngine(Engine):
     def prepare_pushforward(
         self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool
     ) -> PushforwardPlan:
+        if is_dtensor(x):  # autograd on the mesh (.dtensor)
+            return prepare_dtensor("pushforward", fn)  # type: ignore[no-any-return]
         self._check(fn, x, y, "pushforward")
         return TorchPushforward(fn, x, y)
 
     def prepare_pullback(
         self, fn: Fn, x: Any, ty: Any, *, y: Any, same_point: bool
     ) -> PullbackPlan:
+        if is_dtensor(x):  # autograd on the mesh (.dtensor)
+            return prepare_dtensor("pullback", fn)  # type: ignore[no-any-return]
         self._check(fn, x, y, "pullback")
         return TorchPullback(fn, x, y)
 
     def prepare_derivative(self, fn: Fn, x: Any, *, y: Any) -> DerivativePlan:
+        if is_dtensor(x):  # autograd on the mesh (.dtensor)
+            return prepare_dtensor("derivative", fn)  # type: ignore[no-any-return]
         self._check(fn, x, y, "derivative")
         return TorchDerivative(fn, x, y)
 
     def prepare_gradient(self, fn: Fn, x: Any, *, y: Any) -> GradientPlan | None:
+        if is_dtensor(x):  # autograd on the mesh (.dtensor)
+            return prepare_dtensor("gradient", fn)  # type: ignore[no-any-return]
         if self.forward and _complex(x):
             return None  # one pullback (the generic fallback) gives the complex convention
         self._check(fn, x, y, "gradient")
@@ -151,6 +160,8 @@ class TorchEngine(Engine):
         return leaves_gradient(f, leaves, rebuild, args, y, allow_unused=self.backend.allow_unused)
 
     def prepare_jacobian(self, fn: Fn, x: Any, *, y: Any) -> JacobianPlan | None:
+        if is_dtensor(x):  # autograd on the mesh (.dtensor)
+            return prepare_dtensor("jacobian", fn)  # type: ignore[no-any-return]
         if _complex(x) or _complex(y):
             return None  # rows or columns from this engine's pullbacks / pushforwards
         self._check(fn, x, y, "jacobian")
@@ -161,16 +172,22 @@ class TorchEngine(Engine):
     # second order
 
     def prepare_second_derivative(self, fn: Fn, x: Any, *, y: Any) -> SecondDerivativePlan:
+        if is_dtensor(x):  # autograd on the mesh (.dtensor)
+            return prepare_dtensor("second_derivative", fn)  # type: ignore[no-any-return]
         self._check(fn, x, y, "second_derivative")
         return TorchSecondDerivative(fn, x, y)
 
     def prepare_hvp(self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool) -> HVPPlan:
+        if is_dtensor(x):  # autograd on the mesh (.dtensor)
+            return prepare_dtensor("hvp", fn)  # type: ignore[no-any-return]
         self._check(fn, x, y, "hvp")
         if self.forward:
             return TorchHVPForward(fn, x, y)
         return TorchHVPReverse(fn, x, y)
 
     def prepare_hessian(self, fn: Fn, x: Any, *, y: Any) -> HessianPlan | None:
+        if is_dtensor(x):  # autograd on the mesh (.dtensor)
+            return prepare_dtensor("hessian", fn)  # type: ignore[no-any-return]
         if _complex(x):
             return None  # the generic fallback raises the library's error for complex x
         self._check(fn, x, y, "hessian")
