@@ -6,6 +6,12 @@ in machine load hit all candidates alike. A group reports, per candidate, the me
 call over rounds and, against a baseline, the median of the per-round ratios (paired ratio).
 Garbage collection is disabled while a batch runs.
 
+On a machine shared with other work, ``DI_BENCH_CLOCK=thread`` times batches by the CPU time
+of the calling thread (``time.thread_time``) instead of wall time: time the process spends
+waiting for a core no longer counts, which steadies ratios of single-threaded calls (it
+misses work done on other threads, so do not use it for multi-threaded engines' absolute
+times). The clock in use is recorded by :func:`environment`.
+
 Usage::
 
     from _harness import Group
@@ -31,10 +37,17 @@ from typing import Any
 
 __all__ = ["Group", "GroupResult", "environment", "write_json"]
 
+_CLOCK_NAME = os.environ.get("DI_BENCH_CLOCK", "wall")
+_clock = time.thread_time if _CLOCK_NAME == "thread" else time.perf_counter
+
 
 def environment() -> dict[str, Any]:
     """Versions and settings to record next to every benchmark table."""
-    info: dict[str, Any] = {"python": platform.python_version(), "machine": platform.machine()}
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "clock": _CLOCK_NAME,
+    }
     for name in ("numpy", "jax", "torch", "autograd", "scipy", "array_api_compat"):
         try:
             module = __import__(name)
@@ -115,10 +128,10 @@ class Group:
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            start = time.perf_counter()
+            start = _clock()
             for _ in range(number):
                 call()
-            return (time.perf_counter() - start) / number
+            return (_clock() - start) / number
         finally:
             if gc_was_enabled:
                 gc.enable()
@@ -128,10 +141,10 @@ class Group:
         call()  # warm-up: compilation, caches
         number = 1
         while True:
-            start = time.perf_counter()
+            start = _clock()
             for _ in range(number):
                 call()
-            if time.perf_counter() - start >= self.min_batch_s or number >= 1 << 20:
+            if _clock() - start >= self.min_batch_s or number >= 1 << 20:
                 return number
             number *= 2
 

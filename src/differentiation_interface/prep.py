@@ -16,6 +16,7 @@ from typing import Any
 
 from ._array import (
     ArraySpec,
+    describe_placement,
     is_array,
     namespace_of,
     same_values,
@@ -110,6 +111,17 @@ def _describe(spec: Any) -> str:
     return f"{kind.__name__}({what})"
 
 
+def _sharding_rows(name: str, a: Any, b: Any) -> list[tuple[str, bool, str, str]]:
+    """A row naming how two arrays are cut over devices, when that is what differs."""
+    if not (isinstance(a, ArraySpec) and isinstance(b, ArraySpec)) or a.device == b.device:
+        return []
+    if a[:3] != b[:3] or not any(
+        len(getattr(d, "device_set", ())) > 1 for d in (a.device, b.device)
+    ):
+        return []
+    return [(f"{name} sharding", False, describe_placement(a.device), describe_placement(b.device))]
+
+
 def _equal_values(a: Any, b: Any) -> bool:
     if is_array(a) and is_array(b):  # NaN equals NaN: the same point may hold NaN
         return namespace_of(a) is namespace_of(b) and same_values(a, b)
@@ -162,12 +174,15 @@ class Prep:
 
     __slots__ = (
         "_point",
+        "_sharded",
         "backend",
         "express",
         "f",
         "fn",
         "operator",
         "plan",
+        "quick_out",
+        "quick_shapes",
         "quick_tangents",
         "quick_x",
         "same_point",
@@ -196,6 +211,8 @@ class Prep:
         point: tuple[Any, tuple[Context, ...]] | None = None,
         quick_x: ArraySpec | None = None,
         quick_tangents: tuple[int, ArraySpec] | None = None,
+        quick_out: ArraySpec | None = None,
+        quick_shapes: tuple[tuple[int, tuple[int, ...]], ...] = (),
         sparse_result: bool = False,
     ) -> None:
         self.operator = operator
@@ -208,6 +225,12 @@ class Prep:
         self.strict = strict
         self.same_point = point is not None
         self._point = point
+        # x's placement if x is spread over several devices (a JAX sharding): even a
+        # non-strict prep refuses another, since its programs were compiled for that one.
+        x_device = (
+            signature[0].device if signature and isinstance(signature[0], ArraySpec) else None
+        )
+        self._sharded = x_device if len(getattr(x_device, "device_set", ())) > 1 else None
         self.x64 = x64  # JAX's 64-bit switch if calls must run in 64-bit mode, else None
         self.fn = fn
         # Specs of x and of the tangents for the quick tier of calls with no contexts or y
@@ -215,6 +238,10 @@ class Prep:
         # device replaced by a cheaper "placement" key; None if calls need the full check.
         self.quick_x = quick_x
         self.quick_tangents = quick_tangents
+        self.quick_out = quick_out  # what out= of the plain variant must be, for the quick tier
+        # (index in the plan's results, shape) of the results that follow f(x)'s shape, for
+        # x of the quick tier's shape: checked after every quick run (f may change its shape)
+        self.quick_shapes = quick_shapes
         self.sparse_result = sparse_result  # the result is a sparse matrix: no out=
         # The express tier of a prepared call (see operators._fastpath): a callable
         # (op, f, backend, x) giving the result, or None when it cannot serve the call.
@@ -255,6 +282,11 @@ class Prep:
             )
             raise PreparationMismatchError(msg)
         if not self.strict:
+            if self._sharded is not None and spec_of(x).device != self._sharded:
+                signature = call_signature(x, tangents, contexts, y)
+                raise PreparationMismatchError(
+                    self._report(operator, f, backend, signature, x, contexts)
+                )
             return
         signature = call_signature(x, tangents, contexts, y)
         same_point_ok = self._point is None or self._same_point(x, contexts)
@@ -302,16 +334,16 @@ class Prep:
         rows.append(("backend", backend == self.backend, repr(self.backend), repr(backend)))
         (x0, t0, c0, y0), (x1, t1, c1, y1) = self.signature, signature
         rows.append(("x", signature_accepts(x0, x1), _describe(x0), _describe(x1)))
+        rows.extend(_sharding_rows("x", x0, x1))
         if self._point is not None and x0 == x1 and not _equal_values(x, self._point[0]):
             rows.append(("x values", False, "the preparation point", "another point"))
         if t0 or t1:
             rows.append(
                 ("tangents", len(t0) == len(t1), f"{len(t0)} tangent(s)", f"{len(t1)} tangent(s)")
             )
-            rows.extend(
-                (f"tangent {i}", signature_accepts(a, b), _describe(a), _describe(b))
-                for i, (a, b) in enumerate(zip(t0, t1, strict=False))
-            )
+            for i, (a, b) in enumerate(zip(t0, t1, strict=False)):
+                rows.append((f"tangent {i}", signature_accepts(a, b), _describe(a), _describe(b)))
+                rows.extend(_sharding_rows(f"tangent {i}", a, b))
         rows.append(
             ("contexts", len(c0) == len(c1), f"{len(c0)} context(s)", f"{len(c1)} context(s)")
         )

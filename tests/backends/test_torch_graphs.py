@@ -221,6 +221,33 @@ def test_pytree_gradient_penalty(backend: Any) -> None:
     close(da, 8 * b0**4 * a0 + 16 * b0**2 * (a0**2).sum() * a0, backend)
 
 
+def test_prepared_pytree_gradient_stays_attached() -> None:
+    """A prep made on detached leaves (the tape's native tree route) serves later calls on
+    leaves that require grad, or inside torch.func.grad, on the caller's graph: the same
+    penalty as above, and torch.func.grad of sum(grad_a) = 2 b**2 (one per entry of a)."""
+    backend = di.AutoTorch()
+
+    def f(t: Any) -> Any:
+        return (t["a"] ** 2).sum() * t["b"] ** 2
+
+    a0 = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    b0 = torch.tensor(3.0, dtype=torch.float64)
+    prep = di.prepare_gradient(f, backend, {"a": a0, "b": b0})
+    a, b = a0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
+    g = di.gradient(f, backend, {"a": a, "b": b}, prep=prep)
+    assert g["a"].requires_grad
+    (da,) = torch.autograd.grad((g["a"] ** 2).sum() + g["b"] ** 2, a)
+    close(da, 8 * b0**4 * a0 + 16 * b0**2 * (a0**2).sum() * a0, backend)
+
+    def total(v: Any) -> Any:
+        return di.gradient(f, backend, {"a": v, "b": b0}, prep=prep)["a"].sum()
+
+    close(torch.func.grad(total)(a0), 2 * b0**2 * torch.ones(2, dtype=torch.float64), backend)
+    g = di.gradient(f, backend, {"a": a0, "b": b0}, prep=prep)  # detached again
+    assert not g["a"].requires_grad
+    close(g["a"], 2 * a0 * b0**2, backend)
+
+
 # --- attached: under torch.func transforms ----------------------------------------------------
 
 

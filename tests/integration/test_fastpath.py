@@ -206,27 +206,68 @@ def test_tiers_decline_what_the_full_call_refuses(
         assert prep.express(other, s.f, backend, s.x) is None
 
 
+def _zeros_like(result: Any) -> Any:
+    if isinstance(result, tuple):
+        return tuple(namespace_of(p).zeros_like(p) for p in result)
+    return namespace_of(result).zeros_like(result)
+
+
 @pytest.mark.parametrize(("backend", "s", "namespace"), CASES)
-def test_out_takes_the_full_call_and_matches_it(backend: Any, s: Scenario, namespace: str) -> None:
+def test_out_tiers_match_the_full_call(backend: Any, s: Scenario, namespace: str) -> None:
+    """out= through the full call, the quick tier and the public function: the same values,
+    written into (and returned as) the caller's buffers."""
     if isinstance(backend, di.AutoSparse):
         backend = di.AutoSparse(backend.dense, output="dense")
     s = _convert(s, namespace)
     if namespace == "jax":
         return  # JAX arrays are immutable: out= is refused (tested in the JAX engine's tests)
     fns = FUNCTIONS[s.operator]
+    spec = OPERATORS[s.operator]
     prep = fns.prepare(s.f, backend, *_args(s))
     plain = _full(s, backend, prep, value=False)
-    out = (
-        tuple(namespace_of(p).zeros_like(p) for p in plain)
-        if isinstance(plain, tuple)
-        else (namespace_of(plain).zeros_like(plain))
+    full_out = _zeros_like(plain)
+    written = _call.call(
+        spec, s.f, backend, s.x, s.tangents, (), None, prep, full_out, value=False, quick=False
     )
-    written = fns.plain(s.f, backend, *_args(s), prep=prep, out=out)
-    if isinstance(out, tuple):
-        assert all(w is o for w, o in zip(written, out, strict=True))
-    else:
-        assert written is out
-    _assert_same(written, plain, "out=")
+    quick_out = _zeros_like(plain)
+    quick = _fastpath.quick_call(spec, s.f, backend, s.x, s.tangents, prep, quick_out, value=False)
+    if not spec.results[-1].per_tangent:  # the quick tier serves out= of single results
+        assert quick is quick_out, "the quick tier declined a plain prepared out= call"
+        _assert_same(quick, plain, "quick out=")
+    public_out = _zeros_like(plain)
+    public = fns.plain(s.f, backend, *_args(s), prep=prep, out=public_out)
+    for result, out in ((written, full_out), (public, public_out)):
+        if isinstance(out, tuple):
+            assert all(w is o for w, o in zip(result, out, strict=True))
+        else:
+            assert result is out
+        _assert_same(result, plain, "out=")
+
+
+@pytest.mark.parametrize(("backend", "s", "namespace"), CASES)
+def test_quick_out_declines_what_the_full_call_refuses(
+    backend: Any, s: Scenario, namespace: str
+) -> None:
+    """A buffer of another dtype or shape, or a read-only one: the quick tier declines and
+    leaves the buffer untouched; the full call refuses it before computing."""
+    spec = OPERATORS[s.operator]
+    if namespace != "numpy" or spec.results[-1].per_tangent or isinstance(backend, di.AutoSparse):
+        return
+    s = _convert(s, namespace)
+    prep = FUNCTIONS[s.operator].prepare(s.f, backend, *_args(s))
+    plain = np.asarray(_full(s, backend, prep, value=False))
+    read_only = np.zeros_like(plain)
+    read_only.flags.writeable = False
+    other_dtype = np.zeros(plain.shape, np.float32 if plain.dtype != np.float32 else np.float64)
+    for out in (other_dtype, np.zeros((*plain.shape, 2), plain.dtype), read_only):
+        before = out.copy()
+        quick = _fastpath.quick_call(spec, s.f, backend, s.x, s.tangents, prep, out, value=False)
+        assert quick is None
+        np.testing.assert_array_equal(out, before)
+        with pytest.raises((di.ArgumentValueError, di.ImmutableOutputError)):
+            _call.call(
+                spec, s.f, backend, s.x, s.tangents, (), None, prep, out, value=False, quick=False
+            )
 
 
 EXPRESS = [

@@ -16,10 +16,12 @@ from .._array import (
     fresh,
     is_array,
     is_complex_dtype,
+    is_dtensor,
     namespace_of,
     needs_x64,
     placement,
     precision_scope,
+    sharding_of,
     spec_of,
     write_out,
     x64_switch,
@@ -30,7 +32,7 @@ from ..backends import Fn, engine_for
 from ..contexts import Context
 from ..errors import ArgumentTypeError, ArgumentValueError, FunctionOutputError
 from ..prep import Prep, PrepCache, call_signature, traced_signature
-from . import _aux, _fastpath, _trees
+from . import _aux, _fastpath, _sharded, _trees
 from ._complex import check_holomorphic
 from ._dispatch import build_plan
 from ._table import OperatorSpec, Result
@@ -134,15 +136,21 @@ def prepare(
             like, what = (spec_of(x), "x") if op.seeds == "x" else (spec_of(y0), "f(x)")
             check_tangent_specs(op, tangents, like, what)
             seeds = xp.stack(list(tangents), axis=0)
-        plan = build_plan(op.name, engine, fn, x, seeds, y0, same_point=same_point)
+        if not engine.shards and sharding_of(x) is not None:  # see _sharded
+            plan = _sharded.build(op, engine, fn, x, seeds, y0, same_point=same_point)
+        else:
+            plan = build_plan(op.name, engine, fn, x, seeds, y0, same_point=same_point)
         if op.holomorphic and is_complex_dtype(xp, x.dtype):
             check_holomorphic(op, engine, fn, x, y0)
-    quick_x, quick_tangents = None, None
+    quick_x, quick_tangents, quick_out = None, None, None
+    quick_shapes: tuple[tuple[int, tuple[int, ...]], ...] = ()
     # The quick tier's cache keys on array types: a preparation made inside a caller's
     # trace (JAX tracers) must not serve a later trace, whose tracers have the same type.
     quick = not contexts and y is None and not same_point and not has_aux
     if quick and not traced_signature(signature):
         quick_x = ArraySpec(type(x), tuple(x.shape), x.dtype, placement(x))
+        quick_out = _quick_out(op, xp, x, spec_of(y0), engine.sparse_result(op.name))
+        quick_shapes = _fastpath.result_shapes(op, tuple(x.shape), tuple(y0.shape))
         if tangents and all(spec_of(t) == spec_of(tangents[0]) for t in tangents):
             t0 = tangents[0]
             quick_tangents = (
@@ -163,6 +171,8 @@ def prepare(
         point=copy_point(x, contexts, xp) if same_point else None,
         quick_x=quick_x,
         quick_tangents=quick_tangents,
+        quick_out=quick_out,
+        quick_shapes=quick_shapes,
         sparse_result=engine.sparse_result(op.name),
     )
     prep.express = _fastpath.make_express(prep)
@@ -195,8 +205,8 @@ def call(
     """
     if has_aux:
         return _aux.call(op, f, backend, x, tangents, contexts, y, prep, out, value=value)
-    if quick and not contexts and out is None and y is None:
-        result = _fastpath.quick_call(op, f, backend, x, tangents, prep, value=value)
+    if quick and not contexts and y is None:
+        result = _fastpath.quick_call(op, f, backend, x, tangents, prep, out, value=value)
         if result is not None:
             return result
     if type(prep) is Prep and type(x) is prep.signature[0].type:
@@ -406,15 +416,7 @@ def _check_outs(
             continue
         if y_spec is None and (spec.shape in ("y", "jacobian") or spec.dtype != "x"):
             continue
-        y_shape = () if y_spec is None else tuple(y_spec.shape)
-        shape = spec.shape_for(tuple(x.shape), y_shape)
-        if spec.dtype == "x":
-            dtype = x.dtype
-        elif spec.dtype == "y":
-            dtype = y_spec.dtype  # type: ignore[union-attr]  # y_spec is known here
-        else:
-            with precision_scope(xp, x):  # JAX would canonicalise float64 away
-                dtype = xp.result_type(x.dtype, y_spec.dtype)  # type: ignore[union-attr]
+        shape, dtype = _result_shape_dtype(spec, xp, x, y_spec)
         if not spec.per_tangent:
             check_out(op.name, spec.what, target, xp=xp, shape=shape, dtype=dtype, device=device)
             continue
@@ -426,6 +428,31 @@ def _check_outs(
         for i, o in enumerate(target):
             what = f"{spec.what} {i}"
             check_out(op.name, what, o, xp=xp, shape=shape, dtype=dtype, device=device)
+
+
+def _result_shape_dtype(
+    spec: Result, xp: Any, x: Any, y_spec: ArraySpec | None
+) -> tuple[tuple[int, ...], Any]:
+    """The shape and dtype of a result of the table's row (``y_spec`` None: ``f`` has not
+    run, and only results like ``x`` are known)."""
+    y_shape = () if y_spec is None else tuple(y_spec.shape)
+    shape = spec.shape_for(tuple(x.shape), y_shape)
+    if spec.dtype == "x":
+        return shape, x.dtype
+    if spec.dtype == "y":
+        return shape, y_spec.dtype  # type: ignore[union-attr]  # y_spec is known here
+    with precision_scope(xp, x):  # JAX would canonicalise float64 away
+        return shape, xp.result_type(x.dtype, y_spec.dtype)  # type: ignore[union-attr]
+
+
+def _quick_out(op: OperatorSpec, xp: Any, x: Any, y_spec: ArraySpec, sparse: bool) -> Any:
+    """What an ``out=`` target of the plain variant must be for the quick tier (type, shape,
+    dtype and placement, as ``quick_x``), or ``None`` where only the full call writes it."""
+    spec = op.results[-1]
+    if spec.per_tangent or sparse or is_dtensor(x):
+        return None
+    shape, dtype = _result_shape_dtype(spec, xp, x, y_spec)
+    return ArraySpec(type(x), shape, dtype, placement(x))
 
 
 def _refuse_sparse_out(op: OperatorSpec) -> None:

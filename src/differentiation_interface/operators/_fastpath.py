@@ -11,9 +11,11 @@ full call raises for a mismatch, so the tiers never change what a call returns o
    ``express_run(x)``; or it is the plan's own closure (``plan.make_express``) when the engine
    checks ``x`` faster itself (the JAX plans: the executable's C++ entry point). Unprepared
    calls use the express closure of the cached preparation (:func:`cached_express`).
-2. **quick** (:func:`quick_call`): no contexts, ``out=`` or ``y=``; checks type, shape, dtype
+2. **quick** (:func:`quick_call`): no contexts or ``y=``; checks type, shape, dtype
    and placement of ``x`` and of each tangent, ``f`` and backend, with a handful of
-   comparisons, then ``plan.run``. Repeated unprepared calls find their preparation in a small
+   comparisons, then ``plan.run``. ``out=`` of a prepared plain variant is served when the
+   target is exactly the kind the full call would accept (``prep.quick_out``), and written.
+   Repeated unprepared calls find their preparation in a small
    cache keyed on the operator, ``f``, the backend and ``x``'s kind.
 3. **full** (:func:`~._call.call` past the quick tier): validation, the preparation check
    with its report, contexts, ``out=`` and two-argument functions.
@@ -32,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .._array import device_of, fresh, placement
+from .._array import device_of, fresh, is_writable, placement, write_out
 from ..backends import Fn
 from ..backends._base import ExpressPlan
 from ..prep import Prep
@@ -125,15 +127,27 @@ _quick_lock = threading.Lock()
 
 
 def quick_call(
-    op: OperatorSpec, f: Any, backend: Any, x: Any, tangents: Any, prep: Any, *, value: bool
+    op: OperatorSpec,
+    f: Any,
+    backend: Any,
+    x: Any,
+    tangents: Any,
+    prep: Any,
+    out: Any = None,
+    *,
+    value: bool,
 ) -> Any:
     """The call's result (the value-and tuple if ``value``), or ``None`` to decline.
 
-    Serves calls with no contexts, ``out=`` or ``y=`` (the caller checks that) whose
-    preparation is given or cached and matches trivially; see the module docstring.
+    Serves calls with no contexts or ``y=`` (the caller checks that) whose preparation is
+    given or cached and matches trivially; see the module docstring. ``out=`` is served
+    for the plain variant of a prepared call when the target is exactly what the full call
+    would accept (``prep.quick_out``: type, shape, dtype, placement; writable).
     """
     t = type(x)
     name = op.name
+    if out is not None and (prep is None or value or not _quick_target(prep, out)):
+        return None
     if prep is None:
         found = _cached(name, f, backend, x, tangents)
         if found is None:
@@ -163,7 +177,10 @@ def quick_call(
     else:
         if not _quick_tangents(found, tangents):
             return None
-        args = (x, found.xp.stack(list(tangents), axis=0))
+        if found.xp is np and len(tangents) == 1:  # one numpy tangent: 0.3 µs, stack 1.7
+            args = (x, tangents[0][None, ...].copy())
+        else:
+            args = (x, found.xp.stack(list(tangents), axis=0))
     try:  # a failure is the full call's to report (it diagnoses f's output)
         if switch is not None and not switch.value:  # one attribute read when in 64-bit
             with switch(True):
@@ -172,18 +189,36 @@ def quick_call(
             results = found.plan.run(fn, *args, value=value)
     except Exception:  # noqa: BLE001
         return None
-    if op.y_shaped and not fits(op, found, x, results):
-        return None  # the full call reports it
+    for i, expected in found.quick_shapes:  # the results that follow f(x)'s shape
+        result = results[i]
+        if result is not None and result.shape != expected and result.shape[1:] != expected:
+            return None  # f's output changed shape: the full call reports it
     if found.xp is np:
         results = arrays(results)
     if not value:
         last = results[-1]
+        if out is not None:
+            return write_out(out, last)
         return unstack(last) if tangents is not None and op.results[-1].per_tangent else last
     if op.primal:
         results = (fresh(results[0], found.xp, (x,)), *results[1:])
     if tangents is not None and op.results[-1].per_tangent:
         results = (*results[:-1], unstack(results[-1]))
     return results
+
+
+def _quick_target(prep: Any, out: Any) -> bool:
+    """Whether ``out=`` is exactly the prepared result's kind and writable (anything else is
+    the full call's to check and report)."""
+    spec = getattr(prep, "quick_out", None)
+    if spec is None:
+        return False
+    kind: Any = type(out)  # checked first: anything else may not have a shape
+    if kind is not spec.type or out.shape != spec.shape or out.dtype != spec.dtype:
+        return False
+    if spec.device is not None and placement(out) != spec.device:
+        return False
+    return is_writable(out)
 
 
 def _quick_tangents(prep: Prep, tangents: Any) -> bool:
@@ -265,6 +300,15 @@ def fits(op: OperatorSpec, prep: Prep, x: Any, results: tuple[Any, ...]) -> bool
         if got != expected and got[1:] != expected:  # per tangent: a leading batch axis
             return False
     return True
+
+
+def result_shapes(
+    op: OperatorSpec, x_shape: tuple[int, ...], y_shape: tuple[int, ...]
+) -> tuple[tuple[int, tuple[int, ...]], ...]:
+    """``(index in the plan's results, shape)`` of each result that follows ``f(x)``'s shape
+    (:func:`fits` for the quick tier, computed once at preparation)."""
+    first = 1 if op.primal else 0
+    return tuple((first + i, op.results[i].shape_for(x_shape, y_shape)) for i in op.y_shaped)
 
 
 def arrays(results: tuple[Any, ...]) -> tuple[Any, ...]:

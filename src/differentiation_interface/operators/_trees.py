@@ -45,7 +45,7 @@ from .._array import (
 )
 from .._tree import LEAF, TreeDef, flatten, is_tree, join, paths, split, unflatten
 from ..backends import check_inplace
-from ..contexts import Cache, Constant, Context
+from ..contexts import Constant, Context
 from ..errors import (
     ArgumentTypeError,
     ArgumentValueError,
@@ -55,6 +55,7 @@ from ..errors import (
 )
 from ..prep import Prep, signature_accepts
 from ._table import OperatorSpec, Result
+from ._tree_native import LeafGuard, prepare_native_gradient
 from ._validate import check_contexts
 
 __all__ = ["Layout", "Raveled", "TreePrep", "is_structured"]
@@ -307,19 +308,21 @@ class TreePrep(Prep):
 
     __slots__ = (
         "contexts_layout",
+        "guard",
         "inner",
         "native",
-        "places",
         "raveled",
         "tree_express",
         "tree_signature",
+        "twin",
         "x_layout",
         "y_layout",
     )
     inner: Any  # the raveled problem's preparation, or None with a native plan
     native: Any  # the engine's plan on the leaves themselves (LeavesGradientPlan), or None
-    places: tuple[Any, ...]  # placement of each leaf (cheap device checks of native calls)
+    guard: Any  # the native plan's checks of the tree (a LeafGuard), or None
     tree_express: Any  # the native plan's own checked call on the tree (JAX), or None
+    twin: Any  # the raveled route's preparation, for calls a native plan declines, or None
     raveled: Raveled
     x_layout: Layout
     y_layout: Layout
@@ -427,9 +430,11 @@ def prepare(
     strict: bool,
     same_point: bool = False,
     output: Any = None,
+    native: bool = True,
 ) -> TreePrep:
     """Prepare ``op`` for pytree arguments (or an ``f`` returning a pytree, whose value at
-    ``x`` is ``output`` when the plain path found it)."""
+    ``x`` is ``output`` when the plain path found it); ``native=False`` takes the raveled
+    route even where the engine differentiates the leaves themselves."""
 
     if op.scalar_input and not is_array(x):
         msg = (
@@ -440,7 +445,7 @@ def prepare(
     x_layout = _x_layout(op, x)
     with precision_scope(x_layout.xp, *flatten(x)[0]):  # JAX keeps float64 leaves
         return _prepare(
-            op, f, backend, x, x_layout, tangents, contexts, y, strict, same_point, output
+            op, f, backend, x, x_layout, tangents, contexts, y, strict, same_point, output, native
         )
 
 
@@ -456,6 +461,7 @@ def _prepare(
     strict: bool,
     same_point: bool,
     output: Any,
+    native_ok: bool,
 ) -> TreePrep:
     from . import _call
 
@@ -475,7 +481,17 @@ def _prepare(
     if output is None:
         output = _evaluate(op, f, x_layout, x, context_layout, flat_contexts, y_buffer)
     y_layout = _y_layout(op, output)
-    native = _native_gradient(op, f, backend, x, x_layout, contexts, y, same_point, output)
+    guard = native = None
+    if (
+        native_ok
+        and op.name == "gradient"
+        and y is None
+        and not same_point
+        and x_layout.treedef is not LEAF
+    ):
+        leaves, treedef = flatten(x)
+        guard = LeafGuard(treedef, leaves, contexts)
+        native = prepare_native_gradient(f, backend, leaves, guard, contexts, output)
     if native is not None:
         prep = TreePrep(
             operator=op.name,
@@ -487,9 +503,8 @@ def _prepare(
             y_spec=spec_of(output),
             strict=strict,
         )
-        prep.native, prep.inner = native, None
+        prep.native, prep.inner, prep.guard, prep.twin = native, None, guard, None
         prep.tree_express = getattr(native, "express", None)
-        prep.places = tuple(placement(leaf) for leaf in flatten(x)[0])
         prep.x_layout, prep.y_layout, prep.contexts_layout = x_layout, y_layout, context_layout
         prep.tree_signature = tree_signature(x, (), contexts, None)
         return prep
@@ -519,41 +534,12 @@ def _prepare(
         sparse_result=inner.sparse_result,
     )
     prep.same_point = same_point
-    prep.inner, prep.native, prep.places, prep.tree_express = inner, None, (), None
+    prep.inner, prep.native, prep.guard, prep.tree_express = inner, None, None, None
+    prep.twin = None
     prep.raveled = raveled
     prep.x_layout, prep.y_layout, prep.contexts_layout = x_layout, y_layout, context_layout
     prep.tree_signature = tree_signature(x, tangents or (), contexts, y)
     return prep
-
-
-def _native_gradient(
-    op: OperatorSpec,
-    f: Any,
-    backend: Any,
-    x: Any,
-    x_layout: Layout,
-    contexts: tuple[Context, ...],
-    y: Any,
-    same_point: bool,
-    output: Any,
-) -> Any:
-    """The engine's gradient on the leaves of ``x`` themselves, where it offers one (JAX,
-    torch's tape): no raveling copy per call. Plain gradients of structured ``x`` only."""
-    from ..backends import engine_for
-
-    if op.name != "gradient" or y is not None or same_point or x_layout.treedef is LEAF:
-        return None
-    if getattr(f, "has_aux", False) or any(isinstance(c, Cache) for c in contexts):
-        return None
-    treedef = x_layout.treedef
-    leaves = flatten(x)[0]
-    return engine_for(backend).prepare_leaves_gradient(
-        f,
-        leaves,
-        lambda ls: unflatten(treedef, ls),
-        tuple(c.value for c in contexts),
-        output,
-    )
 
 
 def _x_layout(op: OperatorSpec, x: Any) -> Layout:
@@ -684,12 +670,15 @@ def call(
                 result = express(x, args)
                 if result is not None:
                     return result
-        # a gradient on the leaves: flattened once, checked in a few comparisons per leaf
-        leaves, treedef = flatten(x)
+        # a gradient on the leaves: taken from the tree once, checked in a few list comparisons
+        guard = prep.guard
+        leaves, treedef = guard.leaves(x)
         if prep.operator == op.name and (
-            not prep.strict or _native_matches(prep, f, backend, leaves, treedef, contexts)
+            _native_matches(prep, f, backend, treedef, leaves, contexts)
+            if prep.strict
+            else guard.arrays(leaves)
         ):
-            return _native_call(op, prep, leaves, treedef, contexts, out, value=value)
+            return _native_call(op, prep, f, backend, x, leaves, treedef, contexts, out, value)
     if isinstance(prep, TreePrep):
         _check(op, prep, f, backend, x, tangents, contexts, y)
     elif prep is None:
@@ -713,7 +702,7 @@ def call(
     assert isinstance(prep, TreePrep)
     if prep.native is not None:
         leaves, treedef = flatten(x)
-        return _native_call(op, prep, leaves, treedef, contexts, out, value=value)
+        return _native_call(op, prep, f, backend, x, leaves, treedef, contexts, out, value)
     with precision_scope(prep.x_layout.xp, *flatten(x)[0]):  # JAX keeps float64 leaves
         return _call_prepared(op, backend, x, tangents, contexts, y, prep, out, value)
 
@@ -787,20 +776,39 @@ def _constant_values(contexts: tuple[Any, ...]) -> tuple[Any, ...] | None:
 def _native_call(
     op: OperatorSpec,
     prep: TreePrep,
+    f: Any,
+    backend: Any,
+    x: Any,
     leaves: list[Any],
     treedef: TreeDef,
     contexts: tuple[Any, ...],
     out: Any,
-    *,
     value: bool,
 ) -> Any:
     """A gradient on the leaves themselves (the strict check already ran)."""
     targets = None if out is None else _tree_outs(op, prep, 1, out, value=value)
-    y, grads = prep.native.run(leaves, tuple(c.value for c in contexts), value=value)
-    grad = unflatten(treedef, grads)
+    found = prep.native.run(leaves, tuple(c.value for c in contexts), value=value)
+    if found is None:  # declined by the engine: the raveled route serves this call
+        raveled = _raveled_twin(op, prep, f, backend, x, contexts)
+        with precision_scope(raveled.x_layout.xp, *leaves):
+            return _call_prepared(op, backend, x, None, contexts, None, raveled, out, value)
+    y, grads = found
+    guard = prep.guard
+    grad = guard.rebuild(grads) if treedef is guard.treedef else unflatten(treedef, grads)
     if targets is not None:
         grad = _write(targets[-1], grad)
     return (y, grad) if value else grad
+
+
+def _raveled_twin(
+    op: OperatorSpec, prep: TreePrep, f: Any, backend: Any, x: Any, contexts: tuple[Any, ...]
+) -> TreePrep:
+    """The raveled route's preparation beside a native one, made on first need and kept."""
+    twin: TreePrep | None = prep.twin
+    if twin is None:
+        twin = prepare(op, f, backend, x, None, contexts, None, strict=False, native=False)
+        prep.twin = twin
+    return twin
 
 
 def _check(
@@ -832,25 +840,20 @@ def _check(
 
 
 def _native_matches(
-    prep: TreePrep, f: Any, backend: Any, leaves: list[Any], treedef: TreeDef, contexts: Any
+    prep: TreePrep, f: Any, backend: Any, treedef: TreeDef, leaves: list[Any], contexts: Any
 ) -> bool:
-    """The strict check of a native plan's call, in a few comparisons per leaf (a mismatch
-    goes on to the full signature and its report)."""
+    """The strict check of a native plan's call (a mismatch goes on to the full signature
+    and its report)."""
     if not (f is prep.f or _equal(f, prep.f)) or not (
         backend is prep.backend or backend == prep.backend
     ):
         return False
-    if treedef != prep.x_layout.treedef:
+    if not prep.guard.matches(treedef, leaves, prep.native.leaf_check):
         return False
-    for leaf, spec, place in zip(leaves, prep.x_layout.specs, prep.places, strict=True):
-        kind: Any = type(leaf)  # checked first: anything else may lack a shape
-        if kind is not spec.type or leaf.shape != spec.shape or leaf.dtype != spec.dtype:
-            return False
-        if place is not None:
-            here = placement(leaf)
-            if here is not place and here != place:
-                return False
-    return not contexts or context_signature(contexts) == prep.tree_signature[2]
+    if not contexts:
+        return True
+    same = prep.guard.contexts_match(contexts)
+    return bool(context_signature(contexts) == prep.tree_signature[2]) if same is None else same
 
 
 def _equal(f: Any, g: Any) -> bool:

@@ -39,6 +39,7 @@ import contextlib
 import functools
 import math
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
@@ -152,6 +153,19 @@ def on_graph(x: Any, args: tuple[Any, ...]) -> bool:
     if _active_transform() is None:
         return False
     return any(isinstance(a, Tensor) and _wrapped(a) for a in (x, *args))
+
+
+def leaves_on_graph(leaves: list[Any], args: tuple[Any, ...]) -> bool:
+    """:func:`on_graph` for the leaves of a tree: one requires grad, a context does, or a
+    ``torch.func`` transform wraps one."""
+    if torch.is_grad_enabled() and any(map(_requires_grad, leaves)):
+        return True
+    if on_graph(leaves[0], args):
+        return True
+    return _active_transform() is not None and any(map(_wrapped, leaves))
+
+
+_requires_grad = attrgetter("requires_grad")
 
 
 def outside_transforms() -> contextlib.AbstractContextManager[Any]:
