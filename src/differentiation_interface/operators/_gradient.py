@@ -173,10 +173,22 @@ def value_and_gradient(
     >>> float(y), bool(np.allclose(g, 2.0))
     (2.0, True)
     """
-    if not contexts and out is None and not has_aux:  # the quick tier, one frame nearer
+    # the quick tier, one frame nearer (it serves no value-and call with contexts or out=)
+    if not contexts and out is None and not has_aux:
         result = quick_call(_OP, f, backend, x, None, prep, value=True)
         if result is not None:
             return result  # type: ignore[no-any-return]
     return call(  # type: ignore[no-any-return]
-        _OP, f, backend, x, None, contexts, None, prep, out, value=True, has_aux=has_aux
+        _OP,
+        f,
+        backend,
+        x,
+        None,
+        contexts,
+        None,
+        prep,
+        out,
+        value=True,
+        quick=quick,
+        has_aux=has_aux,
     )
