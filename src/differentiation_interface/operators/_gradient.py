@@ -189,6 +189,6 @@ def value_and_gradient(
         prep,
         out,
         value=True,
-        quick=quick,
+        quick=False,
         has_aux=has_aux,
     )
