@@ -729,3 +729,56 @@ def test_selector_traits() -> None:
     assert engine_for(FORWARD).forward
     assert not engine_for(FORWARD).reverse
     assert device(di.gradient(_sum_sin_sq, REVERSE, np.ones(2))) == "cpu"
+
+
+# --- the array layer's torch shortcuts ---------------------------------------------------------
+
+
+def test_plain_tensor_sharing_is_told_apart() -> None:
+    from differentiation_interface._array._convert import _shares_memory
+
+    x = torch.arange(4.0)
+    assert _shares_memory(x[1], x)  # a view: same storage
+    assert not _shares_memory(x.clone(), x)
+    meta = torch.empty(3, device="meta")
+    assert not _shares_memory(meta, torch.empty(3, device="meta"))  # no storage at all
+    seen = []
+
+    def f(t: Any) -> Any:  # torch.func's wrappers have no storage to read: never "shared"
+        seen.append(_shares_memory(t, x))
+        return (t**2).sum()
+
+    torch.func.grad(f)(x)
+    assert seen == [False]
+
+
+def test_host_bridge_for_cpu_tensors() -> None:
+    from differentiation_interface._array import host_bridge
+
+    into, out_of = host_bridge(torch.zeros(3, dtype=torch.float64))
+    v = np.arange(3.0)
+    t = into(v)
+    assert isinstance(t, torch.Tensor)
+    assert np.shares_memory(t.numpy(), v)  # zero-copy
+    readonly = np.arange(3.0)
+    readonly.flags.writeable = False
+    t = into(readonly)  # torch never aliases a read-only buffer: a copy
+    assert not np.shares_memory(t.numpy(), readonly)
+    close(t, np.arange(3.0))
+    reversed_view = np.arange(3.0)[::-1]
+    close(into(reversed_view), [2.0, 1.0, 0.0])
+    attached = torch.ones(3, requires_grad=True)
+    out = out_of(attached * 2)  # on a graph: detached on the way out
+    assert isinstance(out, np.ndarray)
+    close(out, [2.0, 2.0, 2.0])
+    with pytest.raises(di.UnsupportedOperationError, match="meta"):
+        out_of(torch.empty(3, device="meta"))
+
+
+def test_host_bridge_elsewhere_converts_like_from_numpy() -> None:
+    from differentiation_interface._array import host_bridge
+
+    into, out_of = host_bridge(xps.asarray([1.0, 2.0]))
+    a = into(np.array([3.0, 4.0]))
+    assert array_namespace(a) is array_namespace(xps.asarray(1.0))
+    close(out_of(a), [3.0, 4.0])

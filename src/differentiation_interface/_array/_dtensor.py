@@ -42,8 +42,9 @@ def is_dtensor(a: Any) -> bool:
         module = sys.modules.get(_DTENSOR_MODULE)
         dtensor = getattr(module, "DTensor", None) if module is not None else None
         kind = dtensor is not None and issubclass(t, dtensor)
-        if module is not None or not t.__module__.startswith("torch"):
-            _kind_by_type[t] = kind  # a torch type seen before the module loads: ask again
+        # cached either way: a type that exists before DTensor's module loads cannot be one
+        # of its subclasses (bases are fixed when a class is made)
+        _kind_by_type[t] = kind
     return kind
 
 

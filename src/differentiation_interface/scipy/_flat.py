@@ -10,6 +10,7 @@ and back. numpy float64 vectors pass through without a copy.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from .._array import (
     device_of,
     dtype_name,
     from_numpy,
+    host_bridge,
     is_complex_dtype,
     is_floating_dtype,
     is_numpy_namespace,
@@ -74,6 +76,12 @@ class FlatLayout:
         self.float64_vector = (
             self.numpy_leaf and self.np_dtype == np.float64 and len(self.shapes[0]) == 1
         )
+        self.vector_shape = (self.size,)
+        # one array: the conversions of every call, chosen once
+        self._into: Callable[[np.ndarray[Any, Any]], Any] | None = None
+        self._out_of: Callable[[Any], np.ndarray[Any, Any]] | None = None
+        if treedef is LEAF:
+            self._into, self._out_of = host_bridge(leaves[0])
 
     def check_floating(self) -> None:
         """Raise unless every leaf is real floating (scipy's solvers work on real vectors)."""
@@ -112,16 +120,21 @@ class FlatLayout:
             and v.shape == self.shapes[0]
         ):
             return v
-        flat = np.asarray(v)
-        self.flat_size_check(flat, name)
-        if flat.dtype != self.np_dtype:  # scipy probes with int8; float32 x0 takes float64 x
-            flat = flat.astype(self.np_dtype)
+        if type(v) is np.ndarray and v.dtype == self.np_dtype and v.shape == self.vector_shape:
+            flat = v  # scipy's own vector in x0's dtype: the hot path
+        else:
+            flat = np.asarray(v)
+            self.flat_size_check(flat, name)
+            if flat.dtype != self.np_dtype:  # scipy probes with int8; float32 x0, float64 x
+                flat = flat.astype(self.np_dtype)
+            flat = flat.reshape(-1)
         if self.numpy_leaf:
             return flat.reshape(self.shapes[0])
-        joined = from_numpy(flat.reshape(-1), self.xp, self.device)
-        if self.treedef is LEAF:
+        if self._into is not None:
             shape = self.shapes[0]
+            joined = self._into(flat)
             return joined if len(shape) == 1 else self.xp.reshape(joined, shape)
+        joined = from_numpy(flat, self.xp, self.device)
         return unflatten(self.treedef, split(joined, self.sizes, self.shapes, self.dtypes))
 
     def flatten(self, tree: Any) -> np.ndarray[Any, Any]:
@@ -129,7 +142,10 @@ class FlatLayout:
         vector."""
         if self.float64_vector and type(tree) is np.ndarray and tree.dtype == np.float64:
             return tree if tree.flags.writeable else tree.copy()
-        if self.treedef is LEAF:
-            return as_float64(tree)
+        if self._out_of is not None:
+            out = self._out_of(tree).reshape(-1)
+            if out.dtype != np.float64 or not out.flags.writeable:
+                out = np.array(out, dtype=np.float64)
+            return out
         leaves, _ = flatten(tree, self.what)
         return np.concatenate([as_float64(leaf) for leaf in leaves])

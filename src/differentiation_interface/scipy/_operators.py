@@ -44,6 +44,19 @@ class _Products:
         self.apply = apply
         self.preps: dict[int, Any] = {}
 
+    def vector(self, v: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """The map applied to the vector ``v`` (any dtype, ``m`` or ``(m, 1)`` entries):
+        the iterative solvers' one product per step, without :meth:`__call__`'s 2-D round
+        trip."""
+        if np.iscomplexobj(v):
+            return self(np.reshape(v, (-1, 1)))[:, 0]
+        tangent = self.inputs.unflatten(np.reshape(v, (-1,)))
+        prep = self.preps.get(1)
+        if prep is None:
+            prep = self.preps[1] = self.prepare((tangent,))
+        (result,) = self.apply((tangent,), prep)
+        return self.outputs.flatten(result)
+
     def __call__(self, columns: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         """The map applied to each column of the 2-D ``columns`` (any dtype)."""
         if np.iscomplexobj(columns):
@@ -70,6 +83,7 @@ class _DIOperator(LinearOperator):  # type: ignore[misc]  # scipy is untyped
             dtype=np.dtype(np.float64), shape=(forward.outputs.size, forward.inputs.size)
         )
         self.name = name
+        self._shape = self.shape  # a plain tuple: the hot path compares shapes with it
         self.forward = forward
         self.backward = backward
 
@@ -87,10 +101,14 @@ class _DIOperator(LinearOperator):  # type: ignore[misc]  # scipy is untyped
 
     def matvec(self, x: Any) -> Any:
         """The operator times the vector ``x`` (shape ``(n,)`` or ``(n, 1)``)."""
+        if type(x) is np.ndarray and x.shape == self._shape[1:]:  # a solver's own vector
+            return self.forward.vector(x)
         return super().matvec(self._check(x, self.shape[1], "matvec's vector", vector=True))
 
     def rmatvec(self, x: Any) -> Any:
         """The transposed operator times the vector ``x`` (shape ``(m,)`` or ``(m, 1)``)."""
+        if type(x) is np.ndarray and x.shape == self._shape[:1]:
+            return (self.backward or self.forward).vector(x)
         return super().rmatvec(self._check(x, self.shape[0], "rmatvec's vector", vector=True))
 
     def matmat(self, X: Any) -> Any:
@@ -102,14 +120,13 @@ class _DIOperator(LinearOperator):  # type: ignore[misc]  # scipy is untyped
         return super().rmatmat(self._check(X, self.shape[0], "rmatmat's matrix", vector=False))
 
     def _matvec(self, x: Any) -> Any:
-        return self.forward(np.reshape(x, (-1, 1)))[:, 0]
+        return self.forward.vector(x)
 
     def _matmat(self, X: Any) -> Any:
         return self.forward(np.asarray(X))
 
     def _rmatvec(self, x: Any) -> Any:
-        backward = self.backward or self.forward
-        return backward(np.reshape(x, (-1, 1)))[:, 0]
+        return (self.backward or self.forward).vector(x)
 
     def _rmatmat(self, X: Any) -> Any:
         backward = self.backward or self.forward
