@@ -812,3 +812,20 @@ def test_empty_input() -> None:
     x = np.zeros((0,))
     assert di.gradient(linear_sum, REVERSE, x).shape == (0,)
     assert di.jacobian(lambda v: v * 2.0, FORWARD, x).shape == (0, 0)
+
+
+def test_from_numpy_small_copies_and_works_inside_a_trace() -> None:
+    from differentiation_interface._array import device_of, from_numpy, namespace_of
+
+    like = jnp.zeros(3)
+    xp, where = namespace_of(like), device_of(like)
+    source = np.array([1.0, 2.0, 3.0], dtype=np.float32)
+    converted = from_numpy(source, xp, where)
+    source[0] = 7.0  # a small conversion is a copy: the JAX array does not change
+    np.testing.assert_array_equal(np.asarray(converted), [1.0, 2.0, 3.0])
+
+    @jax.jit
+    def shifted(v: Any) -> Any:  # converted while tracing: a constant of the program
+        return v + from_numpy(np.array([1.0, 2.0, 3.0], dtype=np.float32), xp, where)
+
+    np.testing.assert_array_equal(np.asarray(shifted(jnp.ones(3))), [2.0, 3.0, 4.0])

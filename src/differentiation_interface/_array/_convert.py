@@ -164,10 +164,7 @@ def host_bridge(
     tensor, from_host = torch.Tensor, torch.from_numpy
 
     def into(a: np.ndarray[Any, Any]) -> Any:
-        flags = a.flags  # what torch may alias: writable, C-contiguous, native byte order
-        if flags.writeable and flags.c_contiguous and a.dtype.isnative:
-            return from_host(a)
-        return from_host(np.array(a))
+        return from_host(_torch_safe(a))
 
     def out_of(t: Any) -> np.ndarray[Any, Any]:
         if type(t) is tensor and not t.requires_grad:

@@ -32,10 +32,13 @@ from ..errors import ArgumentTypeError, ArgumentValueError
 __all__ = ["FlatLayout", "as_float64"]
 
 
-def as_float64(a: Any) -> np.ndarray[Any, Any]:
+def as_float64(
+    a: Any, to_host: Callable[[Any], np.ndarray[Any, Any]] = to_numpy
+) -> np.ndarray[Any, Any]:
     """``a`` (an array of any namespace) as a writable 1-D float64 numpy array; copies only
-    when needed (another dtype, another device, a read-only buffer)."""
-    out = to_numpy(a).reshape(-1)
+    when needed (another dtype, another device, a read-only buffer). ``to_host`` is the
+    conversion to numpy (a layout's :func:`~.._array.host_bridge` one)."""
+    out = to_host(a).reshape(-1)
     if out.dtype != np.float64 or not out.flags.writeable:
         out = np.array(out, dtype=np.float64)
     return out
@@ -143,9 +146,6 @@ class FlatLayout:
         if self.float64_vector and type(tree) is np.ndarray and tree.dtype == np.float64:
             return tree if tree.flags.writeable else tree.copy()
         if self._out_of is not None:
-            out = self._out_of(tree).reshape(-1)
-            if out.dtype != np.float64 or not out.flags.writeable:
-                out = np.array(out, dtype=np.float64)
-            return out
+            return as_float64(tree, self._out_of)
         leaves, _ = flatten(tree, self.what)
         return np.concatenate([as_float64(leaf) for leaf in leaves])

@@ -50,12 +50,18 @@ class _Products:
         trip."""
         if np.iscomplexobj(v):
             return self(np.reshape(v, (-1, 1)))[:, 0]
-        tangent = self.inputs.unflatten(np.reshape(v, (-1,)))
-        prep = self.preps.get(1)
-        if prep is None:
-            prep = self.preps[1] = self.prepare((tangent,))
-        (result,) = self.apply((tangent,), prep)
+        tangents = (self.inputs.unflatten(np.reshape(v, (-1,))),)
+        (result,) = self.apply(tangents, self._prep(tangents))
         return self.outputs.flatten(result)
+
+    def _prep(self, tangents: tuple[Any, ...]) -> Any:
+        """The prep for this many tangents (made on first need)."""
+        prep = self.preps.get(len(tangents))
+        if prep is None:
+            if len(self.preps) >= _MAX_BATCH_PREPS:
+                self.preps.clear()
+            prep = self.preps[len(tangents)] = self.prepare(tangents)
+        return prep
 
     def __call__(self, columns: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         """The map applied to each column of the 2-D ``columns`` (any dtype)."""
@@ -65,12 +71,7 @@ class _Products:
             return real + 1j * imag
         k = columns.shape[1]
         tangents = tuple(self.inputs.unflatten(columns[:, j]) for j in range(k))
-        prep = self.preps.get(k)
-        if prep is None:
-            if len(self.preps) >= _MAX_BATCH_PREPS:
-                self.preps.clear()
-            prep = self.preps[k] = self.prepare(tangents)
-        results = self.apply(tangents, prep)
+        results = self.apply(tangents, self._prep(tangents))
         return np.stack([self.outputs.flatten(r) for r in results], axis=1)
 
 
@@ -83,7 +84,6 @@ class _DIOperator(LinearOperator):  # type: ignore[misc]  # scipy is untyped
             dtype=np.dtype(np.float64), shape=(forward.outputs.size, forward.inputs.size)
         )
         self.name = name
-        self._shape = self.shape  # a plain tuple: the hot path compares shapes with it
         self.forward = forward
         self.backward = backward
 
@@ -101,13 +101,13 @@ class _DIOperator(LinearOperator):  # type: ignore[misc]  # scipy is untyped
 
     def matvec(self, x: Any) -> Any:
         """The operator times the vector ``x`` (shape ``(n,)`` or ``(n, 1)``)."""
-        if type(x) is np.ndarray and x.shape == self._shape[1:]:  # a solver's own vector
+        if type(x) is np.ndarray and x.shape == self.shape[1:]:  # a solver's own vector
             return self.forward.vector(x)
         return super().matvec(self._check(x, self.shape[1], "matvec's vector", vector=True))
 
     def rmatvec(self, x: Any) -> Any:
         """The transposed operator times the vector ``x`` (shape ``(m,)`` or ``(m, 1)``)."""
-        if type(x) is np.ndarray and x.shape == self._shape[:1]:
+        if type(x) is np.ndarray and x.shape == self.shape[:1]:
             return (self.backward or self.forward).vector(x)
         return super().rmatvec(self._check(x, self.shape[0], "rmatvec's vector", vector=True))
 
