@@ -173,22 +173,44 @@ def test_outside_a_trace_it_is_f():
 
 
 def test_dlpack_is_zero_copy_on_cpu():
+    """Above 64 KiB arrays cross by DLPack without a copy; below, a copy through host numpy
+    costs less than DLPack's fixed cost, and keeps the dtype."""
+    from differentiation_interface.compose._rules import to_namespace
+
     seen = {}
 
     def torch_f(x):
         seen["torch"] = x.data_ptr()
         return x * 2
 
-    def jax_f(x):
-        seen["jax"] = x.unsafe_buffer_pointer()
-        return x * 2
-
-    xj = jnp.asarray(np.arange(16, dtype=np.float32))
+    n = 1 << 15  # 128 KiB of float32
+    xj = jnp.asarray(np.arange(n, dtype=np.float32))
     di.DifferentiateWith(torch_f, di.AutoTorch())(xj)
     assert seen["torch"] == xj.unsafe_buffer_pointer()
-    xt = torch.arange(16, dtype=torch.float32)
-    di.DifferentiateWith(jax_f, di.AutoJAX())(xt)
-    assert seen["jax"] == xt.data_ptr()
+    xt = torch.arange(n, dtype=torch.float32)
+    assert to_namespace(xt, jnp).unsafe_buffer_pointer() == xt.data_ptr()
+    for dtype in (torch.float32, torch.float64):
+        small = torch.arange(16, dtype=dtype)
+        copied = to_namespace(small, jnp)
+        assert copied.unsafe_buffer_pointer() != small.data_ptr()
+        assert str(copied.dtype) == str(dtype).removeprefix("torch.")
+        np.testing.assert_array_equal(np.asarray(copied), small.numpy())
+
+
+def test_jax_inside_torch_in_float64_with_a_value_that_does_not_compile():
+    def jax_f(x):  # float() of a value: eagerly only (the value falls back to it)
+        return x * 2.5 if float(x[0]) >= 0 else x
+
+    g = di.DifferentiateWith(jax_f, di.AutoJAX())
+    xt = torch.arange(16, dtype=torch.float64)
+    y = g(xt)
+    assert y.dtype == torch.float64
+    torch.testing.assert_close(y, xt * 2.5)
+    g2 = di.DifferentiateWith(lambda x: jnp.sin(x) * x, di.AutoJAX())
+    x2 = (torch.arange(16, dtype=torch.float64) / 7).requires_grad_(True)
+    (gx,) = torch.autograd.grad(g2(x2).sum(), x2)
+    with torch.no_grad():
+        torch.testing.assert_close(gx, torch.sin(x2) + x2 * torch.cos(x2))  # closed form
 
 
 @pytest.mark.cuda

@@ -18,6 +18,7 @@ from ._convert import (
     host_dtype,
     refuse_extended,
     refuse_meta,
+    small_on_host,
     to_numpy,
 )
 from ._dask import chunked_like, is_dask, map_coordinates
@@ -147,6 +148,7 @@ __all__ = [
     "same_layout",
     "same_values",
     "sharding_of",
+    "small_on_host",
     "spec_accepts",
     "spec_of",
     "spec_traced",

@@ -16,6 +16,7 @@ the project's reference notes:
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from types import ModuleType
@@ -38,6 +39,7 @@ __all__ = [
     "host_dtype",
     "refuse_extended",
     "refuse_meta",
+    "small_on_host",
     "to_numpy",
 ]
 
@@ -110,6 +112,29 @@ def host_dtype(a: Any) -> np.dtype[Any]:
 _SMALL_FOR_JAX = 1 << 16
 
 
+@functools.cache
+def _jax_transfer() -> Callable[[Any], Any]:
+    """The identity, compiled by ``jax.jit`` (see :func:`from_numpy`)."""
+    return sys.modules["jax"].jit(lambda a: a)  # type: ignore[no-any-return]
+
+
+def small_on_host(a: Any) -> bool:
+    """Whether ``a`` is a plain torch tensor or a one-device JAX array in host memory, of
+    at most 64 KiB: where a copy through host numpy (:func:`convert`) costs less than
+    DLPack's fixed cost (torch -> JAX 9.5 µs against 60 for 40 bytes; JAX -> torch 3
+    against 7, measured)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and type(a) is torch.Tensor:
+        return a.device.type == "cpu" and a.nbytes <= _SMALL_FOR_JAX and not a.requires_grad
+    if aac.is_jax_array(a) and getattr(a, "nbytes", _SMALL_FOR_JAX + 1) <= _SMALL_FOR_JAX:
+        try:
+            (device,) = a.devices()
+        except (ValueError, AttributeError, TypeError):  # a tracer, or several devices
+            return False
+        return device.platform == "cpu"  # type: ignore[no-any-return]
+    return False
+
+
 def _torch_safe(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """A numpy array torch may alias: writable, non-negative strides."""
     if not a.flags.writeable or any(s < 0 for s in a.strides):
@@ -130,9 +155,13 @@ def from_numpy(a: np.ndarray[Any, Any], xp: ModuleType, device: Any) -> Any:
         with precision_scope(xp, a):
             if a.nbytes > _SMALL_FOR_JAX:
                 return jax.device_put(a, device)  # on the CPU, large buffers without a copy
-            # small: a copy onto the default device by jnp.array costs half of device_put's
-            # fixed cost (15 µs against 28 on this project's CPU, measured)
-            out = sys.modules["jax.numpy"].array(a)
+            # small: a copy onto the default device. jit's C++ dispatch moves a numpy
+            # argument in far faster than jnp.array's Python path or device_put's fixed cost
+            # (9.5 µs against 30 and 74 for 40 bytes, measured), so an identity function,
+            # compiled once per shape and dtype like jnp.array's own conversion, does it
+            # (jit refuses byte-swapped buffers; jnp.array converts them)
+            transfer = _jax_transfer() if a.dtype.isnative else sys.modules["jax.numpy"].array
+            out = transfer(a)
             if isinstance(out, jax.core.Tracer):  # inside a trace: a constant of it, as before
                 return jax.device_put(a, device)
             return out if device is None or out.device == device else jax.device_put(out, device)

@@ -7,6 +7,7 @@ written into an array by index (which JAX forbids and which fails across devices
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from collections.abc import Callable
@@ -68,14 +69,48 @@ def basis_chunk(
     return xp.reshape(rows, (count, *shape))
 
 
+#: Most arrays that :func:`stack` and :func:`unstack` move through one compiled JAX program
+#: (one program per count and shape; beyond this, compiling would cost more than it saves).
+_JAX_PROGRAM_MAX = 64
+
+
+@functools.cache
+def _jax_programs() -> tuple[Callable[..., Any], Callable[[Any], tuple[Any, ...]]]:
+    """Stacking and splitting along a new leading axis as compiled JAX programs.
+
+    Eagerly, ``jnp.stack`` of one array costs 25 µs and ``s[i, ...]`` 60 µs per entry
+    (three entries: 250 µs); compiled, either is one dispatch of 5-7 µs (measured on this
+    project's CPU). Precision follows the arrays (a float64 array stays float64).
+    """
+    jax, jnp = sys.modules["jax"], sys.modules["jax.numpy"]
+    lead = jax.jit(lambda *arrays: jnp.stack(arrays))
+    split = jax.jit(lambda s: tuple(s[i] for i in range(s.shape[0])))
+    return lead, split
+
+
+def _jax_compiled(a: Any, count: int) -> bool:
+    """Whether :func:`_jax_programs` serve ``count`` arrays like ``a``: a JAX array on one
+    device, or a tracer (inside a trace a compiled program is inlined like any operation);
+    sharded arrays keep their operations' own placement rules."""
+    jax = sys.modules.get("jax")
+    if jax is None or not 0 < count <= _JAX_PROGRAM_MAX:
+        return False
+    if isinstance(a, jax.core.Tracer):
+        return True
+    return isinstance(getattr(a, "sharding", None), jax.sharding.SingleDeviceSharding)
+
+
 def stack(xp: ModuleType, arrays: tuple[Any, ...] | list[Any]) -> Any:
     """Stack same-shaped arrays along a new leading axis.
 
     numpy outputs of ``f`` are often numpy scalars, which ``np.stack`` converts one by one;
-    ``np.asarray`` of the list is much faster for them and gives the same array.
+    ``np.asarray`` of the list is much faster for them and gives the same array. JAX arrays
+    go through one compiled program (:func:`_jax_programs`).
     """
     if xp is np and arrays and isinstance(arrays[0], np.generic | np.ndarray):
         return np.asarray(arrays)
+    if arrays and is_jax_namespace(xp) and _jax_compiled(arrays[0], len(arrays)):
+        return _jax_programs()[0](*arrays)
     return xp.stack(list(arrays), axis=0)
 
 
@@ -86,9 +121,14 @@ def rows(xp: ModuleType, stacked: Any) -> Any:
     return (stacked[k, ...] for k in range(stacked.shape[0]))
 
 
-def unstack(xp: ModuleType, stacked: Any, count: int | None = None) -> tuple[Any, ...]:
-    """Split a stacked array along its leading axis (the first ``count`` entries)."""
-    count = stacked.shape[0] if count is None else count
+def unstack(stacked: Any, count: int | None = None) -> tuple[Any, ...]:
+    """Split a stacked array along its leading axis (the first ``count`` entries); JAX
+    arrays through one compiled program (:func:`_jax_programs`)."""
+    size = stacked.shape[0]
+    count = size if count is None else count
+    if type(stacked) is not np.ndarray and _jax_compiled(stacked, size):
+        parts = _jax_programs()[1](stacked)
+        return parts if count == size else parts[:count]
     return tuple(stacked[i, ...] for i in range(count))
 
 

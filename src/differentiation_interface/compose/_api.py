@@ -134,7 +134,7 @@ class DifferentiateWith:
             rules = self.rules.get()
             if namespace_of(x) is rules.xp:
                 return self.f(x)
-            return to_namespace(self.f(rules.here(x)), namespace_of(x))
+            return to_namespace(rules.value(x, ()), namespace_of(x))
         return bridge(owner, self.rules.get(), x, ())
 
 

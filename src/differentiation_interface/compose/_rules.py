@@ -30,8 +30,19 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from .._array import convert, device_of, is_array, namespace_of, precision_scope
-from ..adtypes import AbstractBackend, AutoTorch
+import numpy as np
+
+from .._array import (
+    convert,
+    device_of,
+    from_numpy,
+    is_array,
+    is_jax_namespace,
+    namespace_of,
+    precision_scope,
+    small_on_host,
+)
+from ..adtypes import AbstractBackend, AutoJAX, AutoTorch
 from ..contexts import Constant, Context
 from ..operators import (
     hvp,
@@ -45,16 +56,23 @@ from ..operators import (
 __all__ = ["Rules", "to_namespace"]
 
 
+#: Host arrays up to this size cross by copy (:func:`to_namespace`).
+_SMALL = 1 << 16
+
+
 def to_namespace(a: Any, xp: ModuleType, device: Any = None) -> Any:
     """``a`` as an array of ``xp``, zero-copy through DLPack where both sides allow it.
 
-    ``device=None`` keeps ``a``'s device. Falls back to the array layer's conversion (host
-    numpy, JAX's 64-bit switch) where DLPack declines (read-only numpy buffers, a dtype the
-    consumer lacks, a device change).
+    ``device=None`` keeps ``a``'s device. Small host arrays (64 KiB at most) are copied
+    through host numpy instead, which costs less than DLPack's fixed cost. Falls back to the
+    array layer's conversion (host numpy, JAX's 64-bit switch) where DLPack declines
+    (read-only numpy buffers, a dtype the consumer lacks, a device change).
     """
     if namespace_of(a) is xp:
         return a if device is None else convert(a, xp, device)
-    if device is None:
+    if isinstance(a, np.ndarray) and a.nbytes <= _SMALL:  # a host callback's buffers
+        return from_numpy(a, xp, device)  # a copy where torch must not alias them: cheap
+    if device is None and not small_on_host(a):
         from_dlpack = getattr(xp, "from_dlpack", None)
         if from_dlpack is not None and hasattr(a, "__dlpack__"):
             try:
@@ -123,6 +141,12 @@ class Rules:
         )
         self._tapes: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
         self._tokens = itertools.count()
+        # f computing on JAX arrays for a JAX backend: compiled (see value)
+        self._value_program: Callable[..., Any] | None = (
+            sys.modules["jax"].jit(f)
+            if isinstance(backend, AutoJAX) and is_jax_namespace(xp)
+            else None
+        )
 
     # --- the arrays ---------------------------------------------------------------------
 
@@ -151,9 +175,21 @@ class Rules:
     # --- the rules ----------------------------------------------------------------------
 
     def value(self, x: Any, ctx: tuple[Any, ...]) -> Any:
-        """``f(x, *ctx)``."""
-        contexts = self._contexts(ctx)
-        return self.f(self.here(x), *(c.value for c in contexts))
+        """``f(x, *ctx)``, in JAX's 64-bit mode if an array is 64-bit; compiled by ``jax.jit``
+        for a JAX backend (the derivatives are compiled too: ``f`` must trace anyway), which
+        turns ``f``'s operations into one dispatch (two eager operations at n = 10: 20 µs,
+        compiled 6 µs, measured). If compiling fails, ``f`` runs eagerly from then on (and
+        raises its own error if it has one)."""
+        xh = self.here(x)
+        values = tuple(c.value for c in self._contexts(ctx))
+        with precision_scope(self.xp, xh, *values):
+            program = self._value_program
+            if program is not None:
+                try:
+                    return program(xh, *values)
+                except Exception:  # noqa: BLE001 - f does not compile: eagerly below
+                    self._value_program = None
+            return self.f(xh, *values)
 
     def out_spec(self, x: Any, ctx: tuple[Any, ...]) -> tuple[tuple[int, ...], Any]:
         """Shape and dtype (of ``xp``) of ``f``'s output for arguments like these.

@@ -23,6 +23,8 @@ from .._array import (
     precision_scope,
     sharding_of,
     spec_of,
+    stack,
+    unstack,
     write_out,
     x64_switch,
 )
@@ -135,7 +137,7 @@ def prepare(
             assert tangents is not None
             like, what = (spec_of(x), "x") if op.seeds == "x" else (spec_of(y0), "f(x)")
             check_tangent_specs(op, tangents, like, what)
-            seeds = xp.stack(list(tangents), axis=0)
+            seeds = stack(xp, tangents)
         if not engine.shards and sharding_of(x) is not None:  # see _sharded
             plan = _sharded.build(op, engine, fn, x, seeds, y0, same_point=same_point)
         else:
@@ -244,7 +246,7 @@ def call(
     if outs is not None:
         _check_outs(op, xp, x, device, count, outs, prep.y_spec)
     fn = Fn(f, convert_contexts(contexts, xp, device), y)
-    seeds = None if tangents is None else xp.stack(list(tangents), axis=0)
+    seeds = None if tangents is None else stack(xp, tangents)
     with precision_scope(xp, x, *fn.args):
         args = (x,) if seeds is None else (x, seeds)
         try:
@@ -470,5 +472,5 @@ def _deliver(result: Any, spec: Result, out: Any) -> Any:
     if not spec.per_tangent:
         return result if out is None else write_out(out, result)
     if out is None:
-        return _fastpath.unstack(result)
+        return unstack(result)
     return tuple(write_out(o, result[i, ...]) for i, o in enumerate(out))

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .._array import device_of, fresh, is_writable, placement, write_out
+from .._array import device_of, fresh, is_writable, placement, stack, unstack, write_out
 from ..backends import Fn
 from ..backends._base import ExpressPlan
 from ..prep import Prep
@@ -180,7 +180,7 @@ def quick_call(
         if found.xp is np and len(tangents) == 1:  # one numpy tangent: 0.3 µs, stack 1.7
             args = (x, tangents[0][None, ...].copy())
         else:
-            args = (x, found.xp.stack(list(tangents), axis=0))
+            args = (x, stack(found.xp, tangents))
     try:  # a failure is the full call's to report (it diagnoses f's output)
         if switch is not None and not switch.value:  # one attribute read when in 64-bit
             with switch(True):
@@ -317,8 +317,3 @@ def arrays(results: tuple[Any, ...]) -> tuple[Any, ...]:
         if isinstance(r, np.generic):
             return tuple(np.asarray(r) if isinstance(r, np.generic) else r for r in results)
     return results
-
-
-def unstack(stacked: Any) -> tuple[Any, ...]:
-    """A batch stacked along the leading axis as a tuple of arrays."""
-    return tuple(stacked[i, ...] for i in range(stacked.shape[0]))
