@@ -18,7 +18,7 @@ from ._convert import (
     host_dtype,
     refuse_extended,
     refuse_meta,
-    small_on_host,
+    small_host_view,
     to_numpy,
 )
 from ._dask import chunked_like, is_dask, map_coordinates
@@ -148,7 +148,7 @@ __all__ = [
     "same_layout",
     "same_values",
     "sharding_of",
-    "small_on_host",
+    "small_host_view",
     "spec_accepts",
     "spec_of",
     "spec_traced",

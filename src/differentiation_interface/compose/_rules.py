@@ -40,7 +40,7 @@ from .._array import (
     is_jax_namespace,
     namespace_of,
     precision_scope,
-    small_on_host,
+    small_host_view,
 )
 from ..adtypes import AbstractBackend, AutoJAX, AutoTorch
 from ..contexts import Constant, Context
@@ -72,7 +72,10 @@ def to_namespace(a: Any, xp: ModuleType, device: Any = None) -> Any:
         return a if device is None else convert(a, xp, device)
     if isinstance(a, np.ndarray) and a.nbytes <= _SMALL:  # a host callback's buffers
         return from_numpy(a, xp, device)  # a copy where torch must not alias them: cheap
-    if device is None and not small_on_host(a):
+    if device is None:
+        view = small_host_view(a)
+        if view is not None:
+            return from_numpy(view, xp, None)
         from_dlpack = getattr(xp, "from_dlpack", None)
         if from_dlpack is not None and hasattr(a, "__dlpack__"):
             try:
@@ -170,7 +173,12 @@ class Rules:
 
     @staticmethod
     def _kind(a: Any) -> tuple[Any, ...]:
-        return (tuple(a.shape), str(a.dtype), str(device_of(a)))
+        kind = (tuple(a.shape), a.dtype, device_of(a))
+        try:
+            hash(kind)
+        except TypeError:  # a namespace's unhashable dtype or device: their names
+            return (kind[0], str(kind[1]), str(kind[2]))
+        return kind
 
     # --- the rules ----------------------------------------------------------------------
 

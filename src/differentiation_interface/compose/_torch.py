@@ -15,6 +15,7 @@ import warnings
 from typing import Any
 
 import torch
+import torch.autograd.forward_ad as _forward_ad
 
 from .._array import namespace_of
 from ..errors import UnsupportedOperationError
@@ -218,9 +219,16 @@ _UNWRAP_DEAD = _unwrapper()
 _TRANSFORMS_ACTIVE = torch._C._are_functorch_transforms_active
 
 
+_GRAD_ENABLED = torch.is_grad_enabled
+
+
 def _apply(function: type[torch.autograd.Function], *args: Any) -> Any:
     if _UNWRAP_DEAD is None or _TRANSFORMS_ACTIVE():
         return function.apply(*args)  # type: ignore[no-untyped-call]
+    if not _GRAD_ENABLED() and getattr(_forward_ad, "_current_level", 0) < 0:
+        # Nothing records this call (no graph without grad mode, e.g. a first-order
+        # backward pass; no forward-mode level): the forward alone, without the node
+        return function.forward(*args)
     # What Function.apply does outside torch.func transforms, without the inspect.signature
     # binding of default arguments it runs first (20 µs a call; these forwards have none)
     return super(torch.autograd.Function, function).apply(*_UNWRAP_DEAD(args))  # type: ignore[misc]
