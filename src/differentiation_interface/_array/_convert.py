@@ -274,6 +274,8 @@ def fresh(result: Any, xp: ModuleType, sources: tuple[Any, ...]) -> Any:
     buffer shared with an input is copied. A torch tensor keeps its graph: engines detach
     their results unless the call asked for them attached (API section 11).
     """
+    if type(result) in _IMMUTABLE_TYPES:  # JAX arrays: sharing is never observable
+        return xp.asarray(result, copy=True) if _is_one_of(result, sources) else result
     if isinstance(result, np.generic):
         return np.asarray(result)
     if isinstance(result, np.ndarray):
@@ -284,6 +286,20 @@ def fresh(result: Any, xp: ModuleType, sources: tuple[Any, ...]) -> Any:
         if any(_shares_memory(result, s) for s in sources):
             return result.clone()
         return result
+    if aac.is_jax_array(result):
+        _IMMUTABLE_TYPES.add(type(result))  # the first JAX result: its type short-cuts above
     if any(_shares_memory(result, s) for s in sources):
         return xp.asarray(result, copy=True)
     return result
+
+
+#: Types of immutable arrays met by :func:`fresh` (JAX's, found on first use).
+_IMMUTABLE_TYPES: set[type] = set()
+
+
+def _is_one_of(result: Any, sources: tuple[Any, ...]) -> bool:
+    # a loop, not any(<generator>): this runs on every quick JAX call
+    for s in sources:  # noqa: SIM110
+        if result is s:
+            return True
+    return False
