@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import array_api_strict as xps
 import numpy as np
 import pytest
@@ -59,6 +61,29 @@ def test_fresh_copies_only_when_needed() -> None:
     scalar = arr.fresh(np.float64(2.0), np, ())
     assert type(scalar) is np.ndarray
     assert scalar.ndim == 0
+
+
+@pytest.mark.parametrize(
+    "make_source",
+    [
+        lambda owner: owner[:],  # a view: its base is the owner
+        lambda owner: owner[::2][1:],  # a view of a view (numpy collapses the base)
+        lambda owner: np.frombuffer(memoryview(owner), dtype=owner.dtype),  # base: a buffer
+        lambda owner: owner.reshape(2, 2).T,
+    ],
+)
+def test_fresh_copies_an_owner_whose_view_is_a_source(make_source: Any) -> None:
+    owner = np.arange(4.0)  # e.g. a buffer f closes over and returns, x being a view of it
+    source = make_source(owner)
+    assert np.shares_memory(source, owner)
+    result = arr.fresh(owner, np, (source,))
+    assert not np.shares_memory(result, source)
+    np.testing.assert_array_equal(result, owner)
+
+
+def test_fresh_keeps_an_owner_no_source_sees() -> None:
+    x, other = np.arange(4.0), np.arange(4.0)
+    assert arr.fresh(other, np, (x, x[1:])) is other
 
 
 def test_fresh_strict_arrays_sharing_a_buffer() -> None:

@@ -279,7 +279,11 @@ def fresh(result: Any, xp: ModuleType, sources: tuple[Any, ...]) -> Any:
     if isinstance(result, np.generic):
         return np.asarray(result)
     if isinstance(result, np.ndarray):
-        if not result.flags.writeable or any(_shares_memory(result, s) for s in sources):
+        if not result.flags.writeable:
+            return np.array(result)
+        if result.base is None and _owner_unshared(result, sources):
+            return result
+        if any(_shares_memory(result, s) for s in sources):
             return np.array(result)
         return result
     if aac.is_torch_array(result):
@@ -291,6 +295,19 @@ def fresh(result: Any, xp: ModuleType, sources: tuple[Any, ...]) -> Any:
     if any(_shares_memory(result, s) for s in sources):
         return xp.asarray(result, copy=True)
     return result
+
+
+def _owner_unshared(result: np.ndarray[Any, Any], sources: tuple[Any, ...]) -> bool:
+    """Whether ``result``, which owns its memory, certainly shares it with no numpy source:
+    a source could only be ``result`` itself or a view whose base it is (numpy collapses
+    chains of views to the owner). ``False`` (undecided) for any other kind of source."""
+    for s in sources:
+        if type(s) is not np.ndarray or s is result:
+            return False
+        base = s.base
+        if base is not None and (base is result or type(base) is not np.ndarray):
+            return False
+    return True
 
 
 #: Types of immutable arrays met by :func:`fresh` (JAX's, found on first use).
