@@ -829,3 +829,29 @@ def test_from_numpy_small_copies_and_works_inside_a_trace() -> None:
         return v + from_numpy(np.array([1.0, 2.0, 3.0], dtype=np.float32), xp, where)
 
     np.testing.assert_array_equal(np.asarray(shifted(jnp.ones(3))), [2.0, 3.0, 4.0])
+
+
+@pytest.mark.parametrize("backend", [di.AutoJAX(), FORWARD], ids=["reverse", "forward"])
+def test_one_jax_tangent_keeps_the_callers_arrays(backend: Any) -> None:
+    """One tangent is stacked and its result unstacked by compiled programs; the result's
+    batch of one gives its buffer to the entry, which must never be a caller's array, even
+    where the derivative is the tangent itself (identity: JAX forwards the buffer)."""
+    x = jnp.linspace(0.5, 2.0, 1000, dtype=jnp.float32)
+    t = jnp.cos(x)
+    for f, pushed in (
+        (lambda v: v, t),
+        (lambda v: jnp.sin(v) * v, (jnp.sin(x) + x * jnp.cos(x)) * t),
+    ):
+        for op, prepare in (
+            (di.pushforward, di.prepare_pushforward),
+            (di.pullback, di.prepare_pullback),
+        ):
+            prep = prepare(f, backend, x, (t,))
+            for _ in range(2):  # the same tangent again: still alive
+                (out,) = op(f, backend, x, (t,), prep=prep)
+                np.testing.assert_allclose(np.asarray(out), np.asarray(pushed), rtol=1e-5)
+                y, (out,) = getattr(di, f"value_and_{op.__name__}")(f, backend, x, (t,), prep=prep)
+                np.testing.assert_allclose(np.asarray(out), np.asarray(pushed), rtol=1e-5)
+            assert not x.is_deleted()
+            assert not t.is_deleted()
+            np.testing.assert_allclose(np.asarray(y), np.asarray(f(x)), rtol=1e-6)

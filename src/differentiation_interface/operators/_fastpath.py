@@ -199,12 +199,20 @@ def quick_call(
         last = results[-1]
         if out is not None:
             return write_out(out, last)
-        return unstack(last) if tangents is not None and op.results[-1].per_tangent else last
+        if tangents is not None and op.results[-1].per_tangent:
+            return unstack(last, owned=_owns_results(found))
+        return last
     if op.primal:
         results = (fresh(results[0], found.xp, (x,)), *results[1:])
     if tangents is not None and op.results[-1].per_tangent:
-        results = (*results[:-1], unstack(results[-1]))
+        results = (*results[:-1], unstack(results[-1], owned=_owns_results(found)))
     return results
+
+
+def _owns_results(prep: Prep) -> bool:
+    """Whether the plan's results are buffers of its own that nobody else holds (a JAX
+    plan's compiled outputs), which :func:`unstack` may then reuse."""
+    return bool(getattr(prep.plan, "owns_results", False))
 
 
 def _quick_target(prep: Any, out: Any) -> bool:

@@ -241,6 +241,9 @@ class JAXPlan(ExpressPlan):
     #: Whether the plan compiles with ``trace.CPU_DEFAULTS`` when the selector names no
     #: options (a plan whose programs measured slower with them opts out).
     cpu_defaults = True
+    #: The results are the compiled program's own output buffers, held by nobody else (the
+    #: call path may give a batch of one's buffer to its entry: ``_array.unstack``).
+    owns_results = True
 
     def __init__(self, s: Setup) -> None:
         self.op = s.op
