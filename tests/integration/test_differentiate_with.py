@@ -312,3 +312,18 @@ def test_reverse_mode_runs_the_torch_forward_pass_once():
     _, tangent = jax.jvp(g, (x,), (jnp.ones(3),))  # forward mode: no tape is left behind
     close(tangent, df1(X), "torch")
     assert not g.rules.get()._tapes
+
+
+def test_a_torch_f_writing_into_x_inside_jax_grad_gets_a_library_error():
+    def writes(t):
+        t.mul_(0.0)
+        return t * 2
+
+    g = di.DifferentiateWith(writes, di.AutoTorch())
+    x = jnp.arange(4, dtype=jnp.float32) + 1
+    with pytest.raises(di.FunctionOutputError, match="wrote into its argument x"):
+        jax.grad(lambda v: jnp.sum(g(v)))(x)
+    # under jit, XLA's host callback wraps the error; the library's message is in it
+    with pytest.raises(Exception, match="wrote into its argument x"):
+        jax.jit(jax.grad(lambda v: jnp.sum(g(v))))(x)
+    np.testing.assert_array_equal(np.asarray(x), [1.0, 2.0, 3.0, 4.0])  # x unchanged

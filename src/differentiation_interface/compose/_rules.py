@@ -44,6 +44,7 @@ from .._array import (
 )
 from ..adtypes import AbstractBackend, AutoJAX, AutoTorch
 from ..contexts import Constant, Context
+from ..errors import FunctionOutputError
 from ..operators import (
     hvp,
     prepare_hvp,
@@ -55,6 +56,12 @@ from ..operators import (
 
 __all__ = ["Rules", "to_namespace"]
 
+
+_WROTE_INTO_X = (
+    "di.DifferentiateWith: f wrote into its argument x (an in-place operation on it). "
+    "The engine differentiating f records x's use, so f must not modify x: compute on a "
+    "copy inside f (x = x.clone() for torch, xp.asarray(x, copy=True) in general)."
+)
 
 #: Host arrays up to this size cross by copy (:func:`to_namespace`).
 _SMALL = 1 << 16
@@ -285,7 +292,12 @@ class Rules:
         values = tuple(c.value for c in self._contexts(ctx))
         with torch.enable_grad():
             xr = xh.detach().requires_grad_(True)
-            y = self.f(xr, *values)
+            try:
+                y = self.f(xr, *values)
+            except RuntimeError as err:
+                if "leaf Variable that requires grad" not in str(err):
+                    raise
+                raise FunctionOutputError(_WROTE_INTO_X) from err
         if not isinstance(y, torch.Tensor) or not y.requires_grad or y.is_complex():
             return self.value(x, ctx), -1  # the library's pullback explains what is wrong
         return y.detach(), self._keep((xr, y))
