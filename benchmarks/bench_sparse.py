@@ -28,6 +28,12 @@ Groups and goals:
 Run: python benchmarks/bench_sparse.py [--rounds 41] [--sizes 100,1000,10000]
          [--fd-hessian-sizes 10,50,200] [--json benchmarks/results/sparse.json]
          [--preparation-only]   (only the preparation rows, rewritten in the JSON)
+         [--mixed-only]         (only the MixedMode rows, likewise)
+
+* **Bidirectional coloring** — ``AutoSparse(MixedMode(AutoJAX(mode="forward"), AutoJAX()))``
+  on an arrowhead (dense first row and column plus the diagonal) at n = 10^3, 10^4: goal
+  <= 5 colors (one-sided: n); per-call time against the one-sided sparse and the dense
+  Jacobian where those fit (n = 10^3).
 """
 
 from __future__ import annotations
@@ -388,6 +394,52 @@ def summary(
     return "\n".join(lines)
 
 
+def arrowhead(x: Any) -> Any:
+    """A dense first row (``sum(x**2)``) and first column, plus the diagonal."""
+    xp = array_namespace(x)
+    return xp.concat([xp.reshape(xp.sum(x**2), (1,)), x[1:] * x[0] + x[1:] ** 3])
+
+
+def mixed_mode(n: int, rounds: int) -> dict[str, Any]:
+    """Bidirectional coloring (``MixedMode``) on the arrowhead, JAX arrays: colors and
+    preparation against one-sided coloring, and a prepared Jacobian against the dense
+    ``AutoJAX`` Jacobian and the one-sided sparse one (n colors), where those fit."""
+    x = jnp.asarray(np.linspace(0.5, 1.5, n))
+    mixed = di.AutoSparse(di.MixedMode(di.AutoJAX(mode="forward"), di.AutoJAX()))
+    start = time.perf_counter()
+    prep = di.prepare_jacobian(arrowhead, mixed, x)
+    prep_s = time.perf_counter() - start
+    group = Group(f"arrowhead Jacobian, n = {n}, JAX", rounds=rounds)
+    group.add(
+        "MixedMode", lambda: jax.block_until_ready(di.jacobian(arrowhead, mixed, x, prep=prep))
+    )
+    row: dict[str, Any] = {"n": n, "colors": prep.ncolors, "preparation_s": prep_s}
+    if n <= 2000:  # n colors one-sided, an n x n dense matrix: small sizes only
+        one = di.AutoSparse(di.AutoJAX(mode="forward"))
+        start = time.perf_counter()
+        one_prep = di.prepare_jacobian(arrowhead, one, x)
+        row["one_sided_preparation_s"] = time.perf_counter() - start
+        row["one_sided_colors"] = one_prep.ncolors
+        dense = di.AutoJAX(mode="forward")
+        dense_prep = di.prepare_jacobian(arrowhead, dense, x)
+        group.add(
+            "one-sided AutoSparse",
+            lambda: jax.block_until_ready(di.jacobian(arrowhead, one, x, prep=one_prep)),
+        )
+        group.add(
+            "dense AutoJAX(mode='forward')",
+            lambda: jax.block_until_ready(di.jacobian(arrowhead, dense, x, prep=dense_prep)),
+        )
+    result = group.run()
+    print(result.table(baseline="MixedMode"))
+    print(
+        f"\ncolors {prep.ncolors} ({prep.forward_colors} + {prep.reverse_colors}); "
+        f"preparation {fmt(prep_s)}\n"
+    )
+    row["group"] = result.to_dict("MixedMode")
+    return row
+
+
 def preparation_table(prep: list[dict[str, Any]]) -> str:
     lines = [
         "| problem | n | detection | coloring (LF only) [Python loops] | detection + coloring "
@@ -423,7 +475,16 @@ def main() -> None:
     parser.add_argument("--fd-hessian-sizes", default="10,50,200")
     parser.add_argument("--json", default="benchmarks/results/sparse.json")
     parser.add_argument("--preparation-only", action="store_true")
+    parser.add_argument("--mixed-only", action="store_true")
     args = parser.parse_args()
+    if args.mixed_only:  # rewrites only the MixedMode rows of the JSON
+        rows = [mixed_mode(n, args.rounds) for n in (1000, 10_000)]
+        with open(args.json) as handle:
+            payload = json.load(handle)
+        payload["mixed_mode"] = rows
+        with open(args.json, "w") as handle:
+            json.dump(payload, handle, indent=2, default=float)
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     problems = ("diffusion", "bruss1d", "stencil2d")
     large = [(p, 100_000) for p in problems] + [("stencil2d", 1_000_000)]
@@ -459,6 +520,7 @@ def main() -> None:
         "finite_differences": fd,
         "hessian": hess,
         "fd_hessian_preparation": fd_hess,
+        "mixed_mode": [mixed_mode(n, args.rounds) for n in (1000, 10_000)],
     }
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     with open(args.json, "w") as handle:

@@ -8,6 +8,7 @@ from typing import Any
 import array_api_strict as xps
 import numpy as np
 
+import differentiation_interface as di
 from differentiation_interface._array import convert, namespace_of, to_numpy
 
 
@@ -54,3 +55,14 @@ def assert_like(result: Any, like: Any) -> None:
     assert namespace_of(result) is namespace_of(like)
     assert device(result) == device(like)
     assert result.dtype == like.dtype
+
+
+def available(backend: Any) -> Any:
+    """``backend`` as a pytest parameter, skipped where its engine is not installed."""
+    import pytest
+
+    return pytest.param(
+        backend,
+        id=repr(backend),
+        marks=pytest.mark.skipif(not di.check_available(backend), reason="engine not installed"),
+    )

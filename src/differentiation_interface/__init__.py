@@ -20,6 +20,7 @@ from .adtypes import (
     AutoFiniteDiff,
     AutoJAX,
     AutoTorch,
+    MixedMode,
     SecondOrder,
 )
 from .backends import check_available, check_inplace
@@ -100,6 +101,7 @@ __all__ = [
     "ImmutableOutputError",
     "KnownHessianSparsity",
     "KnownJacobianSparsity",
+    "MixedMode",
     "Prep",
     "PreparationMismatchError",
     "SecondOrder",

@@ -34,6 +34,7 @@ __all__ = [
     "AutoFiniteDiff",
     "AutoJAX",
     "AutoTorch",
+    "MixedMode",
     "SecondOrder",
 ]
 
@@ -287,6 +288,15 @@ class AutoAutograd(AbstractBackend):
         return "reverse"
 
 
+def _check_parts(selector: AbstractBackend, roles: tuple[str, ...]) -> None:
+    """A composite selector's parts must be selectors themselves."""
+    for role in roles:
+        part: Any = getattr(selector, role)
+        if not isinstance(part, AbstractBackend):
+            msg = f"`{type(selector).__name__}` takes backend selectors; got {role}={part!r}."
+            raise TypeError(msg)
+
+
 @dataclass(frozen=True, repr=False)
 class SecondOrder(AbstractBackend):
     """Compose two backends for second-order operators: ``outer`` differentiates ``inner``.
@@ -318,13 +328,62 @@ class SecondOrder(AbstractBackend):
     _engine: ClassVar[str] = "differentiation_interface.operators._second_order:SecondOrderEngine"
 
     def __post_init__(self) -> None:
-        for role in ("outer", "inner"):
-            part: Any = getattr(self, role)
-            if not isinstance(part, AbstractBackend):
-                msg = f"`SecondOrder` takes backend selectors; got {role}={part!r}."
-                raise TypeError(msg)
+        _check_parts(self, ("outer", "inner"))
 
     @property
     def mode(self) -> str:
         """Mode of the outer backend."""
         return self.outer.mode
+
+
+@dataclass(frozen=True, repr=False)
+class MixedMode(AbstractBackend):
+    """Two backends for one Jacobian: ``forward`` pushes columns, ``reverse`` pulls rows.
+
+    As the dense backend of ``AutoSparse``, the Jacobian's pattern is split between them
+    (bidirectional coloring): the densest rows by pullbacks of ``reverse``, the rest by
+    pushforwards of ``forward``, or the densest columns by pushforwards and the rest by
+    pullbacks, whichever needs the fewest calls. A pattern with dense rows *and* dense
+    columns needs as many colors as its densest line one-sided (an arrowhead: ``n``) and
+    about 3 both ways. Used directly, ``pushforward`` and ``derivative`` are
+    ``forward``'s, ``pullback``, ``gradient`` and the second-order operators
+    ``reverse``'s, and ``jacobian`` the cheaper side's (``forward`` when ``x`` is no
+    larger than ``f(x)``).
+
+    Parameters
+    ----------
+    forward : AbstractBackend
+        Backend of the pushforwards (a forward-mode backend, or finite differences).
+    reverse : AbstractBackend
+        Backend of the pullbacks (a reverse-mode backend).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> def arrow(x):  # a dense first row and column, plus the diagonal
+    ...     return np.concatenate([[np.sum(x**2)], x[1:] * x[0] + x[1:] ** 3])
+    >>> backend = di.AutoSparse(di.MixedMode(di.AutoFiniteDiff(), di.AutoFiniteDiff()))
+    >>> prep = di.prepare_jacobian(arrow, backend, np.ones(50))
+    >>> prep.ncolors, prep.forward_colors, prep.reverse_colors  # one-sided: 50
+    (3, 2, 1)
+    >>> J = di.jacobian(arrow, backend, np.ones(50), prep=prep)
+    >>> bool(np.allclose(J.toarray()[0], 2.0, atol=1e-6))
+    True
+    """
+
+    forward: AbstractBackend
+    reverse: AbstractBackend
+
+    _engine: ClassVar[str] = "differentiation_interface.operators._mixed_mode:MixedModeEngine"
+
+    def __post_init__(self) -> None:
+        _check_parts(self, ("forward", "reverse"))
+
+    @property
+    def mode(self) -> str:
+        """The mode of the Jacobian's pushforward side: ``"forward"``."""
+        return "forward"
+
+    def _parts(self) -> tuple[AbstractBackend, AbstractBackend]:
+        return (self.forward, self.reverse)

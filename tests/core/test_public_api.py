@@ -37,7 +37,7 @@ PREPARE = [f"prepare_{op}" for op in OPERATORS] + [
     "prepare_pullback_same_point",
     "prepare_hvp_same_point",
 ]
-SELECTORS = ["AutoFiniteDiff", "AutoJAX", "AutoTorch", "AutoAutograd", "SecondOrder"]
+SELECTORS = ["AutoFiniteDiff", "AutoJAX", "AutoTorch", "AutoAutograd", "SecondOrder", "MixedMode"]
 ERRORS = [
     "DIError",
     "BackendUnavailableError",

@@ -10,24 +10,17 @@ import scipy.sparse as sp
 
 import differentiation_interface as di
 from differentiation_interface.testing.sparse_scenarios import SparseScenario, sparse_scenarios
+from tests.helpers import available
 
 SCENARIOS = sparse_scenarios()
 
 
-def _available(backend: Any) -> Any:
-    return pytest.param(
-        backend,
-        id=repr(backend),
-        marks=pytest.mark.skipif(not di.check_available(backend), reason="engine not installed"),
-    )
-
-
 DENSE = [
-    _available(di.AutoJAX(mode="forward")),
-    _available(di.AutoJAX()),
-    _available(di.AutoTorch(mode="forward")),
-    _available(di.AutoTorch()),
-    _available(di.AutoAutograd()),
+    available(di.AutoJAX(mode="forward")),
+    available(di.AutoJAX()),
+    available(di.AutoTorch(mode="forward")),
+    available(di.AutoTorch()),
+    available(di.AutoAutograd()),
 ]
 
 

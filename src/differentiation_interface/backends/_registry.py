@@ -7,7 +7,7 @@ import importlib.util
 import threading
 from typing import Any
 
-from ..adtypes import AbstractBackend, SecondOrder
+from ..adtypes import AbstractBackend, MixedMode, SecondOrder
 from ..errors import ArgumentTypeError, BackendUnavailableError
 from ._base import Engine
 
@@ -135,6 +135,8 @@ def check_inplace(backend: AbstractBackend) -> bool:
     _check_selector(backend)
     if isinstance(backend, SecondOrder):
         return check_inplace(backend.inner)
+    if isinstance(backend, MixedMode):
+        return check_inplace(backend.forward) and check_inplace(backend.reverse)
     inplace = getattr(backend, "_inplace_support", None)
     if inplace is not None:
         return bool(inplace())

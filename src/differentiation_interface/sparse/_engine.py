@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -38,7 +38,7 @@ from .._array import (
     to_numpy,
     transformed,
 )
-from ..adtypes import AbstractBackend, AutoJAX, SecondOrder
+from ..adtypes import AbstractBackend, AutoJAX, MixedMode, SecondOrder
 from ..backends import Engine, Fn, engine_for
 from ..backends._base import ExpressPlan, HessianPlan, JacobianPlan
 from ..errors import UnsupportedOperationError
@@ -48,7 +48,10 @@ from ._detection import detect_hessian, detect_jacobian
 from ._outputs import output_for
 from ._selectors import AutoSparse
 
-__all__ = ["SparseEngine", "SparseHessianPlan", "SparseJacobianPlan"]
+if TYPE_CHECKING:
+    from ..operators._mixed_mode import MixedModeEngine
+
+__all__ = ["SparseEngine", "SparseHessianPlan", "SparseJacobianPlan", "SparseMixedJacobianPlan"]
 
 
 def _forward(selector: AbstractBackend, engine: Engine) -> bool:
@@ -232,6 +235,93 @@ class SparseJacobianPlan(_SparsePlan, JacobianPlan):
         return y, data
 
 
+class SparseMixedJacobianPlan(_SparsePlan, JacobianPlan):
+    """Jacobian from compressed pushforwards *and* pullbacks (bidirectional coloring,
+    ``MixedMode(forward, reverse)`` as the dense backend; ``_coloring.bicoloring``).
+
+    Attributes
+    ----------
+    sparsity : scipy.sparse.csr_array
+        The boolean pattern, shape ``(y.size, x.size)``.
+    column_colors, row_colors : numpy.ndarray
+        The pushforward color of each column and the pullback color of each row (``-1``:
+        in no seed).
+    forward_colors, reverse_colors : int
+        Pushforwards and pullbacks per Jacobian.
+    ncolors : int
+        Their sum: calls of the dense backends per Jacobian (one batched call per side).
+    partition : str
+        ``"mixed"``.
+    sparse_output : bool
+        Whether results are sparse matrices (``out=`` needs ``output="dense"``).
+    order : str
+        The vertex order of the greedy colorings that won.
+    colors_per_split : dict
+        Total colors of each split tried (see ``_coloring.bicoloring.Bicoloring``).
+    """
+
+    partition = "mixed"
+
+    def __init__(self, backend: AutoSparse, dense: Engine, fn: Fn, x: Any, y: Any) -> None:
+        xp, device = namespace_of(x), replicated_for(x)
+        self.xp = xp
+        pattern = detect_jacobian(backend.sparsity_detector, fn, x, y)
+        self.sparsity = pattern
+        algorithm = backend.coloring_algorithm
+        split = C.bicoloring(pattern, algorithm.orders, seed=algorithm.seed)
+        self.column_colors, self.row_colors = split.column_colors, split.row_colors
+        self.forward_colors, self.reverse_colors = split.forward_colors, split.reverse_colors
+        self.ncolors = self.forward_colors + self.reverse_colors
+        self.order, self.colors_per_split = split.order, split.colors_per_split
+        self.dtype = xp.result_type(x.dtype, y.dtype)
+        if is_complex_dtype(xp, self.dtype):
+            msg = (
+                "AutoSparse(MixedMode(...)) computes real Jacobians; for a complex x or f(x), "
+                "use a one-sided dense backend (AutoSparse(AutoJAX(mode='forward')), ...)."
+            )
+            raise UnsupportedOperationError(msg)
+        self.sparse_output = backend.output == "sparse"
+        self.output = output_for(pattern, xp, device, self.dtype, dense=not self.sparse_output)
+        self.index = _index(split.index, xp, device)
+        size = max(math.prod(x.shape), math.prod(y.shape), 1)
+        sides = cast("MixedModeEngine", dense)
+        self.pushes: _Compressed | None = None
+        self.pulls: _Compressed | None = None
+        if self.forward_colors:
+            seeds = _mixed_seeds(self.column_colors, self.forward_colors, x)
+            self.pushes = _Compressed("pushforward", sides.pushing, fn, x, seeds, y, size=size)
+        if self.reverse_colors:
+            seeds = _mixed_seeds(self.row_colors, self.reverse_colors, y)
+            self.pulls = _Compressed("pullback", sides.pulling, fn, x, seeds, y, size=size)
+        if self.ncolors:
+            self.fuse(fn, x)
+
+    def evaluate(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
+        """``(f(x) or None, nonzeros in CSR order)``."""
+        xp = namespace_of(x)
+        parts, y = [], None
+        for compressed in (self.pushes, self.pulls):
+            if compressed is not None:
+                out, part = compressed.run(fn, x, value=value and y is None)
+                y = out if y is None else y
+                parts.append(xp.reshape(part, (-1,)))
+        if not parts:
+            empty = xp.zeros((0,), dtype=self.dtype, device=replicated_for(x))
+            return (fn(x) if value else None), empty
+        flat = parts[0] if len(parts) == 1 else xp.concat(parts)
+        data = xp.take(flat, self.index)
+        if data.dtype != self.dtype:
+            data = xp.astype(data, self.dtype)
+        return y, data
+
+
+def _mixed_seeds(colors: Any, ncolors: int, like: Any) -> Any:
+    """:func:`_seeds` for a coloring with neutral (``-1``) entries."""
+    xp = namespace_of(like)
+    matrix = C.mixed_seeds(colors, ncolors).reshape((ncolors, *like.shape))
+    return convert(matrix.astype(host_dtype(like)), xp, device_for(like, matrix.shape))
+
+
 class SparseHessianPlan(_SparsePlan, HessianPlan):
     """Hessian from compressed Hessian-vector products (star or acyclic coloring).
 
@@ -392,6 +482,8 @@ class SparseEngine(Engine):
         return build_plan("hvp", self.dense, fn, x, tx, y, same_point=same_point)
 
     def prepare_jacobian(self, fn: Fn, x: Any, *, y: Any) -> JacobianPlan:
+        if isinstance(self.backend.dense, MixedMode):
+            return SparseMixedJacobianPlan(self.backend, self.dense, fn, x, y)
         return SparseJacobianPlan(self.backend, self.dense, fn, x, y)
 
     def prepare_hessian(self, fn: Fn, x: Any, *, y: Any) -> HessianPlan:

@@ -3,7 +3,8 @@
 ``orders`` sorts the vertices of a graph for the greedy algorithms, ``greedy`` colors the
 column-intersection graph of a Jacobian (column or row coloring) or the adjacency graph of a
 Hessian (star or acyclic coloring), ``decompression`` turns a coloring into the 0/1 seeds
-and the gather (or substitution) that recovers the nonzeros from the compressed results.
+and the gather (or substitution) that recovers the nonzeros from the compressed results;
+``bicoloring`` splits a Jacobian between pushforwards and pullbacks (``di.MixedMode``).
 
 ``kernels`` decides when the compiled loops of ``compiled_loops`` (numba, imported only for
 large graphs and only when installed) replace the Python loops; they compute the same colors.
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from .orders import ORDERS, Order, vertex_order
 
 if TYPE_CHECKING:
+    from .bicoloring import Bicoloring, bicoloring, mixed_seeds
     from .decompression import (
         ColoringError,
         column_index,
@@ -46,14 +48,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ORDERS",
+    "Bicoloring",
     "ColoringError",
     "Order",
     "acyclic_coloring",
     "best_coloring",
+    "bicoloring",
     "column_coloring",
     "column_graph",
     "column_index",
     "count_colors",
+    "mixed_seeds",
     "row_index",
     "seeds",
     "star_coloring",
@@ -64,27 +69,31 @@ __all__ = [
 ]
 
 #: the names loaded on first access, by submodule
-_LAZY = dict.fromkeys(
-    (
-        "ColoringError",
-        "column_index",
-        "count_colors",
-        "row_index",
-        "seeds",
-        "star_index",
-        "substitution",
-    ),
-    "decompression",
-) | dict.fromkeys(
-    (
-        "acyclic_coloring",
-        "best_coloring",
-        "column_coloring",
-        "column_graph",
-        "star_coloring",
-        "symmetric_graph",
-    ),
-    "greedy",
+_LAZY = (
+    dict.fromkeys(
+        (
+            "ColoringError",
+            "column_index",
+            "count_colors",
+            "row_index",
+            "seeds",
+            "star_index",
+            "substitution",
+        ),
+        "decompression",
+    )
+    | dict.fromkeys(
+        (
+            "acyclic_coloring",
+            "best_coloring",
+            "column_coloring",
+            "column_graph",
+            "star_coloring",
+            "symmetric_graph",
+        ),
+        "greedy",
+    )
+    | dict.fromkeys(("Bicoloring", "bicoloring", "mixed_seeds"), "bicoloring")
 )
 
 
