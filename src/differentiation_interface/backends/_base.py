@@ -343,6 +343,9 @@ class Engine:
         The engine's plans take JAX arrays sharded over several devices as they are and
         lay out their results as ``x`` and ``f(x)`` are (JAX, which compiles for the
         shardings); other engines' plans are run by ``operators._sharded``.
+    point_local : bool
+        Preparations hold for the values of ``x`` they were made at only (a sparsity
+        pattern detected locally): unprepared calls never reuse one.
     native_only_for : dict
         Operators whose ``prepare_<operator>`` serves some inputs only and returns ``None``
         (the generic fallback) for the others, with the inputs it serves (finite
@@ -353,6 +356,7 @@ class Engine:
     reverse: ClassVar[bool] = False
     traces: bool = False
     shards: ClassVar[bool] = False
+    point_local: bool = False
     native_only_for: ClassVar[dict[str, str]] = {}
 
     def __init__(self, backend: Any) -> None:

@@ -309,7 +309,7 @@ def _find_prep(
             )
 
         found = cached(op, f, backend, call_signature(x, tangents or (), contexts, y), make)
-        if found.quick_x is not None:
+        if found.quick_x is not None and not engine_for(backend).point_local:
             _fastpath.remember(op.name, f, backend, x, tangents, found)
         return found
     if not isinstance(prep, Prep):
@@ -325,12 +325,14 @@ def cached(
     """The cached preparation of an unprepared call with this signature, or a new one from
     ``make()``, cached unless the engine traces ``f`` and its state is too large to watch.
 
-    Never cached: a preparation made for JAX tracers (an unprepared call inside a caller's
+    Never cached: a preparation whose engine is ``point_local`` (its plan holds for the
+    values of ``x`` it was made at, e.g. ``TracerLocalSparsityDetector``), and one made for
+    JAX tracers (an unprepared call inside a caller's
     ``jit``, ``vmap``, ``grad`` or ``scan``). It may hold the tracers of that trace, which
     are invalid in any other (JAX's ``UnexpectedTracerError``); the caller's own trace runs
     once per compilation, so preparing there again costs no more than the trace itself.
     """
-    if traced_signature(signature):
+    if traced_signature(signature) or engine_for(backend).point_local:
         return make()
     key = (op.name, f, backend, signature)
     found = _cache.get(key)

@@ -32,6 +32,7 @@ from ._selectors import (
     GreedyColoringAlgorithm,
     KnownHessianSparsity,
     KnownJacobianSparsity,
+    TracerLocalSparsityDetector,
     TracerSparsityDetector,
 )
 
@@ -42,6 +43,7 @@ __all__ = [
     "GreedyColoringAlgorithm",
     "KnownHessianSparsity",
     "KnownJacobianSparsity",
+    "TracerLocalSparsityDetector",
     "TracerSparsityDetector",
     "hessian_sparsity",
     "jacobian_sparsity",

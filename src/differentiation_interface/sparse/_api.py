@@ -8,7 +8,7 @@ from .._array import namespace_of, precision_scope
 from ..backends import Fn
 from ..errors import ArgumentTypeError
 from ..operators._validate import check_contexts, check_x
-from ._selectors import AbstractSparsityDetector, TracerSparsityDetector
+from ._selectors import AbstractSparsityDetector, TracerLocalSparsityDetector
 
 __all__ = ["hessian_sparsity", "jacobian_sparsity"]
 
@@ -40,7 +40,8 @@ def jacobian_sparsity(
         The point (of any namespace); with :class:`TracerSparsityDetector` only its shape and
         dtype matter.
     detector : AbstractSparsityDetector
-        :class:`TracerSparsityDetector`, :class:`DenseSparsityDetector` or
+        :class:`TracerSparsityDetector`, :class:`TracerLocalSparsityDetector` (the pattern at
+        ``x``), :class:`DenseSparsityDetector` or
         :class:`KnownJacobianSparsity`.
     *contexts : Constant or Cache
         Extra arguments of ``f``.
@@ -65,14 +66,15 @@ def jacobian_sparsity(
            [ True,  True, False],
            [False,  True,  True]])
     """
-    from ._detection import detect_jacobian, trace
+    from ._detection import TRACERS, detect_jacobian, trace
 
     x = _check("jacobian_sparsity", x, detector, contexts)
     xp = namespace_of(x)
     fn = Fn(f, contexts, y)
     with precision_scope(xp, x, *(c.value for c in contexts)):
-        if isinstance(detector, TracerSparsityDetector):
-            return trace(fn, x, second_order=False)[0]
+        if isinstance(detector, TRACERS):
+            local = isinstance(detector, TracerLocalSparsityDetector)
+            return trace(fn, x, second_order=False, local=local)[0]
         return detect_jacobian(detector, fn, x, fn(x))
 
 
@@ -86,7 +88,8 @@ def hessian_sparsity(f: Any, x: Any, detector: AbstractSparsityDetector, *contex
     x : array
         The point (of any namespace).
     detector : AbstractSparsityDetector
-        :class:`TracerSparsityDetector`, :class:`DenseSparsityDetector` or
+        :class:`TracerSparsityDetector`, :class:`TracerLocalSparsityDetector` (the pattern at
+        ``x``), :class:`DenseSparsityDetector` or
         :class:`KnownHessianSparsity`.
     *contexts : Constant or Cache
         Extra arguments of ``f``.
@@ -110,14 +113,15 @@ def hessian_sparsity(f: Any, x: Any, detector: AbstractSparsityDetector, *contex
            [False,  True,  True,  True],
            [False, False,  True,  True]])
     """
-    from ._detection import detect_hessian, trace
+    from ._detection import TRACERS, detect_hessian, trace
 
     x = _check("hessian_sparsity", x, detector, contexts)
     xp = namespace_of(x)
     fn = Fn(f, contexts)
     with precision_scope(xp, x, *(c.value for c in contexts)):
-        if isinstance(detector, TracerSparsityDetector):
-            _, pattern, shape = trace(fn, x, second_order=True)
+        if isinstance(detector, TRACERS):
+            local = isinstance(detector, TracerLocalSparsityDetector)
+            _, pattern, shape = trace(fn, x, second_order=True, local=local)
             if shape != ():
                 from ..errors import FunctionOutputError
 

@@ -1,7 +1,8 @@
 """Sparsity detection: from a detector, a function and a point to a boolean pattern.
 
 Tracing runs ``f`` once on :class:`~._tracer.TracedArray` arguments (see
-:mod:`._tracer`). Contexts are traced too: a ``Constant`` becomes an array of unknown
+:mod:`._tracer`); local tracing (``TracerLocalSparsityDetector``) gives them ``x``'s values
+as primals. Contexts are traced too: a ``Constant`` becomes an array of unknown
 values (it may change between calls, so a zero in it is never taken as structural), a
 ``Cache`` an array of unknown values that ``f`` may write into, and the ``y`` buffer of a
 two-argument function an array whose pattern is whatever ``f`` writes into it.
@@ -25,34 +26,54 @@ from ._selectors import (
     DenseSparsityDetector,
     KnownHessianSparsity,
     KnownJacobianSparsity,
+    TracerLocalSparsityDetector,
     TracerSparsityDetector,
 )
 from ._tracer import Tape, TracedArray, TracingError, install, lift
 
-__all__ = ["detect_hessian", "detect_jacobian", "trace"]
+__all__ = ["TRACERS", "detect_hessian", "detect_jacobian", "trace"]
+
+#: The detectors that trace f (global, or local at x).
+TRACERS = (TracerSparsityDetector, TracerLocalSparsityDetector)
 
 
-def _unknown(value: Any, tape: Tape) -> Any:
-    """A context value as an array of unknown values (others pass unchanged)."""
+def _unknown(value: Any, tape: Tape, *, at: bool = False) -> Any:
+    """A context value as an array of unknown values (others pass unchanged); with ``at``
+    (a ``Constant`` in local detection), one that carries its values as a primal."""
     if is_array(value):
-        return TracedArray(tuple(value.shape), host_dtype(value))
+        primal = to_numpy(value) if at else None
+        return TracedArray(tuple(value.shape), host_dtype(value), primal=primal)
     if isinstance(value, bool | int | float | complex):
-        return TracedArray((), np.asarray(value).dtype)
+        return TracedArray((), np.asarray(value).dtype, primal=np.asarray(value) if at else None)
     return value
 
 
 def trace(
-    fn: Fn, x: Any, *, second_order: bool
+    fn: Fn, x: Any, *, second_order: bool, local: bool = False
 ) -> tuple[P.Pattern, P.Pattern | None, tuple[int, ...]]:
-    """Run ``fn`` on traced arguments: ``(Jacobian pattern, Hessian pattern, output shape)``."""
+    """Run ``fn`` on traced arguments: ``(Jacobian pattern, Hessian pattern, output shape)``.
+
+    ``local``: the traced arrays carry their values at ``x`` (and ``Constant`` contexts
+    theirs), for :class:`TracerLocalSparsityDetector`."""
     install()
+    if local and transformed(x):
+        msg = (
+            "TracerLocalSparsityDetector finds the pattern at x's values, and an x traced by "
+            "a transformation (jit, vmap, grad, scan) has none: prepare outside the "
+            "transformation on a concrete x and pass prep= inside it, or use "
+            "TracerSparsityDetector(), which needs only x's shape."
+        )
+        raise UnsupportedOperationError(msg)
     n = math.prod(x.shape)
     tape = Tape(n, second_order=second_order, device=device_of(x))
-    traced_x = TracedArray(tuple(x.shape), host_dtype(x), pattern=P.eye(n), tape=tape)
+    primal = to_numpy(x) if local else None
+    traced_x = TracedArray(
+        tuple(x.shape), host_dtype(x), pattern=P.eye(n), tape=tape, primal=primal
+    )
     args = []
     for context in fn.contexts:
         if isinstance(context, Constant | Cache):
-            args.append(_unknown(context.value, tape))
+            args.append(_unknown(context.value, tape, at=local and isinstance(context, Constant)))
         else:  # pragma: no cover - validation accepts no other context kinds
             args.append(context.value)
     output: Any
@@ -85,8 +106,9 @@ def trace(
 def detect_jacobian(detector: AbstractSparsityDetector, fn: Fn, x: Any, y: Any) -> P.Pattern:
     """The ``(y.size, x.size)`` Jacobian pattern of ``fn`` at ``x`` (``y = fn(x)``)."""
     shape = (math.prod(y.shape), math.prod(x.shape))
-    if isinstance(detector, TracerSparsityDetector):
-        pattern, _, out_shape = trace(fn, x, second_order=False)
+    if isinstance(detector, TRACERS):
+        local = isinstance(detector, TracerLocalSparsityDetector)
+        pattern, _, out_shape = trace(fn, x, second_order=False, local=local)
         if tuple(out_shape) != tuple(y.shape):
             msg = (
                 f"Sparsity detection: traced f returned shape {tuple(out_shape)}, but f(x) has "
@@ -110,8 +132,9 @@ def detect_jacobian(detector: AbstractSparsityDetector, fn: Fn, x: Any, y: Any) 
 def detect_hessian(detector: AbstractSparsityDetector, fn: Fn, x: Any, y: Any) -> P.Pattern:
     """The ``(x.size, x.size)`` symmetric Hessian pattern of a scalar ``fn`` at ``x``."""
     n = math.prod(x.shape)
-    if isinstance(detector, TracerSparsityDetector):
-        _, pattern, out_shape = trace(fn, x, second_order=True)
+    if isinstance(detector, TRACERS):
+        local = isinstance(detector, TracerLocalSparsityDetector)
+        _, pattern, out_shape = trace(fn, x, second_order=True, local=local)
         if tuple(out_shape) != ():
             msg = f"Hessian sparsity needs f to return a 0-d array; it returned shape {out_shape}."
             raise FunctionOutputError(msg)

@@ -46,7 +46,7 @@ from ..operators._dispatch import build_plan
 from . import _coloring as C
 from ._detection import detect_hessian, detect_jacobian
 from ._outputs import output_for
-from ._selectors import AutoSparse
+from ._selectors import AutoSparse, TracerLocalSparsityDetector
 
 if TYPE_CHECKING:
     from ..operators._mixed_mode import MixedModeEngine
@@ -441,6 +441,7 @@ class SparseEngine(Engine):
     def __init__(self, backend: AutoSparse) -> None:
         super().__init__(backend)
         self.dense = engine_for(backend.dense)
+        self.point_local = isinstance(backend.sparsity_detector, TracerLocalSparsityDetector)
         self.forward = self.dense.forward  # type: ignore[misc]
         self.reverse = self.dense.reverse  # type: ignore[misc]
 

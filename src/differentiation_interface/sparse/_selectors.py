@@ -22,6 +22,7 @@ __all__ = [
     "GreedyColoringAlgorithm",
     "KnownHessianSparsity",
     "KnownJacobianSparsity",
+    "TracerLocalSparsityDetector",
     "TracerSparsityDetector",
 ]
 
@@ -72,6 +73,45 @@ class TracerSparsityDetector(AbstractSparsityDetector):
     array([[ True,  True, False, False],
            [False,  True,  True, False],
            [False, False,  True,  True]])
+    """
+
+
+@dataclass(frozen=True, repr=False)
+class TracerLocalSparsityDetector(AbstractSparsityDetector):
+    """The sparsity pattern at one point ``x``, by tracing ``f`` with ``x``'s values.
+
+    Like :class:`TracerSparsityDetector`, ``f`` runs once on a tracing array namespace, but
+    the traced arrays also carry their values at ``x``, so operations whose derivative
+    depends on the branch taken keep only that branch's dependencies: ``where`` the branch
+    chosen at ``x``, ``maximum``/``minimum``/``clip`` (hence ReLU) the operand that wins (both
+    at a tie), a product an operand's dependencies only where the other factor is nonzero at
+    ``x``. Comparisons have values, so Python control flow on them (``if x[0] > 0:``)
+    follows the branch taken at ``x`` instead of raising. The result is at least as sparse
+    as the global pattern, and never misses a nonzero of the Jacobian *at x*.
+
+    It is valid at that point only: elsewhere another branch may be taken and the pattern
+    miss nonzeros. ``AutoSparse`` with this detector therefore never reuses a preparation
+    for an unprepared call (each call detects again, at its own ``x``); a preparation passed
+    as ``prep=`` is for the point it was made at. Second-order patterns (Hessians) stay
+    global in their second-order terms. ``x`` needs values: inside a caller's ``jit``,
+    prepare outside. ``Constant`` contexts are taken at their values too (valid for those
+    values only).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import differentiation_interface as di
+    >>> from array_api_compat import array_namespace
+    >>> def relu_layer(x):
+    ...     xp = array_namespace(x)
+    ...     return xp.maximum(x[1:] + x[:-1], 0.0)
+    >>> x = np.array([1.0, -3.0, 1.0, 2.0])
+    >>> di.jacobian_sparsity(relu_layer, x, di.TracerLocalSparsityDetector()).toarray()
+    array([[False, False, False, False],
+           [False, False, False, False],
+           [False, False,  True,  True]])
+    >>> di.jacobian_sparsity(relu_layer, x, di.TracerSparsityDetector()).sum()  # global
+    np.int64(6)
     """
 
 
