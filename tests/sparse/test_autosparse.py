@@ -353,7 +353,7 @@ def test_selectors() -> None:
     with pytest.raises(TypeError, match="GreedyColoringAlgorithm"):
         di.AutoSparse(FD, coloring_algorithm="natural")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="output"):
-        di.AutoSparse(FD, output="coo")  # type: ignore[arg-type]
+        di.AutoSparse(FD, output="csc")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="order"):
         di.GreedyColoringAlgorithm("fastest")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="decompression"):

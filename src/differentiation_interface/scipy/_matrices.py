@@ -20,11 +20,11 @@ __all__ = ["to_scipy_matrix"]
 
 
 def _sparse_values(matrix: Any) -> Any:
-    """The nonzeros (CSR order) of a torch CSR tensor or a JAX BCOO, or None."""
+    """The nonzeros (CSR order) of a torch CSR tensor, a JAX BCOO or a SparseCOO, or None."""
     layout = getattr(matrix, "layout", None)
     if layout is not None and "sparse_csr" in str(layout):
         return matrix.values()
-    if type(matrix).__name__ == "BCOO":
+    if type(matrix).__name__ in ("BCOO", "SparseCOO"):  # AutoSparse's: in CSR order
         return matrix.data
     return None
 

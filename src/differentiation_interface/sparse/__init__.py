@@ -25,6 +25,7 @@ first use of ``AutoSparse``.
 """
 
 from ._api import hessian_sparsity, jacobian_sparsity
+from ._coo import SparseCOO
 from ._selectors import (
     AbstractSparsityDetector,
     AutoSparse,
@@ -43,6 +44,7 @@ __all__ = [
     "GreedyColoringAlgorithm",
     "KnownHessianSparsity",
     "KnownJacobianSparsity",
+    "SparseCOO",
     "TracerLocalSparsityDetector",
     "TracerSparsityDetector",
     "hessian_sparsity",

@@ -208,8 +208,8 @@ class SparseJacobianPlan(_SparsePlan, JacobianPlan):
             index = C.row_index(pattern, self.colors)
         self.dtype = xp.result_type(x.dtype, y.dtype)
         self.conjugate = not forward and is_complex_dtype(xp, self.dtype)
-        self.sparse_output = backend.output == "sparse"  # ``out=`` needs a dense result
-        self.output = output_for(pattern, xp, device, self.dtype, dense=not self.sparse_output)
+        self.sparse_output = backend.output != "dense"  # ``out=`` needs a dense result
+        self.output = output_for(pattern, xp, device, self.dtype, kind=backend.output)
         self.index = _index(index, xp, device)
         self.compressed = None
         if self.ncolors:
@@ -280,8 +280,8 @@ class SparseMixedJacobianPlan(_SparsePlan, JacobianPlan):
                 "use a one-sided dense backend (AutoSparse(AutoJAX(mode='forward')), ...)."
             )
             raise UnsupportedOperationError(msg)
-        self.sparse_output = backend.output == "sparse"
-        self.output = output_for(pattern, xp, device, self.dtype, dense=not self.sparse_output)
+        self.sparse_output = backend.output != "dense"
+        self.output = output_for(pattern, xp, device, self.dtype, kind=backend.output)
         self.index = _index(split.index, xp, device)
         size = max(math.prod(x.shape), math.prod(y.shape), 1)
         sides = cast("MixedModeEngine", dense)
@@ -366,8 +366,8 @@ class SparseHessianPlan(_SparsePlan, HessianPlan):
         else:
             _refuse_sharded_substitution(x)
             self.substitution = C.substitution(pattern, self.colors, result[1], result[2])
-        self.sparse_output = backend.output == "sparse"
-        self.output = output_for(pattern, xp, device, x.dtype, dense=not self.sparse_output)
+        self.sparse_output = backend.output != "dense"
+        self.output = output_for(pattern, xp, device, x.dtype, kind=backend.output)
         self.compressed = None
         self.gradient = None
         if self.ncolors:
@@ -462,7 +462,7 @@ class SparseEngine(Engine):
 
     def sparse_result(self, operator: str) -> bool:
         # the operators this engine prepares itself (below); the rest are the dense engine's
-        return self.backend.output == "sparse" and operator in ("jacobian", "hessian")
+        return self.backend.output != "dense" and operator in ("jacobian", "hessian")
 
     def prepare_pushforward(self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool) -> Any:
         return build_plan("pushforward", self.dense, fn, x, tx, y, same_point=same_point)

@@ -8,6 +8,8 @@ torch                                   ``torch.sparse_csr_tensor`` on ``x``'s d
 JAX                                     ``jax.experimental.sparse.BCOO`` on ``x``'s device
 CuPy                                    ``cupyx.scipy.sparse.csr_matrix`` on ``x``'s device
 any, with ``output="dense"``            a dense array of the caller's namespace and device
+any, with ``output="coo"``              :class:`SparseCOO`: index and value arrays of the
+                                        caller's namespace and device
 ======================================  ==============================================
 
 The structure (row pointers, column indices) is converted to the caller's namespace once,
@@ -36,6 +38,7 @@ from .._array import (
     to_numpy,
 )
 from . import _pattern as P
+from ._coo import SparseCOO
 
 __all__ = ["Output", "output_for"]
 
@@ -211,12 +214,52 @@ class DenseOutput(Output):
         return xp.reshape(dense, (m, n))
 
 
-def output_for(
-    pattern: P.Pattern, xp: ModuleType, device: Any, dtype: Any, *, dense: bool
-) -> Output:
-    """The output builder for a caller of namespace ``xp`` on ``device``."""
-    if dense:
+class CooOutput(Output):
+    """:class:`SparseCOO` of the caller's namespace: the indices converted once; fresh
+    copies per result where arrays are mutable (results never share memory)."""
+
+    def __init__(self, pattern: P.Pattern, xp: ModuleType, device: Any, dtype: Any) -> None:
+        super().__init__(pattern, xp, device, dtype)
+        rows = np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
+        small = max(self.shape, default=0) < 2**31 - 1
+        kind = np.int32 if small else np.int64
+        self.row = convert(rows.astype(kind), xp, device)
+        self.col = convert(self.indices.astype(kind), xp, device)
+        self.immutable = is_jax_namespace(xp)
+        if self.immutable:
+            _register_jax_pytree()
+
+    def __call__(self, data: Any) -> Any:
+        if self.immutable:
+            return SparseCOO(data, self.row, self.col, self.shape)
+        xp = self.xp
+        row, col = xp.asarray(self.row, copy=True), xp.asarray(self.col, copy=True)
+        return SparseCOO(data, row, col, self.shape)
+
+
+_registered: list[bool] = []
+
+
+def _register_jax_pytree() -> None:
+    """Make :class:`SparseCOO` a JAX pytree (its arrays the leaves, the shape static), once;
+    JAX is loaded: the caller's arrays are JAX's."""
+    if _registered:
+        return
+    sys.modules["jax"].tree_util.register_pytree_node(
+        SparseCOO,
+        lambda c: ((c.data, c.row, c.col), c.shape),
+        lambda shape, leaves: SparseCOO(leaves[0], leaves[1], leaves[2], shape),
+    )
+    _registered.append(True)
+
+
+def output_for(pattern: P.Pattern, xp: ModuleType, device: Any, dtype: Any, *, kind: str) -> Output:
+    """The output builder of ``AutoSparse(..., output=kind)`` for a caller of namespace
+    ``xp`` on ``device``."""
+    if kind == "dense":
         return DenseOutput(pattern, xp, device, dtype)
+    if kind == "coo":
+        return CooOutput(pattern, xp, device, dtype)
     if is_torch_namespace(xp):
         return TorchOutput(pattern, xp, device, dtype)
     if is_jax_namespace(xp):

@@ -355,8 +355,10 @@ class AutoSparse(AbstractBackend):
         Where the pattern comes from (default: :class:`TracerSparsityDetector`).
     coloring_algorithm : GreedyColoringAlgorithm
         How the pattern is colored.
-    output : {"sparse", "dense"}
-        Kind of the returned matrices.
+    output : {"sparse", "dense", "coo"}
+        Kind of the returned matrices: the ecosystem's sparse matrix, a dense array, or a
+        :class:`~differentiation_interface.SparseCOO` (index and value arrays of the
+        caller's namespace, for any namespace).
 
     Examples
     --------
@@ -385,7 +387,7 @@ class AutoSparse(AbstractBackend):
     coloring_algorithm: GreedyColoringAlgorithm = field(
         default=GreedyColoringAlgorithm(), kw_only=True
     )
-    output: Literal["sparse", "dense"] = field(default="sparse", kw_only=True)
+    output: Literal["sparse", "dense", "coo"] = field(default="sparse", kw_only=True)
 
     _engine: ClassVar[str] = "differentiation_interface.sparse._engine:SparseEngine"
 
@@ -408,8 +410,10 @@ class AutoSparse(AbstractBackend):
                 f"got {coloring!r}."
             )
             raise TypeError(msg)
-        if self.output not in ("sparse", "dense"):
-            msg = f"`AutoSparse` takes output='sparse' or 'dense'; got output={self.output!r}."
+        if self.output not in ("sparse", "dense", "coo"):
+            msg = (
+                f"`AutoSparse` takes output='sparse', 'dense' or 'coo'; got output={self.output!r}."
+            )
             raise ValueError(msg)
 
     @property
