@@ -327,3 +327,70 @@ def test_a_torch_f_writing_into_x_inside_jax_grad_gets_a_library_error():
     with pytest.raises(Exception, match="wrote into its argument x"):
         jax.jit(jax.grad(lambda v: jnp.sum(g(v))))(x)
     np.testing.assert_array_equal(np.asarray(x), [1.0, 2.0, 3.0, 4.0])  # x unchanged
+
+
+SCALE = {"value": 2.0}
+
+
+def _scaled(x):
+    return x * SCALE["value"]
+
+
+def test_a_change_of_what_a_jax_f_reads_reaches_value_and_gradient():
+    """JAX traces f once; a global f reads changing afterwards must not leave the bridge's
+    compiled value and prepared pullback stale (closed form: d(sum(c x))/dx = c)."""
+    g = di.DifferentiateWith(_scaled, di.AutoJAX())
+    x = torch.ones(3, requires_grad=True)
+    try:
+        for scale in (2.0, 5.0, 5.0, -1.5):
+            SCALE["value"] = scale
+            y = g(x)
+            torch.testing.assert_close(y.detach(), torch.full((3,), scale))
+            (gx,) = torch.autograd.grad(y.sum(), x)
+            torch.testing.assert_close(gx, torch.full((3,), scale))
+    finally:
+        SCALE["value"] = 2.0
+
+
+def test_an_f_counting_its_calls_is_not_traced_again_every_call():
+    traces = []
+
+    def counted(x):
+        traces.append(1)  # what f writes itself is its output, not state it reads
+        return jnp.sin(x) * x
+
+    g = di.DifferentiateWith(counted, di.AutoJAX())
+    x = torch.linspace(0.5, 1.5, 4, dtype=torch.float64, requires_grad=True)
+    for _ in range(4):
+        (gx,) = torch.autograd.grad(g(x).sum(), x)
+    with torch.no_grad():
+        torch.testing.assert_close(gx, torch.sin(x) + x * torch.cos(x))
+    first = len(traces)
+    for _ in range(3):
+        torch.autograd.grad(g(x).sum(), x)
+    assert len(traces) == first  # compiled once: no new trace
+
+
+@pytest.mark.parametrize(
+    ("make", "dtype"),
+    [
+        (lambda: torch.linspace(0.5, 1.5, 4, dtype=torch.bfloat16), "bfloat16"),
+        (lambda: torch.tensor([1 + 2j, 3 - 1j], dtype=torch.complex64).conj(), "complex64"),
+    ],
+)
+def test_small_tensors_numpy_cannot_view_cross_with_their_values(make, dtype):
+    """bfloat16 (no numpy dtype) and tensors with a lazy conjugate bit go by DLPack or a
+    resolved copy, not by a numpy view."""
+    from differentiation_interface.compose._rules import to_namespace
+
+    t = make()
+    out = to_namespace(t, jnp)
+    assert str(out.dtype) == dtype
+    np.testing.assert_array_equal(
+        np.asarray(out.astype(jnp.float32) if dtype == "bfloat16" else out),
+        (t.float() if dtype == "bfloat16" else t.resolve_conj()).numpy(),
+    )
+    from differentiation_interface._array import namespace_of
+
+    back = to_namespace(out, namespace_of(t))
+    assert back.dtype == t.dtype

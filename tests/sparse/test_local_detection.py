@@ -153,3 +153,21 @@ def test_refused_inside_a_callers_jit_with_the_fix() -> None:
     backend = di.AutoSparse(di.AutoJAX(mode="forward"), sparsity_detector=LOCAL)
     with pytest.raises(di.UnsupportedOperationError, match="prepare outside the transformation"):
         jax.jit(lambda v: di.jacobian(f, backend, v).todense())(jnp.ones(3))
+
+
+def test_composite_backends_over_a_local_detector_detect_again_too() -> None:
+    """First-order operators of SecondOrder(outer, inner) are inner's: its sparse
+    Jacobian's local pattern must not be reused at another point either."""
+    A = _banded(10, 4)
+
+    def relu(x: Any) -> Any:
+        xp = array_namespace(x)
+        return xp.maximum(A @ x, 0.0)
+
+    sparse = di.AutoSparse(di.AutoFiniteDiff(), sparsity_detector=LOCAL)
+    backend = di.SecondOrder(di.AutoFiniteDiff(), sparse)
+    rng = np.random.default_rng(5)
+    for _ in range(4):  # a reused local pattern would miss the newly active units
+        x = rng.normal(size=10)
+        J = di.jacobian(relu, backend, x).toarray()
+        np.testing.assert_allclose(J, (A @ x > 0)[:, None] * A, atol=1e-6)

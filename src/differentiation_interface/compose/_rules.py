@@ -30,8 +30,6 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-import numpy as np
-
 from .._array import (
     convert,
     device_of,
@@ -42,7 +40,9 @@ from .._array import (
     precision_scope,
     small_host_view,
 )
+from .._freshness import Witness
 from ..adtypes import AbstractBackend, AutoJAX, AutoTorch
+from ..backends import engine_for
 from ..contexts import Constant, Context
 from ..errors import FunctionOutputError
 from ..operators import (
@@ -63,9 +63,6 @@ _WROTE_INTO_X = (
     "copy inside f (x = x.clone() for torch, xp.asarray(x, copy=True) in general)."
 )
 
-#: Host arrays up to this size cross by copy (:func:`to_namespace`).
-_SMALL = 1 << 16
-
 
 def to_namespace(a: Any, xp: ModuleType, device: Any = None) -> Any:
     """``a`` as an array of ``xp``, zero-copy through DLPack where both sides allow it.
@@ -77,12 +74,10 @@ def to_namespace(a: Any, xp: ModuleType, device: Any = None) -> Any:
     """
     if namespace_of(a) is xp:
         return a if device is None else convert(a, xp, device)
-    if isinstance(a, np.ndarray) and a.nbytes <= _SMALL:  # a host callback's buffers
-        return from_numpy(a, xp, device)  # a copy where torch must not alias them: cheap
+    view = small_host_view(a)  # numpy (a host callback's buffers), CPU torch or JAX
+    if view is not None:
+        return from_numpy(view, xp, device)  # copies what torch must not alias: cheap here
     if device is None:
-        view = small_host_view(a)
-        if view is not None:
-            return from_numpy(view, xp, None)
         from_dlpack = getattr(xp, "from_dlpack", None)
         if from_dlpack is not None and hasattr(a, "__dlpack__"):
             try:
@@ -153,10 +148,45 @@ class Rules:
         self._tokens = itertools.count()
         # f computing on JAX arrays for a JAX backend: compiled (see value)
         self._value_program: Callable[..., Any] | None = (
-            sys.modules["jax"].jit(f)
+            self._compiled_value()
             if isinstance(backend, AutoJAX) and is_jax_namespace(xp)
             else None
         )
+        # An engine that traces f (JAX) bakes what f reads besides its arguments into the
+        # preparations and the compiled value; they are dropped when that changes, as the
+        # library's cache of unprepared calls does (see _freshness). None: nothing traced yet.
+        self._traces = engine_for(backend).traces
+        self._armed = False  # the state f reads is recorded (since the last trace of f)
+        self._witness: Witness | None = None  # that record; None: too large to watch
+
+    def _compiled_value(self) -> Callable[..., Any]:
+        # a new function each time: jax.jit keeps its compilations per function object
+        f = self.f
+        return sys.modules["jax"].jit(lambda *args: f(*args))  # type: ignore[no-any-return]  # noqa: PLW0108
+
+    def _current(self) -> None:
+        """Drop what was traced from ``f`` if what ``f`` reads besides its arguments changed
+        since (a state too large to watch: every time)."""
+        if not self._armed or (self._witness is not None and self._witness.holds()):
+            return
+        with self._lock:
+            self._preps.clear()
+            self._specs.clear()
+            self._armed = False
+            if self._value_program is not None:
+                self._value_program = self._compiled_value()
+
+    def _traced(self, run: Callable[[], Any]) -> Any:
+        """``run()``, which may trace ``f``; the first time, the state ``f`` reads is recorded
+        around it (what ``f`` writes itself while traced, a counter, is not watched)."""
+        if not self._traces or self._armed:
+            return run()
+        before = Witness.of(self.f)
+        out = run()
+        after = Witness.of(self.f)
+        self._witness = None if after is None else after.without_changes_since(before)
+        self._armed = True
+        return out
 
     # --- the arrays ---------------------------------------------------------------------
 
@@ -173,7 +203,7 @@ class Rules:
     def _prep(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
         prep = self._preps.get(key)
         if prep is None:
-            prep = make()
+            prep = self._traced(make)
             with self._lock:
                 prep = self._preps.setdefault(key, prep)
         return prep
@@ -195,13 +225,14 @@ class Rules:
         turns ``f``'s operations into one dispatch (two eager operations at n = 10: 20 µs,
         compiled 6 µs, measured). If compiling fails, ``f`` runs eagerly from then on (and
         raises its own error if it has one)."""
+        self._current()
         xh = self.here(x)
         values = tuple(c.value for c in self._contexts(ctx))
         with precision_scope(self.xp, xh, *values):
             program = self._value_program
             if program is not None:
                 try:
-                    return program(xh, *values)
+                    return self._traced(lambda: program(xh, *values))
                 except Exception:  # noqa: BLE001 - f does not compile: eagerly below
                     self._value_program = None
             return self.f(xh, *values)
@@ -213,6 +244,7 @@ class Rules:
         array); ``f`` is evaluated once per kind, with numerical warnings silenced since
         only the shape counts.
         """
+        self._current()
         key = (*self._kind(x), *(self._kind(c) if is_array(c) else type(c) for c in ctx))
         spec = self._specs.get(key)
         if spec is None:
@@ -225,6 +257,7 @@ class Rules:
 
     def pushforward(self, x: Any, ctx: tuple[Any, ...], ts: tuple[Any, ...]) -> tuple[Any, ...]:
         """``J(x) t`` for each ``t`` of ``ts`` (one batched call)."""
+        self._current()
         x, ts = self.here(x), tuple(self.here(t) for t in ts)
         contexts = self._contexts(ctx)
         prep = self._prep(
@@ -235,6 +268,7 @@ class Rules:
 
     def pullback(self, x: Any, ctx: tuple[Any, ...], us: tuple[Any, ...]) -> tuple[Any, ...]:
         """``J(x)^T u`` for each ``u`` of ``us`` (one batched call)."""
+        self._current()
         x, us = self.here(x), tuple(self.here(u) for u in us)
         contexts = self._contexts(ctx)
         prep = self._prep(
@@ -245,6 +279,7 @@ class Rules:
 
     def hvp(self, x: Any, ctx: tuple[Any, ...], u: Any, dxs: tuple[Any, ...]) -> tuple[Any, ...]:
         """``sum_i u_i H_i(x) dx`` for each ``dx``: the derivative of ``J(x)^T u`` along ``dx``."""
+        self._current()
         x, u, dxs = self.here(x), self.here(u), tuple(self.here(t) for t in dxs)
         contexts = (Constant(u), *self._contexts(ctx))
         prep = self._prep(

@@ -29,6 +29,7 @@ class MixedModeEngine(Engine):
         self.pushing = engine_for(backend.forward)
         self.pulling = engine_for(backend.reverse)
         self.traces = self.pushing.traces or self.pulling.traces
+        self.point_local = self.pushing.point_local or self.pulling.point_local
 
     def max_batch(self, size: int) -> int:
         return min(self.pushing.max_batch(size), self.pulling.max_batch(size))

@@ -66,6 +66,7 @@ class SecondOrderEngine(Engine):
         self.forward = self._inner.forward  # type: ignore[misc]
         self.reverse = self._inner.reverse  # type: ignore[misc]
         self.traces = self._outer.traces or self._inner.traces
+        self.point_local = self._outer.point_local or self._inner.point_local
 
     @property
     def outer(self) -> Engine:
