@@ -176,6 +176,25 @@ def test_fun_then_jac_evaluates_f_once_per_point():
     np.testing.assert_allclose(value, rosen(result.x), rtol=1e-10)
 
 
+@pytest.mark.parametrize(
+    ("backend", "x0"),
+    [
+        (di.AutoJAX(), jnp.zeros(N)),  # float32; JAX results reach numpy read-only
+        (di.AutoJAX(), np.zeros(N)),
+        (di.AutoTorch(), torch.zeros(N, dtype=torch.float64)),  # a view of the torch result
+    ],
+    ids=["jax-arrays", "jax-numpy", "torch"],
+)
+def test_gradients_handed_to_scipy_are_writable_and_never_the_kept_one(backend, x0):
+    obj = Objective(rosenbrock, backend, x0)
+    for get in (obj.jac, lambda x: obj.fun_and_jac(x)[1]):
+        grad = get(X)
+        assert grad.flags.writeable
+        grad[:] = 0.0  # scipy may write into what it gets
+        np.testing.assert_allclose(get(X), rosen_der(X), rtol=1e-5, atol=1e-4)
+    assert obj.nfev == 1
+
+
 def test_minimize_with_jac_true_and_autograd():
     obj = Objective(rosenbrock, di.AutoAutograd(), np.zeros(N))
     result = minimize(obj.fun_and_jac, obj.x0, jac=True, method="L-BFGS-B")

@@ -32,14 +32,18 @@ from ..errors import ArgumentTypeError, ArgumentValueError
 __all__ = ["FlatLayout", "as_float64"]
 
 
+_FLOAT64 = np.dtype(np.float64)  # numpy's one native float64 dtype: ``is`` is the check
+
+
 def as_float64(
-    a: Any, to_host: Callable[[Any], np.ndarray[Any, Any]] = to_numpy
+    a: Any, to_host: Callable[[Any], np.ndarray[Any, Any]] = to_numpy, writable: bool = True
 ) -> np.ndarray[Any, Any]:
-    """``a`` (an array of any namespace) as a writable 1-D float64 numpy array; copies only
-    when needed (another dtype, another device, a read-only buffer). ``to_host`` is the
-    conversion to numpy (a layout's :func:`~.._array.host_bridge` one)."""
+    """``a`` (an array of any namespace) as a 1-D float64 numpy array, writable unless
+    ``writable=False``; copies only when needed (another dtype, another device, a read-only
+    buffer). ``to_host`` is the conversion to numpy (a layout's
+    :func:`~.._array.host_bridge` one)."""
     out = to_host(a).reshape(-1)
-    if out.dtype != np.float64 or not out.flags.writeable:
+    if out.dtype is not _FLOAT64 or (writable and not out.flags.writeable):
         out = np.array(out, dtype=np.float64)
     return out
 
@@ -119,11 +123,11 @@ class FlatLayout:
         if (
             self.float64_vector
             and type(v) is np.ndarray
-            and v.dtype == np.float64
-            and v.shape == self.shapes[0]
+            and v.dtype is _FLOAT64
+            and v.shape == self.vector_shape
         ):
             return v
-        if type(v) is np.ndarray and v.dtype == self.np_dtype and v.shape == self.vector_shape:
+        if type(v) is np.ndarray and v.dtype is self.np_dtype and v.shape == self.vector_shape:
             flat = v  # scipy's own vector in x0's dtype: the hot path
         else:
             flat = np.asarray(v)
@@ -140,12 +144,12 @@ class FlatLayout:
         joined = from_numpy(flat, self.xp, self.device)
         return unflatten(self.treedef, split(joined, self.sizes, self.shapes, self.dtypes))
 
-    def flatten(self, tree: Any) -> np.ndarray[Any, Any]:
-        """Arrays of this layout (a result like ``x``) as a flat writable float64 numpy
-        vector."""
-        if self.float64_vector and type(tree) is np.ndarray and tree.dtype == np.float64:
-            return tree if tree.flags.writeable else tree.copy()
+    def flatten(self, tree: Any, writable: bool = True) -> np.ndarray[Any, Any]:
+        """Arrays of this layout (a result like ``x``) as a flat float64 numpy vector,
+        writable unless ``writable=False`` (a caller that copies anyway)."""
+        if self.float64_vector and type(tree) is np.ndarray and tree.dtype is _FLOAT64:
+            return tree if not writable or tree.flags.writeable else tree.copy()
         if self._out_of is not None:
-            return as_float64(tree, self._out_of)
+            return as_float64(tree, self._out_of, writable)
         leaves, _ = flatten(tree, self.what)
         return np.concatenate([as_float64(leaf) for leaf in leaves])

@@ -24,11 +24,14 @@ _HESS_OR_HESSP = frozenset({"newton-cg", "trust-ncg", "trust-krylov", "trust-con
 _METHODS = _NO_DERIVATIVES | _GRADIENT_ONLY | _HESS_ONLY | _HESS_OR_HESSP
 
 
+_FLOAT64 = np.dtype(np.float64)  # numpy's one native float64 dtype: ``is`` is the check
+
+
 def point_key(x: Any) -> bytes:
     """The bytes of scipy's vector ``x`` as float64: equal keys, equal points (a bytes
     comparison is a ``memcmp``, several times cheaper than ``np.array_equal`` at scipy's
     sizes, and a copy that later writes into ``x`` cannot change)."""
-    if type(x) is np.ndarray and x.dtype == np.float64:
+    if type(x) is np.ndarray and x.dtype is _FLOAT64:
         return x.tobytes()
     return np.asarray(x, dtype=np.float64).tobytes()
 
@@ -134,17 +137,22 @@ class Objective:
 
     def _evaluate(self, x: Any) -> _LastPoint:
         key = point_key(x)
-        with self._lock:
+        # acquire/release: half the cost of a with-statement, on every evaluation
+        self._lock.acquire()
+        try:
             last = self._last
             if last is not None and last.key == key:
                 return last
-            point = self.layout.unflatten(x)
+            layout = self.layout
             value, grad = ops.value_and_gradient(
-                self.f, self.backend, point, *self.contexts, prep=self._gradient_prep
+                self.f, self.backend, layout.unflatten(x), *self.contexts, prep=self._gradient_prep
             )
-            last = self._last = _LastPoint(key, float(value), self.layout.flatten(grad))
+            # the gradient may stay read-only here: every caller gets a copy
+            last = self._last = _LastPoint(key, float(value), layout.flatten(grad, writable=False))
             self.nfev += 1
             return last
+        finally:
+            self._lock.release()
 
     def fun(self, x: Any) -> float:
         """``f(x)`` as a Python float (the gradient at ``x`` is computed alongside, kept)."""
