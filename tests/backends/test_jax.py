@@ -855,3 +855,90 @@ def test_one_jax_tangent_keeps_the_callers_arrays(backend: Any) -> None:
             assert not x.is_deleted()
             assert not t.is_deleted()
             np.testing.assert_allclose(np.asarray(y), np.asarray(f(x)), rtol=1e-6)
+
+
+def _stacking_refused(monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
+    """Make the call path's stacking of tangents and unstacking of results fail the test
+    while the returned switch's ``"on"`` is true (preparation stacks its tangents once)."""
+    from differentiation_interface.operators import _call, _fastpath
+
+    switch = {"on": False}
+    for module in (_call, _fastpath):
+        for name in ("stack", "unstack"):
+            if hasattr(module, name):
+                original = getattr(module, name)
+
+                def guarded(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                    assert not switch["on"], "one tangent was stacked or its result unstacked"
+                    return _original(*args, **kwargs)
+
+                monkeypatch.setattr(module, name, guarded)
+    return switch
+
+
+@pytest.mark.parametrize("caller", ["jax", "numpy", "torch"])
+@pytest.mark.parametrize("backend", [di.AutoJAX(), FORWARD], ids=["reverse", "forward"])
+def test_one_tangent_crosses_unstacked(
+    backend: Any, caller: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A preparation for one tangent runs programs that take it and return its result
+    without a batch axis: no stacking program, no copy; results against closed forms, and
+    never the caller's tangent itself (identity ``f``, whose derivative is the tangent)."""
+    torch = pytest.importorskip("torch")
+    base = np.linspace(0.5, 2.0, 7)
+    make = {"jax": jnp.asarray, "numpy": np.array, "torch": torch.from_numpy}[caller]
+    x, t = make(base.copy()), make(np.cos(base))
+    rtol = 1e-6 if caller == "jax" else 1e-12  # JAX arrays: float32 (JAX's default)
+
+    def sin_x(v: Any) -> Any:
+        return array_namespace(v).sin(v) * v
+
+    def identity(v: Any) -> Any:
+        return v * 1.0
+
+    jvp = (np.sin(base) + base * np.cos(base)) * np.cos(base)
+    hv = (2 * np.cos(base) - base * np.sin(base)) * np.cos(base)
+    sum_sin_x = lambda v: array_namespace(v).sum(sin_x(v))  # noqa: E731
+    refused = _stacking_refused(monkeypatch)
+    for f, op, expected in (
+        (sin_x, "pushforward", jvp),
+        (sin_x, "pullback", jvp),
+        (identity, "pushforward", np.cos(base)),
+        (identity, "pullback", np.cos(base)),
+        (sum_sin_x, "hvp", hv),
+    ):
+        prep = getattr(di, f"prepare_{op}")(f, backend, x, (t,))
+        assert prep.single
+        refused["on"] = True
+        value_and = getattr(di, "gradient_and_hvp" if op == "hvp" else f"value_and_{op}")
+        for call in (getattr(di, op), value_and):
+            for _ in range(2):  # the quick tier, then again
+                result = call(f, backend, x, (t,), prep=prep)
+                (d,) = result if call is getattr(di, op) else result[-1]
+                assert type(d) is type(t)
+                np.testing.assert_allclose(to_numpy(d), expected, rtol=rtol)
+                if caller != "jax":  # mutable arrays: the result is the caller's own
+                    assert not np.shares_memory(to_numpy(d), to_numpy(t))
+        # through the full call path (a context): the same programs
+        refused["on"] = False
+        g = lambda v, c, f=f: f(v) * c  # noqa: E731
+        prep = getattr(di, f"prepare_{op}")(g, backend, x, (t,), di.Constant(1.0))
+        refused["on"] = True
+        (d,) = getattr(di, op)(g, backend, x, (t,), di.Constant(1.0), prep=prep)
+        refused["on"] = False
+        np.testing.assert_allclose(to_numpy(d), expected, rtol=rtol)
+
+
+def test_one_tangent_preparation_serves_several_tangents_when_not_strict() -> None:
+    """A non-strict preparation made with one tangent, called with three: the stacked
+    programs are traced then, and every result is right."""
+    x = jnp.linspace(0.5, 2.0, 5)
+    tangents = (jnp.ones(5), jnp.cos(x), x)
+    f = lambda v: jnp.sin(v) * v  # noqa: E731
+    derivative = np.asarray(jnp.sin(x) + x * jnp.cos(x))
+    for op in ("pushforward", "pullback"):
+        prep = getattr(di, f"prepare_{op}")(f, di.AutoJAX(), x, tangents[:1], strict=False)
+        results = getattr(di, op)(f, di.AutoJAX(), x, tangents, prep=prep)
+        assert len(results) == 3
+        for r, t in zip(results, tangents, strict=True):
+            np.testing.assert_allclose(np.asarray(r), derivative * np.asarray(t), rtol=1e-6)

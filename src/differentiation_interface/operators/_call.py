@@ -246,11 +246,16 @@ def call(
     if outs is not None:
         _check_outs(op, xp, x, device, count, outs, prep.y_spec)
     fn = Fn(f, convert_contexts(contexts, xp, device), y)
-    seeds = None if tangents is None else stack(xp, tangents)
+    # one tangent for a plan prepared with one: given and returned unstacked
+    one = prep.single and tangents is not None and len(tangents) == 1
     with precision_scope(xp, x, *fn.args):
-        args = (x,) if seeds is None else (x, seeds)
+        if tangents is None:
+            args: tuple[Any, ...] = (x,)
+        else:
+            args = (x, tangents[0] if one else stack(xp, tangents))
+        run = prep.plan.run_single if one else prep.plan.run
         try:
-            results = _fastpath.arrays(prep.plan.run(fn, *args, value=value or fn.inplace))
+            results = _fastpath.arrays(run(fn, *args, value=value or fn.inplace))
         except Exception as err:
             _diagnose(op, prep, fn, x, err)
             raise
@@ -262,11 +267,11 @@ def call(
     if not value:
         if y is not None:  # leave f(x) in the caller's y
             write_out(y, results[0])
-        return _deliver(results[-1], op.results[-1], out)
+        return _deliver(results[-1], op.results[-1], out, one)
     derivatives = results[1:] if op.primal else results
     targets = outs if outs is not None else (None,) * len(derivatives)
     delivered = tuple(
-        _deliver(result, spec, target)
+        _deliver(result, spec, target, one)
         for result, spec, target in zip(derivatives, op.results, targets, strict=True)
     )
     if not op.primal:
@@ -468,11 +473,14 @@ def _refuse_sparse_out(op: OperatorSpec) -> None:
     raise ArgumentValueError(msg)
 
 
-def _deliver(result: Any, spec: Result, out: Any) -> Any:
+def _deliver(result: Any, spec: Result, out: Any, one: bool = False) -> Any:
     """A result written into ``out`` (which is returned), or itself where the call has no
-    ``out=`` for it; a per-tangent batch as a tuple."""
+    ``out=`` for it; a per-tangent batch as a tuple (``one``: the result of a single
+    tangent, without the batch axis)."""
     if not spec.per_tangent:
         return result if out is None else write_out(out, result)
+    if one:
+        return (result,) if out is None else (write_out(out[0], result),)
     if out is None:
         return unstack(result)
     return tuple(write_out(o, result[i, ...]) for i, o in enumerate(out))

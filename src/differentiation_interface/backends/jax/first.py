@@ -143,7 +143,10 @@ class SamePointPlan(JAXPlan):
         """``fun(seeds) -> results`` from the linear map."""
         raise NotImplementedError
 
-    def execute(self, value: bool, x: Any, lead: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
+    def execute(
+        self, value: bool, x: Any, lead: tuple[Any, ...], args: tuple[Any, ...], one: bool = False
+    ) -> Any:
+        # ``one`` never holds: same-point plans keep their stacked program (``single`` is off)
         if self.x64 and not X64.value:
             return in_x64(self.execute, value, x, lead, args)
         io = self.io if type(x) is self.x_type else io_for(x)
