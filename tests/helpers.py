@@ -7,6 +7,7 @@ from typing import Any
 
 import array_api_strict as xps
 import numpy as np
+import pytest
 
 import differentiation_interface as di
 from differentiation_interface._array import convert, namespace_of, to_numpy
@@ -66,3 +67,50 @@ def available(backend: Any) -> Any:
         id=repr(backend),
         marks=pytest.mark.skipif(not di.check_available(backend), reason="engine not installed"),
     )
+
+
+def stacking_refused(monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
+    """Make the call path's stacking of tangents and unstacking of results fail the test
+    while the returned switch's ``"on"`` is true (preparation stacks its tangents once)."""
+    from differentiation_interface.operators import _call, _fastpath
+
+    switch = {"on": False}
+    for module in (_call, _fastpath):
+        for name in ("stack", "unstack"):
+            if hasattr(module, name):
+                original = getattr(module, name)
+
+                def guarded(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                    assert not switch["on"], "one tangent was stacked or its result unstacked"
+                    return _original(*args, **kwargs)
+
+                monkeypatch.setattr(module, name, guarded)
+    return switch
+
+
+def one_tangent_cases(base: np.ndarray[Any, Any]) -> list[tuple[Any, str, np.ndarray[Any, Any]]]:
+    """``(f, operator, expected)`` for one tangent ``cos(base)`` at ``x = base``, with closed
+    forms: ``sin(x) x`` pushed forward and pulled back, the identity (whose derivative is the
+    tangent itself: a result must still not share its memory) and the hvp of
+    ``sum(sin(x) x)``."""
+    from array_api_compat import array_namespace
+
+    def sin_x(v: Any) -> Any:
+        return array_namespace(v).sin(v) * v
+
+    def identity(v: Any) -> Any:
+        return v * 1.0
+
+    def sum_sin_x(v: Any) -> Any:
+        return array_namespace(v).sum(sin_x(v))
+
+    t = np.cos(base)
+    jvp = (np.sin(base) + base * np.cos(base)) * t
+    hv = (2 * np.cos(base) - base * np.sin(base)) * t
+    return [
+        (sin_x, "pushforward", jvp),
+        (sin_x, "pullback", jvp),
+        (identity, "pushforward", t),
+        (identity, "pullback", t),
+        (sum_sin_x, "hvp", hv),
+    ]

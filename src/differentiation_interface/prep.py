@@ -244,8 +244,8 @@ class Prep:
         # x of the quick tier's shape: checked after every quick run (f may change its shape)
         self.quick_shapes = quick_shapes
         self.sparse_result = sparse_result  # the result is a sparse matrix: no out=
-        # The plan takes one tangent unstacked (``plan.run_single``; JAX plans prepared
-        # with one): calls with one tangent stack nothing.
+        # The plan takes one tangent unstacked (``plan.run_single``: JAX plans prepared
+        # with one, torch plans of numpy and torch callers): calls with one stack nothing.
         self.single = bool(getattr(plan, "single", False))
         # The express tier of a prepared call (see operators._fastpath): a callable
         # (op, f, backend, x) giving the result, or None when it cannot serve the call.

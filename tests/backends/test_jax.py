@@ -31,6 +31,7 @@ from differentiation_interface.testing import (  # noqa: E402
     check_scenario,
     default_scenarios,
 )
+from tests.helpers import one_tangent_cases, stacking_refused  # noqa: E402
 
 REVERSE = di.AutoJAX()
 FORWARD = di.AutoJAX(mode="forward")
@@ -857,25 +858,6 @@ def test_one_jax_tangent_keeps_the_callers_arrays(backend: Any) -> None:
             np.testing.assert_allclose(np.asarray(y), np.asarray(f(x)), rtol=1e-6)
 
 
-def _stacking_refused(monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
-    """Make the call path's stacking of tangents and unstacking of results fail the test
-    while the returned switch's ``"on"`` is true (preparation stacks its tangents once)."""
-    from differentiation_interface.operators import _call, _fastpath
-
-    switch = {"on": False}
-    for module in (_call, _fastpath):
-        for name in ("stack", "unstack"):
-            if hasattr(module, name):
-                original = getattr(module, name)
-
-                def guarded(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
-                    assert not switch["on"], "one tangent was stacked or its result unstacked"
-                    return _original(*args, **kwargs)
-
-                monkeypatch.setattr(module, name, guarded)
-    return switch
-
-
 @pytest.mark.parametrize("caller", ["jax", "numpy", "torch"])
 @pytest.mark.parametrize("backend", [di.AutoJAX(), FORWARD], ids=["reverse", "forward"])
 def test_one_tangent_crosses_unstacked(
@@ -890,23 +872,8 @@ def test_one_tangent_crosses_unstacked(
     x, t = make(base.copy()), make(np.cos(base))
     rtol = 1e-6 if caller == "jax" else 1e-12  # JAX arrays: float32 (JAX's default)
 
-    def sin_x(v: Any) -> Any:
-        return array_namespace(v).sin(v) * v
-
-    def identity(v: Any) -> Any:
-        return v * 1.0
-
-    jvp = (np.sin(base) + base * np.cos(base)) * np.cos(base)
-    hv = (2 * np.cos(base) - base * np.sin(base)) * np.cos(base)
-    sum_sin_x = lambda v: array_namespace(v).sum(sin_x(v))  # noqa: E731
-    refused = _stacking_refused(monkeypatch)
-    for f, op, expected in (
-        (sin_x, "pushforward", jvp),
-        (sin_x, "pullback", jvp),
-        (identity, "pushforward", np.cos(base)),
-        (identity, "pullback", np.cos(base)),
-        (sum_sin_x, "hvp", hv),
-    ):
+    refused = stacking_refused(monkeypatch)
+    for f, op, expected in one_tangent_cases(base):
         prep = getattr(di, f"prepare_{op}")(f, backend, x, (t,))
         assert prep.single
         refused["on"] = True

@@ -28,6 +28,7 @@ from differentiation_interface.testing import (  # noqa: E402
     check_scenario,
     default_scenarios,
 )
+from tests.helpers import one_tangent_cases, stacking_refused  # noqa: E402
 
 REVERSE = di.AutoTorch()
 FORWARD = di.AutoTorch(mode="forward")
@@ -782,3 +783,31 @@ def test_host_bridge_elsewhere_converts_like_from_numpy() -> None:
     a = into(np.array([3.0, 4.0]))
     assert array_namespace(a) is array_namespace(xps.asarray(1.0))
     close(out_of(a), [3.0, 4.0])
+
+
+@pytest.mark.parametrize("caller", ["numpy", "torch"])
+@MODES
+def test_one_tangent_crosses_as_a_view(
+    backend: Any, caller: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One tangent reaches the plan as a view with a batch axis of one, not a stacked copy;
+    results against closed forms, and never sharing memory with the caller's tangent
+    (identity ``f``, whose derivative is the tangent itself)."""
+    base = np.linspace(0.5, 2.0, 7)
+    make = np.array if caller == "numpy" else torch.from_numpy
+    x, t = make(base.copy()), make(np.cos(base))
+
+    refused = stacking_refused(monkeypatch)
+    for f, op, expected in one_tangent_cases(base):
+        refused["on"] = False
+        prep = getattr(di, f"prepare_{op}")(f, backend, x, (t,))
+        assert prep.single
+        refused["on"] = True
+        value_and = getattr(di, "gradient_and_hvp" if op == "hvp" else f"value_and_{op}")
+        for call in (getattr(di, op), value_and):
+            result = call(f, backend, x, (t,), prep=prep)
+            (d,) = result if call is getattr(di, op) else result[-1]
+            assert type(d) is type(t)
+            np.testing.assert_allclose(to_numpy(d), expected, rtol=1e-12)
+            assert not np.shares_memory(to_numpy(d), to_numpy(t))
+        refused["on"] = False

@@ -56,7 +56,7 @@ from .io import (
     torch_dtype,
     zeros_like_batch,
 )
-from .plan import Signature, TorchPlan
+from .plan import Signature, TorchPlan, views_tangents
 
 __all__ = [
     "FORWARD_LOCK",
@@ -269,6 +269,7 @@ class TorchPullback(TorchPlan, PullbackPlan):
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
         self.sig = Signature(x, y)
+        self.single = views_tangents(x)
 
     def run(self, fn: Fn, x: Any, ty: Any, *, value: bool) -> tuple[Any, Any]:
         func = self.sig.bind(fn)
@@ -388,6 +389,7 @@ class TorchPushforward(TorchPlan, PushforwardPlan):
         self.sig = Signature(x, y)
         self.chunk = batch_size(self.sig.n, self.sig.m)
         self.batching = Batching()
+        self.single = views_tangents(x)
 
     def run(self, fn: Fn, x: Any, tx: Any, *, value: bool) -> tuple[Any, Any]:
         func = self.sig.bind(fn)

@@ -34,6 +34,7 @@ import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from ...errors import DIError, UnsupportedOperationError
@@ -69,6 +70,12 @@ class Signature:
         return Bound(fn, self.y_shape, self.y_dtype)  # the detached runs' call, kept plain
 
 
+def views_tangents(x: Any) -> bool:
+    """Whether one tangent of a caller like ``x`` can reach a plan as a view with a batch
+    axis of one (:meth:`TorchPlan.run_single`): numpy arrays and plain torch tensors."""
+    return type(x) is np.ndarray or type(x) is torch.Tensor
+
+
 class TorchPlan:
     """Base of every torch plan: preparation and runs on the engine's side (module doc).
 
@@ -87,6 +94,16 @@ class TorchPlan:
     sig: Signature
     operator: ClassVar[str]  # no value here: it comes from the plan base class
     forward: ClassVar[bool] = False
+    #: Whether :meth:`run_single` serves one tangent (plans over tangents set it for the
+    #: callers whose arrays it can view).
+    single: bool = False
+
+    def run_single(self, fn: Fn, x: Any, t: Any, *, value: bool) -> tuple[Any, ...]:
+        """``run`` for one tangent or cotangent ``t``, given and returned without the batch
+        axis: views of the caller's tangent and of the result, where the call path's
+        ``stack`` would copy the tangent (0.15 ms at 4 MB)."""
+        *rest, d = self.run(fn, x, t[None, ...], value=value)  # type: ignore[attr-defined]
+        return (*rest, d[0, ...])
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -35,7 +35,7 @@ from .first import (
     vmapped,
 )
 from .io import Bound, Fun, back, put, torch_dtype, zeros_like_batch
-from .plan import Signature, TorchPlan
+from .plan import Signature, TorchPlan, views_tangents
 
 __all__ = [
     "TorchHVPForward",
@@ -70,6 +70,7 @@ class TorchHVPReverse(TorchPlan, HVPPlan):
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
         self.sig = Signature(x, y)
+        self.single = views_tangents(x)
 
     def run(self, fn: Fn, x: Any, tx: Any, *, value: bool) -> tuple[Any, Any]:
         func = self.sig.bind(fn)
@@ -150,6 +151,7 @@ class TorchHVPForward(TorchPlan, HVPPlan):
         self.sig = Signature(x, y)
         self.chunk = batch_size(self.sig.n)
         self.batching = Batching()
+        self.single = views_tangents(x)
 
     def run(self, fn: Fn, x: Any, tx: Any, *, value: bool) -> tuple[Any, Any]:
         func = self.sig.bind(fn)
