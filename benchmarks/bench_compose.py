@@ -9,10 +9,18 @@ engines' own work at n = 10, and at most 1.2x that work at n = 1e6 (CPU). Two di
   ``torch.autograd.grad`` of the torch part, DLPack back.
 * **JAX inside torch**: ``loss.backward()`` with ``g = DifferentiateWith(jax_f, AutoJAX())``
   against ``torch.autograd.grad`` of the torch part and ``jax.vjp`` of a jitted ``jax_f``
-  (by hand, DLPack both ways).
+  (by hand, DLPack both ways), and at n = 10 against the leanest ``torch.autograd.Function``
+  written for this one ``f`` (numpy views into the compiled value and VJP, copies out): what
+  a bridge costs at least.
 
 A third candidate, *own work*, runs each engine's part alone on arrays of its own made
-beforehand (no conversion at all): the floor. ``f(x) = sin(x) * x``, float32.
+beforehand (no conversion at all): the floor. For JAX that is its value and its VJP, each
+one compiled program (``jax.jit(f)``, ``jax.jit`` of ``jax.vjp`` applied to the cotangent):
+the cheapest way JAX gives a value now and a VJP later. Keeping JAX's residuals between the
+two (``jax.jit(lambda x: jax.vjp(f, x))`` and a compiled apply) measured slower at
+n = 1e6 (9.2 ms against 7.6), and an eager ``jax.vjp`` function costs ~200 µs at n = 10; an
+earlier version of this floor computed the residuals outside the timed region, which no
+bridge can. ``f(x) = sin(x) * x``, float32.
 
 Run: ``python benchmarks/bench_compose.py [--rounds 31]``; prints Markdown tables and writes
 ``benchmarks/results/compose.json``.
@@ -100,19 +108,39 @@ def jax_in_torch(n: int, rounds: int) -> GroupResult:
     x = torch.linspace(0.5, 2.0, n, dtype=torch.float32)
     np.testing.assert_allclose(bridged(x), by_hand(x), rtol=1e-5, atol=1e-5)
     xj = jnp.asarray(x.numpy())
-    _, vjp0 = jax.vjp(jitted, xj)
+    vjp_of = jax.jit(lambda x, u: jax.vjp(jax_f, x)[1](u)[0])
     y0 = torch.sin(x) * x
     gy0 = jnp.asarray((2 * y0).numpy())
 
     def own_work() -> Any:
+        jitted(xj).block_until_ready()
         y = y0.detach().requires_grad_(True)
         torch.autograd.grad((y**2).sum(), y)
-        jitted(xj).block_until_ready()
-        return vjp0(gy0)[0].block_until_ready()
+        return vjp_of(xj, gy0).block_until_ready()
+
+    class Bridge(torch.autograd.Function):
+        """The leanest bridge written for this one f: numpy views in, copies out."""
+
+        @staticmethod
+        def forward(ctx: Any, x: Any) -> Any:
+            ctx.save_for_backward(x)
+            return torch.from_numpy(np.array(jitted(x.detach().numpy())))
+
+        @staticmethod
+        def backward(ctx: Any, gy: Any) -> Any:
+            (x,) = ctx.saved_tensors
+            return torch.from_numpy(np.array(vjp_of(x.detach().numpy(), gy.numpy())))
+
+    def function_by_hand(x: Any) -> Any:
+        t = x.detach().requires_grad_(True)
+        (Bridge.apply(t) ** 2).sum().backward()
+        return t.grad
 
     group = Group(f"JAX inside torch .backward(), n={n}", rounds=rounds)
     group.add("own work", own_work)
     group.add("by hand", lambda: by_hand(x))
+    if n <= 10**4:  # numpy views: host memory, small arrays
+        group.add("autograd.Function by hand", lambda: function_by_hand(x))
     group.add("DifferentiateWith", lambda: bridged(x))
     return group.run()
 

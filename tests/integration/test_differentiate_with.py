@@ -394,3 +394,37 @@ def test_small_tensors_numpy_cannot_view_cross_with_their_values(make, dtype):
 
     back = to_namespace(out, namespace_of(t))
     assert back.dtype == t.dtype
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_small_torch_tensors_reach_the_jax_programs_without_a_conversion(dtype, monkeypatch):
+    """A JAX f inside a torch loss: small CPU tensors go into the compiled JAX value and
+    derivative programs as numpy views (no conversion dispatch of their own); value,
+    gradient (backward) and JVP (torch.func.jvp) against closed forms, in both precisions."""
+    from differentiation_interface.compose._rules import Rules
+
+    g = di.DifferentiateWith(lambda x: jnp.sin(x) * x, di.AutoJAX())
+    x = torch.linspace(0.5, 2.0, 9, dtype=dtype)
+    t = torch.cos(x)
+
+    def run():
+        xr = x.clone().requires_grad_(True)
+        y = g(xr)
+        (gx,) = torch.autograd.grad((y**2).sum(), xr)
+        _, jv = torch.func.jvp(g, (x,), (t,))
+        return y.detach(), gx, jv
+
+    run()  # prepares; the calls below must not convert x, the cotangent or the tangent
+
+    def refuse(self, a):
+        raise AssertionError("converted an array the JAX program could take as it is")
+
+    monkeypatch.setattr(Rules, "here", refuse)
+    y, gx, jv = run()
+    with torch.no_grad():
+        fx = torch.sin(x) * x
+        dfx = torch.sin(x) + x * torch.cos(x)
+    rtol = 1e-6 if dtype == torch.float32 else 1e-12
+    for got, expected in ((y, fx), (gx, 2 * fx * dfx), (jv, dfx * t)):
+        assert got.dtype == dtype
+        torch.testing.assert_close(got, expected, rtol=rtol, atol=rtol)
