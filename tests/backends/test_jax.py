@@ -909,3 +909,37 @@ def test_one_tangent_preparation_serves_several_tangents_when_not_strict() -> No
         assert len(results) == 3
         for r, t in zip(results, tangents, strict=True):
             np.testing.assert_allclose(np.asarray(r), derivative * np.asarray(t), rtol=1e-6)
+
+
+def test_prepared_calls_never_trace_f_again() -> None:
+    """Everything a prepared call runs is compiled at preparation: a one-tangent
+    pushforward, pullback and hvp (unstacked programs), and the engines that stack their
+    seeds themselves, here a sparse Jacobian of one color (a diagonal)."""
+    traces = []
+
+    def f(v: Any) -> Any:
+        traces.append(1)
+        return array_namespace(v).sin(v) * v
+
+    def total(v: Any) -> Any:
+        return array_namespace(v).sum(f(v))
+
+    x = jnp.linspace(0.5, 2.0, 6)
+    t = jnp.cos(x)
+    sparse = di.AutoSparse(di.AutoJAX(mode="forward"), output="dense")
+    derivative = np.asarray(jnp.sin(x) + x * jnp.cos(x))
+    second = np.asarray(2 * jnp.cos(x) - x * jnp.sin(x))
+    cases = [
+        ("pushforward", (f, REVERSE, x, (t,)), derivative * np.asarray(t)),
+        ("pullback", (f, REVERSE, x, (t,)), derivative * np.asarray(t)),
+        ("hvp", (total, REVERSE, x, (t,)), second * np.asarray(t)),
+        ("jacobian", (f, sparse, x), np.diag(derivative)),
+    ]
+    preps = [getattr(di, f"prepare_{op}")(*args) for op, args, _ in cases]
+    count = len(traces)
+    for (op, args, expected), prep in zip(cases, preps, strict=True):
+        for _ in range(2):
+            result = getattr(di, op)(*args, prep=prep)
+            got = result if op == "jacobian" else result[0]
+            np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-6)
+    assert len(traces) == count  # nothing traced f after preparation

@@ -75,9 +75,14 @@ class Fn:
         Whether ``f`` may be evaluated on points stacked along a new leading axis.
         ``None`` lets an engine find out; ``False`` forbids it (derived functions, two-argument
         functions and functions with ``Cache`` contexts are never batchable).
+    unstacked : bool
+        Set by the operator layer when it prepares for one tangent, which its calls hand to
+        the plan without a batch axis (``plan.run_single``, where ``plan.single``): an
+        engine that compiles may then compile for that alone. Other users of plans (sparse
+        and composite engines) stack their seeds and leave it false.
     """
 
-    __slots__ = ("args", "batchable", "contexts", "f", "y")
+    __slots__ = ("args", "batchable", "contexts", "f", "unstacked", "y")
 
     def __init__(
         self,
@@ -86,10 +91,12 @@ class Fn:
         y: Any = None,
         *,
         batchable: bool | None = None,
+        unstacked: bool = False,
     ) -> None:
         self.f = f
         self.contexts = contexts
         self.args = tuple(c.value for c in contexts)
+        self.unstacked = unstacked
         self.y = y
         if y is not None or any(isinstance(c, Cache) for c in contexts):
             batchable = False

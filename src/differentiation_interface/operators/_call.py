@@ -107,7 +107,8 @@ def prepare(
     engine = engine_for(backend)
     device = device_of(x)
     signature = call_signature(x, tangents or (), contexts, y)
-    fn = Fn(f, convert_contexts(contexts, xp, device), y)
+    one = tangents is not None and len(tangents) == 1  # calls give it unstacked (plan.single)
+    fn = Fn(f, convert_contexts(contexts, xp, device), y, unstacked=one)
     with precision_scope(xp, x, *(c.value for c in contexts)):
         try:
             y0 = evaluate(op, fn, x, xp)

@@ -129,6 +129,8 @@ class Setup:
         Sizes of ``x`` and ``f(x)``.
     batch : int
         Most basis seeds pushed in one ``vmap`` (memory bound).
+    unstacked : bool
+        Whether calls give the one tangent without its batch axis (``Fn.unstacked``).
     jx, jseeds, jdyn
         The preparation's arguments in JAX form, to compile the plan by running it once.
     options : dict or None
@@ -175,6 +177,7 @@ class Setup:
         self.jseeds = None if seeds is None else self.io.put(seeds)
         self.jdyn = layout.dynamic(fn.args, self.io)
         self.has_aux = fn.has_aux
+        self.unstacked = fn.unstacked  # calls give the one tangent unstacked (Fn)
         chosen = getattr(engine.backend, "compiler_options", None)
         self.options = compiler_options(chosen, self.jx) if defaults or chosen else None
 
@@ -268,13 +271,15 @@ class JAXPlan(ExpressPlan):
         self.nones: tuple[None, ...] = (None,) * (self.slots - 1)
         self.plain = jit(self.build(s, value=False), self.lead, s.layout, s.sharding, s.options)
         self.with_value = jit(self.build(s, value=True), self.lead, s.layout, s.sharding, s.options)
-        # One tangent (the common case): stacking it and unstacking its result are two
-        # eager programs (10 us at n = 10) and a copy of it (0.4 ms at 4 MB), so the plan
-        # compiles programs taking and returning it unstacked, where the batch axis of one
-        # is XLA's to remove. The stacked programs stay, traced on first use (a non-strict
-        # preparation given several tangents). Not for results laid out over devices.
+        # One tangent from the operator layer (the common case): stacking it and unstacking
+        # its result are two eager programs (10 us at n = 10) and a copy of it (0.4 ms at
+        # 4 MB), so the plan compiles programs taking and returning it unstacked, where the
+        # batch axis of one is XLA's to remove. The stacked programs stay, traced on first
+        # use (a non-strict preparation given several tangents). Not for results laid out
+        # over devices; not for plans of other users, which stack (Fn.unstacked).
         self.single = (
             self.lead == 2
+            and s.unstacked
             and s.jseeds is not None
             and s.jseeds.shape[0] == 1
             and not s.places
