@@ -135,15 +135,30 @@ def small_host_view(a: Any) -> np.ndarray[Any, Any] | None:
             return a.numpy()  # type: ignore[no-any-return]
         except (TypeError, RuntimeError):  # bfloat16, a conjugate or negative bit: DLPack
             return None
-    if aac.is_jax_array(a) and getattr(a, "nbytes", _SMALL_FOR_JAX + 1) <= _SMALL_FOR_JAX:
-        if np.dtype(a.dtype).kind not in "biufc":  # bfloat16 and other ml_dtypes: DLPack
-            return None
-        try:
-            (device,) = a.devices()
-        except (ValueError, AttributeError, TypeError):  # a tracer, or several devices
-            return None
-        return np.asarray(a) if device.platform == "cpu" else None
+    if aac.is_jax_array(a):
+        return _small_jax_host_view(a)
     return None
+
+
+#: The last JAX sharding found to be one CPU device: results of one program share their
+#: sharding object, so the common case is one identity test (reading the device costs 3 µs).
+_host_sharding: list[Any] = [None]
+
+
+def _small_jax_host_view(a: Any) -> np.ndarray[Any, Any] | None:
+    """:func:`small_host_view` of a JAX array."""
+    try:
+        dtype, sharding = a.dtype, a.sharding
+    except Exception:  # noqa: BLE001 - a tracer: no sharding, no values
+        return None
+    if dtype.kind not in "biufc" or a.size * dtype.itemsize > _SMALL_FOR_JAX:
+        return None  # bfloat16 and other ml_dtypes go by DLPack; so do large arrays
+    if sharding is not _host_sharding[0]:
+        devices = getattr(sharding, "device_set", ())
+        if len(devices) != 1 or next(iter(devices)).platform != "cpu":
+            return None
+        _host_sharding[0] = sharding
+    return np.asarray(a)
 
 
 def _torch_safe(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

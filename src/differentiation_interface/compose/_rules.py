@@ -205,8 +205,11 @@ class Rules:
         if self._value_program is None or self.device is not None:
             return None
         torch = sys.modules.get("torch")
-        if type(a) is not np.ndarray and (torch is None or type(a) is not torch.Tensor):
-            return None  # JAX arrays stay as they are; other kinds convert
+        if type(a) is not np.ndarray:
+            if torch is None or type(a) is not torch.Tensor:
+                return None  # JAX arrays stay as they are; other kinds convert
+            if a.requires_grad:  # a value only (the bridges differentiate, not this)
+                a = a.detach()
         view = small_host_view(a)
         return view if view is not None and view.dtype.isnative else None
 
