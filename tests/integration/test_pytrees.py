@@ -257,3 +257,87 @@ def test_mixed_precision_leaves_on_the_tree_itself() -> None:
         assert g["b"].dtype == np.float64
         np.testing.assert_allclose(g["a"], [2.0, 4.0], rtol=1e-6)
         np.testing.assert_allclose(g["b"], [27.0], rtol=1e-12)
+
+
+def _affine_loss(p: dict[str, Any], X: Any, unused: Any = None) -> Any:
+    return ((X @ p["w"] + p["b"]) ** 2).sum()
+
+
+def _affine_gradient(p: dict[str, Any], X: Any) -> dict[str, np.ndarray]:
+    """Closed form: r = X w + b, d/dw = 2 X^T r, d/db = 2 sum over rows of r."""
+    w, b, Xn = (to_numpy(a) for a in (p["w"], p["b"], X))
+    r = Xn @ w + b
+    return {"w": 2 * Xn.T @ r, "b": 2 * r.sum(axis=0)}
+
+
+def test_prepared_torch_tree_gradient_checked_by_one_tensor_guard(monkeypatch) -> None:
+    """A prepared gradient of a dict of tensors with a tensor context takes the express
+    route (one C++ guard over leaves and context), and every call it cannot serve goes the
+    full way: leaves requiring grad (results stay on the caller's graph), other strides,
+    no_grad and inference mode, another shape (the report names the leaf)."""
+    from differentiation_interface.operators import _trees
+
+    rng = np.random.default_rng(0)
+    p = {"w": torch.asarray(rng.normal(size=(3, 2))), "b": torch.asarray(rng.normal(size=2))}
+    X = torch.asarray(rng.normal(size=(4, 3)))
+    backend = di.AutoTorch()
+    prep = di.prepare_gradient(_affine_loss, backend, p, di.Constant(X))
+
+    def close(g: dict[str, Any], expected: dict[str, np.ndarray]) -> None:
+        assert set(g) == {"w", "b"}
+        for k, value in expected.items():
+            np.testing.assert_allclose(to_numpy(g[k].detach()), value, rtol=1e-12)
+
+    full = _trees._native_call
+    taken = []
+    monkeypatch.setattr(_trees, "_native_call", lambda *a, **k: taken.append(1) or full(*a, **k))
+    close(di.gradient(_affine_loss, backend, p, di.Constant(X), prep=prep), _affine_gradient(p, X))
+    assert taken == []  # the express route served it
+    q = {"w": p["w"].T.contiguous().T, "b": p["b"]}  # same values, other strides
+    close(di.gradient(_affine_loss, backend, q, di.Constant(X), prep=prep), _affine_gradient(q, X))
+    expected = _affine_gradient(p, X)
+    with torch.no_grad():
+        close(di.gradient(_affine_loss, backend, p, di.Constant(X), prep=prep), expected)
+    with torch.inference_mode():
+        close(di.gradient(_affine_loss, backend, p, di.Constant(X), prep=prep), expected)
+    attached = {k: v.clone().requires_grad_(True) for k, v in p.items()}
+    g = di.gradient(_affine_loss, backend, attached, di.Constant(X), prep=prep)
+    assert g["w"].requires_grad  # on the caller's graph: a gradient penalty can go through
+    close(g, _affine_gradient(p, X))
+    (gb,) = torch.autograd.grad(g["b"].sum(), attached["b"])  # d/db of 2 sum_rows(r): 2 * rows
+    np.testing.assert_allclose(gb.numpy(), np.full(2, 2.0 * X.shape[0]), rtol=1e-12)
+    assert len(taken) >= 3  # the calls the express route declined went the full way
+    bad = {"w": p["w"], "b": torch.zeros(3, dtype=p["b"].dtype)}
+    with pytest.raises(di.PreparationMismatchError, match=r"\['b'\]|b"):
+        di.gradient(_affine_loss, backend, bad, di.Constant(X), prep=prep)
+    with pytest.raises(di.PreparationMismatchError):
+        di.gradient(_affine_loss, backend, p, di.Constant(X[:2]), prep=prep)
+
+
+def test_prepared_torch_tree_gradient_unused_leaves() -> None:
+    """A leaf f does not use gets zeros; none used at all is a disconnected graph unless
+    AutoTorch(allow_unused=True) (then all zeros)."""
+    rng = np.random.default_rng(1)
+    p = {"w": torch.asarray(rng.normal(size=(3, 2))), "b": torch.asarray(rng.normal(size=2))}
+    X = torch.asarray(rng.normal(size=(4, 3)))
+
+    def only_w(p: dict[str, Any], X: Any) -> Any:
+        return ((X @ p["w"]) ** 2).sum()
+
+    def neither(p: dict[str, Any], X: Any) -> Any:
+        return (X**2).sum()
+
+    backend = di.AutoTorch()
+    prep = di.prepare_gradient(only_w, backend, p, di.Constant(X))
+    for _ in range(2):
+        g = di.gradient(only_w, backend, p, di.Constant(X), prep=prep)
+        np.testing.assert_allclose(g["b"].numpy(), 0.0)
+        r = X.numpy() @ p["w"].numpy()
+        np.testing.assert_allclose(g["w"].numpy(), 2 * X.numpy().T @ r, rtol=1e-12)
+    prep = di.prepare_gradient(neither, backend, p, di.Constant(X))
+    with pytest.raises(di.DisconnectedGraphError):
+        di.gradient(neither, backend, p, di.Constant(X), prep=prep)
+    loose = di.AutoTorch(allow_unused=True)
+    prep = di.prepare_gradient(neither, loose, p, di.Constant(X))
+    g = di.gradient(neither, loose, p, di.Constant(X), prep=prep)
+    assert all(float(abs(v).sum()) == 0.0 for v in g.values())

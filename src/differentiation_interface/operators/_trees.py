@@ -504,7 +504,7 @@ def _prepare(
             strict=strict,
         )
         prep.native, prep.inner, prep.guard, prep.twin = native, None, guard, None
-        prep.tree_express = getattr(native, "express", None)
+        prep.tree_express = getattr(native, "express", None) or _leaves_express(guard, native)
         prep.x_layout, prep.y_layout, prep.contexts_layout = x_layout, y_layout, context_layout
         prep.tree_signature = tree_signature(x, (), contexts, None)
         return prep
@@ -798,6 +798,23 @@ def _native_call(
     if targets is not None:
         grad = _write(targets[-1], grad)
     return (y, grad) if value else grad
+
+
+def _leaves_express(guard: Any, native: Any) -> Any:
+    """``express(x, args)`` from a native plan's ``express_leaves`` (checked on the leaves,
+    torch's tensor guards), or ``None`` where it has none."""
+    run = getattr(native, "express_leaves", None)
+    if run is None:
+        return None
+
+    def express(x: Any, args: tuple[Any, ...]) -> Any:
+        leaves, treedef = guard.leaves(x)
+        if treedef is not guard.treedef:
+            return None
+        grads = run(leaves, args)
+        return None if grads is None else guard.rebuild(grads)
+
+    return express
 
 
 def _raveled_twin(

@@ -18,6 +18,7 @@ a leaf the guards reject (a transposed view, say) is only checked the generic wa
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,10 @@ def leaves_gradient(
     plan = TorchLeavesGradient(f, rebuild, allow_unused=allow_unused)
     if kinds == {torch.Tensor}:
         plan.leaf_check = _tensor_guards(leaves)
+        if all(type(a) is torch.Tensor and not a.requires_grad for a in args):
+            check = _tensor_guards([*leaves, *args])  # leaves and contexts: one C++ check
+            if check is not None:
+                plan.express_leaves = partial(plan.express_run, check)
     return plan
 
 
@@ -86,6 +91,33 @@ def _context(value: Any) -> Any:
 
 class TorchLeavesGradient(LeavesGradientPlan):
     """One recorded forward pass and one backward pass over every leaf."""
+
+    #: ``express_leaves(leaves, args) -> gradient leaves or None``: the prepared call on
+    #: plain tensors, checked by one tensor guard over the leaves and the context tensors
+    #: (set by :func:`leaves_gradient` where they are all plain tensors).
+    express_leaves: Any = None
+
+    def express_run(
+        self, check: Callable[[list[Any]], bool], leaves: list[Any], args: tuple[Any, ...]
+    ) -> list[Any] | None:
+        """The gradient leaves if ``check`` accepts the leaves and contexts (type, shape,
+        strides, dtype, device, no grad required, no ``torch.func`` wrapper) and torch records
+        here; else ``None`` (the full call serves it)."""
+        # grad mode is off under inference mode too: both go the full way
+        if not torch.is_grad_enabled() or not check([*leaves, *args]):
+            return None
+        ts = [a.detach().requires_grad_(True) for a in leaves]
+        y = checked(self.f(self.rebuild(ts), *args))
+        grads = torch.autograd.grad(y, ts, allow_unused=True) if y.requires_grad else ()
+        unused = [i for i, g in enumerate(grads) if g is None] if grads else list(range(len(ts)))
+        if not unused:
+            return list(grads)  # the tape's fresh tensors, handed out as they are
+        if not self.allow_unused and len(unused) == len(ts):
+            raise disconnected(self.operator)
+        out = list(grads) if grads else [None] * len(ts)
+        for i in unused:
+            out[i] = torch.zeros_like(ts[i])
+        return out
 
     def __init__(
         self, f: Callable[..., Any], rebuild: Callable[[list[Any]], Any], *, allow_unused: bool
