@@ -10,6 +10,7 @@ from ._call import call, prepare
 from ._docs import fill
 from ._fastpath import cached_express, quick_call
 from ._table import OPERATORS
+from ._trees import TreePrep, express_call
 
 __all__ = ["gradient", "prepare_gradient", "value_and_gradient"]
 
@@ -116,14 +117,21 @@ def gradient(
     >>> np.allclose(g, np.sin(2 * x))
     True
     """
-    if not contexts and out is None and not has_aux:
-        express = (
-            prep.express if type(prep) is Prep else cached_express("gradient", f, backend, x, prep)
-        )
-        if express is not None:
-            result = express("gradient", f, backend, x)
+    if out is None and not has_aux:
+        if type(prep) is TreePrep:  # a prepared pytree: the engine's own check of the tree
+            result = express_call("gradient", prep, f, backend, x, contexts)
             if result is not None:
                 return result
+        elif not contexts:
+            express = (
+                prep.express
+                if type(prep) is Prep
+                else cached_express("gradient", f, backend, x, prep)
+            )
+            if express is not None:
+                result = express("gradient", f, backend, x)
+                if result is not None:
+                    return result
     return call(_OP, f, backend, x, None, contexts, None, prep, out, value=False, has_aux=has_aux)
 
 

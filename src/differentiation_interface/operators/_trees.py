@@ -657,19 +657,10 @@ def call(
     from . import _call
 
     if type(prep) is TreePrep and prep.native is not None and tangents is None and y is None:
-        express = prep.tree_express  # the engine's own check of the tree (JAX's executable)
-        if (
-            express is not None
-            and out is None
-            and not value
-            and prep.operator == op.name
-            and (not prep.strict or (f is prep.f and backend is prep.backend))
-        ):
-            args = _constant_values(contexts)
-            if args is not None:
-                result = express(x, args)
-                if result is not None:
-                    return result
+        if out is None and not value:
+            result = express_call(op.name, prep, f, backend, x, contexts)
+            if result is not None:
+                return result
         # a gradient on the leaves: taken from the tree once, checked in a few list comparisons
         guard = prep.guard
         leaves, treedef = guard.leaves(x)
@@ -798,6 +789,23 @@ def _native_call(
     if targets is not None:
         grad = _write(targets[-1], grad)
     return (y, grad) if value else grad
+
+
+def express_call(
+    name: str, prep: TreePrep, f: Any, backend: Any, x: Any, contexts: tuple[Any, ...]
+) -> Any:
+    """The plain result of a prepared native tree call through the engine's own check of the
+    tree (JAX's executable, torch's tensor guards), or ``None`` when it does not serve the
+    call (the full call then checks and reports). The operator calls it first."""
+    express = prep.tree_express
+    if (
+        express is None
+        or prep.operator != name
+        or (prep.strict and not (f is prep.f and backend is prep.backend))
+    ):
+        return None
+    args = _constant_values(contexts)
+    return None if args is None else express(x, args)
 
 
 def _leaves_express(guard: Any, native: Any) -> Any:

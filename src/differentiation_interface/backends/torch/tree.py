@@ -114,7 +114,7 @@ class TorchLeavesGradient(LeavesGradientPlan):
             return list(grads)  # the tape's fresh tensors, handed out as they are
         if not self.allow_unused and len(unused) == len(ts):
             raise disconnected(self.operator)
-        out = list(grads) if grads else [None] * len(ts)
+        out: list[Any] = list(grads) if grads else [None] * len(ts)
         for i in unused:
             out[i] = torch.zeros_like(ts[i])
         return out
