@@ -30,10 +30,16 @@ ENGINE_NAMESPACES: dict[str, tuple[str, ...]] = {
     ),
     "jax": ("numpy", "strict", "strict-device1", "jax"),
     "torch": ("numpy", "strict", "strict-device1", "strict-no_float64", "torch"),
+    # GPU namespaces (cupy, torch-cuda, jax-gpu and their -float32 twins) are added below
     "autograd": ("numpy", "strict", "strict-device1", "torch", "jax"),
     # cross-engine SecondOrder pairs (second-order scenarios only, see CROSS_ENGINE)
     "cross": ("numpy", "strict", "strict-device1", "torch", "jax"),
 }
+
+#: The engines run on GPU namespaces, where a CUDA GPU is visible (the grid collects those
+#: cells only there, and one skipped cell per GPU namespace elsewhere says so). HIPS autograd
+#: computes on the host (numpy), so it has none.
+GPU_ENGINES = frozenset({"finite_diff", "jax", "torch"})
 
 #: The pseudo-engine of cross-engine ``SecondOrder(outer, inner)`` pairs: only its
 #: second-order cells run (first-order operators use ``inner`` alone, covered by its engine).
@@ -59,6 +65,14 @@ _REQUIRES: dict[str, tuple[str, ...]] = {
     "dask": ("dask",),
     "cross": ("jax", "torch", "autograd"),
 }
+
+
+def engine_namespaces(engine: str) -> tuple[str, ...]:
+    """The namespaces an engine runs on: its CPU ones, then the GPU ones (see GPU_ENGINES)."""
+    from differentiation_interface._cli._main import GPU_NAMESPACES
+
+    gpu = tuple(GPU_NAMESPACES) if engine in GPU_ENGINES else ()
+    return ENGINE_NAMESPACES[engine] + gpu
 
 
 def all_engines() -> dict[str, list[di.AbstractBackend]]:
@@ -124,6 +138,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     import numpy as np
 
+    from differentiation_interface._cli._main import GPU_NAMESPACES, gpu_available
     from differentiation_interface.operators._table import SECOND_ORDER
     from differentiation_interface.testing import (
         complex_scenarios,
@@ -135,9 +150,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     )
 
     params = []
+    no_gpu: dict[str, None] = {}
     for engine, backends in selected_engines(metafunc.config).items():
-        for ns_name in ENGINE_NAMESPACES[engine]:
-            if not _installed(ns_name):
+        for ns_name in engine_namespaces(engine):
+            if ns_name in GPU_NAMESPACES:
+                if not gpu_available(ns_name):
+                    no_gpu[ns_name] = None
+                    continue
+            elif not _installed(ns_name):
                 continue
             _, _, float64 = namespace(ns_name)
             real = np.float64 if float64 else np.float32
@@ -170,6 +190,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 for scenario in sparse_scenarios(dtype=real):
                     cell_id = f"{engine}|{sparse!r}|{ns_name}|{scenario.name}"
                     params.append(pytest.param((engine, sparse, ns_name, scenario), id=cell_id))
+    for ns_name in no_gpu:
+        reason = f"no CUDA GPU for {ns_name} on this machine: its cells are not collected"
+        skip = pytest.mark.skip(reason=reason)
+        params.append(pytest.param(None, id=f"gpu|{ns_name}", marks=skip))
     metafunc.parametrize("cell", params)
 
 

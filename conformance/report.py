@@ -23,7 +23,9 @@ from conformance.conftest import (  # noqa: E402
     ENGINE_NAMESPACES,
     FIRST_BACKEND_ONLY,
     all_engines,
+    engine_namespaces,
 )
+from differentiation_interface._cli._main import GPU_NAMESPACES  # noqa: E402
 from differentiation_interface.backends import Engine, engine_for  # noqa: E402
 from differentiation_interface.operators._table import OPERATORS, OperatorSpec  # noqa: E402
 from differentiation_interface.testing._progress import progress_bar  # noqa: E402
@@ -82,9 +84,16 @@ def render() -> str:
         "| engine | inputs |",
         "|---|---|",
     ]
-    for engine_name, namespaces in ENGINE_NAMESPACES.items():
+    for engine_name in ENGINE_NAMESPACES:
+        namespaces = engine_namespaces(engine_name)
         names = [f"{n} (first backend only)" if n in FIRST_BACKEND_ONLY else n for n in namespaces]
+        names = [f"{n} (GPU)" if n in GPU_NAMESPACES else n for n in names]
         lines.append(f"| {engine_name} | {', '.join(names)} |")
+    lines += [
+        "",
+        "The GPU namespaces are collected only where a CUDA GPU is visible to their library;",
+        "elsewhere the grid shows one skipped cell per GPU namespace.",
+    ]
     lines.append("")
     return "\n".join(lines)
 

@@ -73,3 +73,20 @@ def test_unknown_backend_name(capsys: pytest.CaptureFixture[str]) -> None:
         "error: --backends: unknown backend 'fdd'; choose among fd, fd-forward, fd-over-fd, "
         "jax, jax-forward, torch, torch-forward, autograd\n"
     )
+
+
+@pytest.mark.parametrize("name", _main.GPU_NAMESPACES)
+def test_gpu_namespaces_say_when_there_is_no_gpu(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Where the namespace's library sees no CUDA device (or is not installed), one line
+    and exit 2; where it sees one, the check runs on it."""
+    code = _main.main(["check", "--backends", "fd", "--namespace", name])
+    if _main.gpu_available(name):
+        assert code == 0
+        assert f"check on {name}" in capsys.readouterr().out
+    else:
+        assert code == 2
+        assert capsys.readouterr().err == (
+            f"error: --namespace {name!r} needs a CUDA GPU, and this machine has none for it.\n"
+        )

@@ -127,6 +127,26 @@ def compat_namespace(library: str) -> ModuleType:
     return importlib.import_module(f"array_api_compat.{module}")
 
 
+def cuda_device(library: str) -> Any:
+    """The first CUDA device of ``"cupy"``, ``"torch"`` or ``"jax"`` (that library's own
+    device object), or ``None`` where the library, its driver or a device is missing.
+    Imports the library: for tools choosing where to run (the command line, the
+    conformance grid), not for the hot path."""
+    try:
+        if library == "cupy":
+            cupy = importlib.import_module("cupy")
+            return cupy.cuda.Device(0) if cupy.cuda.runtime.getDeviceCount() > 0 else None
+        if library == "torch":
+            torch = importlib.import_module("torch")
+            return torch.device("cuda", 0) if torch.cuda.is_available() else None
+        if library == "jax":
+            devices = importlib.import_module("jax").devices("gpu")
+            return devices[0] if devices else None
+    except Exception:  # noqa: BLE001 - not installed, no driver, no device: none here
+        return None
+    return None
+
+
 def is_writable(a: Any) -> bool:
     """Whether ``a`` can be written by index (not a JAX array, not read-only numpy)."""
     return bool(aac.is_writeable_array(a))

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .._array import compat_namespace
+from .._array import compat_namespace, cuda_device
 from ..adtypes import (
     AbstractBackend,
     AutoAutograd,
@@ -46,6 +46,32 @@ BACKENDS: dict[str, AbstractBackend] = {
 
 NAMESPACES = ["numpy", "strict", "strict-device1", "strict-no_float64", "torch", "jax", "dask"]
 
+#: Namespaces on a CUDA GPU (their ``-float32`` twins run the float32 scenarios): usable
+#: where :func:`gpu_available` says so (the conformance grid collects them only there).
+GPU_NAMESPACES = [
+    f"{name}{suffix}" for name in ("cupy", "torch-cuda", "jax-gpu") for suffix in ("", "-float32")
+]
+
+
+def gpu_available(name: str) -> bool:
+    """Whether the GPU namespace ``name`` has a device here (imports its library)."""
+    return cuda_device(_gpu_library(name)) is not None
+
+
+def _gpu_library(name: str) -> str:
+    """``"cupy"``, ``"torch"`` or ``"jax"`` for a :data:`GPU_NAMESPACES` name."""
+    return name.removesuffix("-float32").removesuffix("-cuda").removesuffix("-gpu")
+
+
+def _gpu_namespace(name: str) -> tuple[Any, Any, bool]:
+    """(namespace, device, float64 allowed) of a :data:`GPU_NAMESPACES` name."""
+    library = _gpu_library(name)
+    device = cuda_device(library)
+    if device is None:
+        msg = f"--namespace {name!r} needs a CUDA GPU, and this machine has none for it."
+        raise UsageError(msg)
+    return compat_namespace(library), device, not name.endswith("-float32")
+
 
 def default_backends() -> list[AbstractBackend]:
     """Finite differences, plus every installed engine in each of its modes."""
@@ -75,7 +101,9 @@ def _namespace(name: str) -> tuple[Any, Any, bool]:
         return jnp, sys.modules["jax"].devices("cpu")[0], True
     if name == "dask":
         return compat_namespace("dask"), "cpu", True
-    msg = f"--namespace {name!r} is unknown; choose among {', '.join(NAMESPACES)}"
+    if name in GPU_NAMESPACES:
+        return _gpu_namespace(name)
+    msg = f"--namespace {name!r} is unknown; choose among {', '.join(NAMESPACES + GPU_NAMESPACES)}"
     raise UsageError(msg)
 
 
@@ -254,8 +282,8 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--namespace",
             default="numpy",
-            choices=NAMESPACES,
-            help="array namespace of the inputs (default: numpy)",
+            choices=NAMESPACES + GPU_NAMESPACES,
+            help="array namespace of the inputs (default: numpy; the GPU ones need a CUDA GPU)",
         )
         command.add_argument(
             "--function",
