@@ -1,0 +1,117 @@
+"""GPU paths (issue 18): results stay on the caller's device, equal to CPU references, with
+no host round trip where the engine lets the test see it. Each test needs a CUDA device for
+its library and skips cleanly without one (CI has none; ``benchmarks/gpu_session.sh`` runs
+them on a GPU machine)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from array_api_compat import array_namespace
+
+import differentiation_interface as di
+from differentiation_interface._array import cuda_device, to_numpy
+
+pytestmark = pytest.mark.cuda
+
+X = np.linspace(-1.0, 1.5, 50)
+
+
+def rosenbrock(x: Any) -> Any:
+    xp = array_namespace(x)
+    return xp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def tridiagonal(x: Any) -> Any:
+    xp = array_namespace(x)
+    zero = xp.zeros_like(x[:1])
+    return xp.sin(x) + xp.concat([zero, x[:-1]]) * x - 0.5 * xp.concat([x[1:], zero])
+
+
+def _rosen_der(x: np.ndarray) -> np.ndarray:
+    from scipy.optimize import rosen_der
+
+    return rosen_der(x)
+
+
+def _rosen_hess(x: np.ndarray) -> np.ndarray:
+    from scipy.optimize import rosen_hess
+
+    return rosen_hess(x)
+
+
+def _needs(library: str) -> Any:
+    device = cuda_device(library)
+    if device is None:
+        pytest.skip(f"needs a CUDA device visible to {library}")
+    return device
+
+
+def test_jax_gpu_gradient_and_hessian_stay_on_the_device() -> None:
+    jax = pytest.importorskip("jax")
+    device = _needs("jax")
+    with jax.enable_x64(True):
+        x = jax.device_put(jax.numpy.asarray(X), device)
+        backend = di.AutoJAX()
+        prep = di.prepare_gradient(rosenbrock, backend, x)
+        with jax.transfer_guard_device_to_host("disallow"):  # no host round trip
+            g = di.gradient(rosenbrock, backend, x, prep=prep)
+            jax.block_until_ready(g)
+        assert g.devices() == {device}
+        np.testing.assert_allclose(np.asarray(g), _rosen_der(X), rtol=1e-10)
+        h = di.hessian(rosenbrock, backend, x)
+        assert h.devices() == {device}
+        np.testing.assert_allclose(np.asarray(h), _rosen_hess(X), rtol=1e-10)
+
+
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_torch_cuda_gradient_hvp_and_hessian(mode: str) -> None:
+    torch = pytest.importorskip("torch")
+    device = _needs("torch")
+    backend = di.AutoTorch(mode=mode)
+    x = torch.asarray(X, device=device)
+    t = torch.ones_like(x)
+    g = di.gradient(rosenbrock, backend, x, prep=di.prepare_gradient(rosenbrock, backend, x))
+    (hv,) = di.hvp(rosenbrock, backend, x, (t,))
+    h = di.hessian(rosenbrock, backend, x)
+    for result in (g, hv, h):
+        assert result.device == x.device
+    np.testing.assert_allclose(g.cpu().numpy(), _rosen_der(X), rtol=1e-10)
+    np.testing.assert_allclose(hv.cpu().numpy(), _rosen_hess(X).sum(axis=1), rtol=1e-10)
+    np.testing.assert_allclose(h.cpu().numpy(), _rosen_hess(X), rtol=1e-10)
+
+
+@pytest.mark.parametrize("engine", ["jax", "torch", "finite_diff"])
+def test_cupy_callers_through_every_engine(engine: str) -> None:
+    cp = pytest.importorskip("cupy")
+    _needs("cupy")
+    backend = {
+        "jax": di.AutoJAX(),
+        "torch": di.AutoTorch(),
+        "finite_diff": di.AutoFiniteDiff(),
+    }[engine]
+    x = cp.asarray(X)
+    prep = di.prepare_gradient(rosenbrock, backend, x)
+    g = di.gradient(rosenbrock, backend, x, prep=prep)
+    assert isinstance(g, cp.ndarray)
+    assert g.device == x.device
+    rtol = 1e-5 if engine == "finite_diff" else 1e-10
+    np.testing.assert_allclose(cp.asnumpy(g), _rosen_der(X), rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("caller", ["cupy", "torch"])
+def test_sparse_jacobians_of_cuda_callers_are_sparse_and_right(caller: str) -> None:
+    if caller == "cupy":
+        cp = pytest.importorskip("cupy")
+        _needs("cupy")
+        x = cp.asarray(X)
+    else:
+        torch = pytest.importorskip("torch")
+        x = torch.asarray(X, device=_needs("torch"))
+    sparse = di.jacobian(tridiagonal, di.AutoSparse(di.AutoFiniteDiff()), x)
+    dense = to_numpy(di.jacobian(tridiagonal, di.AutoFiniteDiff(), x))
+    matrix = sparse.toarray() if hasattr(sparse, "toarray") else sparse.to_dense()
+    assert type(matrix).__module__.split(".")[0] in ("cupy", "torch")  # on the device
+    np.testing.assert_allclose(to_numpy(matrix), dense, rtol=1e-6, atol=1e-8)
