@@ -177,6 +177,7 @@ class Prep:
         "_sharded",
         "backend",
         "express",
+        "express1",
         "f",
         "fn",
         "operator",
@@ -250,6 +251,9 @@ class Prep:
         # The express tier of a prepared call (see operators._fastpath): a callable
         # (op, f, backend, x) giving the result, or None when it cannot serve the call.
         self.express: Any = None
+        # Its twin for one tangent (prep.single plans): (op, f, backend, x, t) gives the
+        # result for t alone, or None.
+        self.express1: Any = None
         # For the cache of unprepared calls, when the engine traces f: the state f read
         # besides its arguments (a _freshness.Witness), re-checked before every reuse.
         self.witness: Any = None

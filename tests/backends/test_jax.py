@@ -943,3 +943,56 @@ def test_prepared_calls_never_trace_f_again() -> None:
             got = result if op == "jacobian" else result[0]
             np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-6)
     assert len(traces) == count  # nothing traced f after preparation
+
+
+@pytest.mark.parametrize("caller", ["jax", "numpy"])
+def test_one_tangent_express_route_and_what_it_declines(
+    caller: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A prepared one-tangent call is one checked dispatch of the compiled program (the
+    generic call path never runs), and every call unlike the prepared one goes the full way:
+    another tangent shape (the report), a tangent elsewhere, a context, ``has_aux``,
+    another ``f``."""
+    import jax
+
+    from differentiation_interface.operators import _call
+
+    base = np.linspace(0.5, 2.0, 6)
+    make = jnp.asarray if caller == "jax" else np.array
+    x, t = make(base), make(np.cos(base))
+    rtol = 1e-6 if caller == "jax" else 1e-12
+
+    def f(v: Any) -> Any:
+        return array_namespace(v).sin(v) * v
+
+    expected = (np.sin(base) + base * np.cos(base)) * np.cos(base)
+    generic = _call.call
+    full = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        full.append(1)
+        return generic(*args, **kwargs)
+
+    for op in ("pushforward", "pullback"):
+        prep = getattr(di, f"prepare_{op}")(f, REVERSE, x, (t,))
+        assert prep.express1 is not None
+        module = sys.modules[f"differentiation_interface.operators._{op}"]
+        monkeypatch.setattr(module, "call", counted)
+        full.clear()
+        (d,) = getattr(di, op)(f, REVERSE, x, (t,), prep=prep)
+        assert full == []  # served by the express route
+        assert type(d) is type(x)
+        np.testing.assert_allclose(np.asarray(d), expected, rtol=rtol)
+        with pytest.raises(di.PreparationMismatchError):
+            getattr(di, op)(f, REVERSE, x, (make(np.ones(3)),), prep=prep)
+        with pytest.raises(di.PreparationMismatchError):
+            getattr(di, op)(f, REVERSE, x, (t,), di.Constant(1.0), prep=prep)
+        with pytest.raises(di.PreparationMismatchError):
+            getattr(di, op)(f, REVERSE, x, (t,), prep=prep, has_aux=True)
+        with pytest.raises(di.PreparationMismatchError):
+            getattr(di, op)(lambda v: f(v) * 1.0, REVERSE, x, (t,), prep=prep)
+        if caller == "jax" and len(jax.devices()) > 1:
+            elsewhere = jax.device_put(t, jax.devices()[1])
+            with pytest.raises(di.PreparationMismatchError, match="tangent 0"):
+                getattr(di, op)(f, REVERSE, x, (elsewhere,), prep=prep)
+        assert len(full) >= 4  # the calls it declined went the full way

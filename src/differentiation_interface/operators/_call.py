@@ -179,6 +179,7 @@ def prepare(
         sparse_result=engine.sparse_result(op.name),
     )
     prep.express = _fastpath.make_express(prep)
+    prep.express1 = _fastpath.make_express1(prep)
     return prep
 
 

@@ -43,8 +43,10 @@ from ._table import OperatorSpec
 __all__ = [
     "cached_express",
     "clear_quick_cache",
+    "express_one",
     "forget",
     "make_express",
+    "make_express1",
     "quick_call",
     "remember",
 ]
@@ -108,6 +110,31 @@ def make_express(prep: Prep) -> Express | None:
             return None
 
     return express
+
+
+def make_express1(prep: Prep) -> Any:
+    """The one-tangent express closure of a preparation for one tangent
+    (``express1(op_name, f, backend, x, t)`` gives the result for ``t``, without the batch
+    axis, or ``None``), where its plan offers one (``plan.make_express1``: the JAX plans'
+    compiled program checks ``x`` and ``t`` itself)."""
+    spec, tangents = prep.quick_x, prep.quick_tangents
+    if not prep.single or spec is None or tangents is None or tangents[0] != 1:
+        return None
+    if tangents[1].type is not spec.type:
+        return None
+    make = getattr(prep.plan, "make_express1", None)
+    return None if make is None else make(prep.operator, prep.f, prep.backend, spec)
+
+
+def express_one(
+    express1: Any, op_name: str, f: Any, backend: Any, x: Any, tangents: Any
+) -> tuple[Any] | None:
+    """The per-tangent result of a one-tangent call through ``prep.express1``, or ``None``
+    (another number of tangents, or a call it does not serve)."""
+    if type(tangents) is not tuple or len(tangents) != 1:
+        return None
+    result = express1(op_name, f, backend, x, tangents[0])
+    return None if result is None else (result,)
 
 
 def cached_express(op_name: str, f: Any, backend: Any, x: Any, prep: Any) -> Express | None:

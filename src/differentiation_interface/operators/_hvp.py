@@ -8,6 +8,7 @@ from ..contexts import Context
 from ..prep import Prep
 from ._call import call, prepare
 from ._docs import fill
+from ._fastpath import express_one
 from ._table import OPERATORS
 
 __all__ = ["gradient_and_hvp", "hvp", "prepare_hvp", "prepare_hvp_same_point"]
@@ -153,6 +154,10 @@ def hvp(
     >>> np.allclose(hv, [4.0, 2.0])
     True
     """
+    if type(prep) is Prep and prep.express1 is not None and out is None and not contexts:
+        result = express_one(prep.express1, _OP.name, f, backend, x, tx)
+        if result is not None:
+            return result
     return call(_OP, f, backend, x, tx, contexts, None, prep, out, value=False)  # type: ignore[no-any-return]
 
 

@@ -8,6 +8,7 @@ from ..contexts import Context
 from ..prep import Prep
 from ._call import call, prepare
 from ._docs import fill
+from ._fastpath import express_one
 from ._table import OPERATORS
 
 __all__ = ["prepare_pullback", "prepare_pullback_same_point", "pullback", "value_and_pullback"]
@@ -165,6 +166,11 @@ def pullback(
     >>> np.allclose(tx, [2.0, 1.0, 0.0])
     True
     """
+    express1 = prep.express1 if type(prep) is Prep else None
+    if express1 is not None and out is None and y is None and not contexts and not has_aux:
+        result = express_one(express1, _OP.name, f, backend, x, ty)
+        if result is not None:
+            return result
     return call(_OP, f, backend, x, ty, contexts, y, prep, out, value=False, has_aux=has_aux)  # type: ignore[no-any-return]
 
 

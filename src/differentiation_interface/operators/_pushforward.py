@@ -8,6 +8,7 @@ from ..contexts import Context
 from ..prep import Prep
 from ._call import call, prepare
 from ._docs import fill
+from ._fastpath import express_one
 from ._table import OPERATORS
 
 __all__ = [
@@ -171,6 +172,11 @@ def pushforward(
     >>> np.allclose(t1, [3.0, 0.0]), np.allclose(t2, [3.0, 12.0])
     (True, True)
     """
+    express1 = prep.express1 if type(prep) is Prep else None
+    if express1 is not None and out is None and y is None and not contexts and not has_aux:
+        result = express_one(express1, _OP.name, f, backend, x, tx)
+        if result is not None:
+            return result
     return call(_OP, f, backend, x, tx, contexts, y, prep, out, value=False, has_aux=has_aux)  # type: ignore[no-any-return]
 
 

@@ -330,6 +330,15 @@ class JAXPlan(ExpressPlan):
             if self.lead == 1 and self.direct_type is not Never and not s.layout.kinds
             else None
         )
+        # The same for the one-tangent program: x and its tangent alone (make_express1).
+        self.checked_call1: Any = (
+            compiled_call(self.plain1, s.jx, s.jseeds[0])
+            if self.single
+            and s.jseeds is not None
+            and self.direct_type is not Never
+            and not s.layout.kinds
+            else None
+        )
 
     def make_express(
         self, operator: str, f: Any, backend: Any, like: ArraySpec
@@ -386,6 +395,58 @@ class JAXPlan(ExpressPlan):
                 return None
             try:
                 return call(x)
+            except (TypeError, ValueError):  # not the prepared kind: the full call reports
+                return None
+
+        return fast
+
+    def make_express1(
+        self, operator: str, f: Any, backend: Any, like: ArraySpec
+    ) -> Callable[[str, Any, Any, Any, Any], Any] | None:
+        """:meth:`make_express` for the one-tangent program: ``(op, f, backend, x, t)``
+        gives the result for ``t`` (no batch axis), the executable's C++ entry point
+        checking both arrays; ``t`` must live where ``x`` does."""
+        call = self.checked_call1
+        if call is None:
+            return None
+        kind: Any = like.type
+        if self.io.kind == "numpy":
+            switch = X64 if self.x64 else None
+
+            def fast_numpy(op_name: str, f_: Any, backend_: Any, x: Any, t: Any) -> Any:
+                if type(x) is not kind or type(t) is not kind or op_name != operator:
+                    return None
+                if f_ is not f or backend_ is not backend:
+                    return None
+                try:  # np.array: a writable copy of JAX's read-only buffer
+                    if switch is None or switch.value:
+                        return np.array(call(x, t))
+                    return np.array(in_x64(call, x, t))
+                except (TypeError, ValueError):  # not the prepared kind: the full call reports
+                    return None
+
+            return fast_numpy
+        if not hasattr(kind, "_sharding"):
+            return None
+        where = like.device
+        known = [where]  # the last sharding object found equal to `where`
+
+        def placed(a: Any) -> bool:
+            here = a._sharding
+            if here is known[0]:
+                return True
+            if here != where:
+                return False
+            known[0] = here
+            return True
+
+        def fast(op_name: str, f_: Any, backend_: Any, x: Any, t: Any) -> Any:
+            if type(x) is not kind or type(t) is not kind or op_name != operator:
+                return None
+            if f_ is not f or backend_ is not backend or not (placed(x) and placed(t)):
+                return None
+            try:
+                return call(x, t)
             except (TypeError, ValueError):  # not the prepared kind: the full call reports
                 return None
 
