@@ -36,11 +36,13 @@ from .._array import (
     convert,
     device_of,
     from_numpy,
+    in_x64,
     is_array,
     is_jax_namespace,
     namespace_of,
     precision_scope,
     small_host_view,
+    x64_switch,
 )
 from .._freshness import Witness
 from ..adtypes import AbstractBackend, AutoJAX, AutoTorch
@@ -136,6 +138,8 @@ class Rules:
         self.context_kinds = context_kinds
         self._weighted = _sum_product(f)
         self._preps: dict[tuple[Any, ...], Any] = {}
+        # (compiled one-tangent program, whether it runs in 64-bit) of the host route
+        self._host_programs: dict[tuple[Any, ...], tuple[Any, bool]] = {}
         self._specs: dict[tuple[Any, ...], tuple[tuple[int, ...], Any]] = {}
         self._lock = threading.Lock()
         # reverse mode records f's forward pass once (see value_and_tape), for backends whose
@@ -173,6 +177,7 @@ class Rules:
             return
         with self._lock:
             self._preps.clear()
+            self._host_programs.clear()
             self._specs.clear()
             self._armed = False
             if self._value_program is not None:
@@ -248,11 +253,13 @@ class Rules:
         xh = self._host(x)
         if xh is None:
             xh = self.here(x)
-        values = tuple(c.value for c in self._contexts(ctx))
+        values = tuple(c.value for c in self._contexts(ctx)) if ctx else ()
         with precision_scope(self.xp, xh, *values):
             program = self._value_program
             if program is not None:
                 try:
+                    if self._armed or not self._traces:  # traced before: a plain call
+                        return program(xh, *values)
                     return self._traced(lambda: program(xh, *values))
                 except Exception:  # noqa: BLE001 - f does not compile: eagerly below
                     self._value_program = None
@@ -287,15 +294,20 @@ class Rules:
         sv = self._host(seed)
         if sv is None:
             return None
-        key = (op + " from host", xv.shape, xv.dtype, sv.shape, sv.dtype)
-        prepare = prepare_pushforward if op == "pushforward" else prepare_pullback
-        prep = self._prep(
-            key, lambda: prepare(self.f, self.backend, self.here(x), (self.here(seed),))
-        )
-        plan = prep.plan
-        if not getattr(plan, "single", False) or prep.fn is None:
-            return None
-        return plan.run_single(prep.fn, xv, sv, value=False)[-1]
+        key = (op, xv.shape, xv.dtype, sv.shape, sv.dtype)
+        entry = self._host_programs.get(key)
+        if entry is None:
+            prepare = prepare_pushforward if op == "pushforward" else prepare_pullback
+            xj, sj = self.here(x), self.here(seed)
+            plan = self._traced(lambda: prepare(self.f, self.backend, xj, (sj,))).plan
+            if not getattr(plan, "single", False):
+                return None
+            # the plan's one-tangent program takes numpy as it is (jit's own dispatch)
+            entry = self._host_programs.setdefault(key, (plan.plain1, bool(plan.x64)))
+        program, x64 = entry
+        if x64 and not x64_switch().value:
+            return np.array(in_x64(program, xv, sv))
+        return np.array(program(xv, sv))  # a writable copy of JAX's read-only buffer
 
     def pushforward(self, x: Any, ctx: tuple[Any, ...], ts: tuple[Any, ...]) -> tuple[Any, ...]:
         """``J(x) t`` for each ``t`` of ``ts`` (one batched call)."""

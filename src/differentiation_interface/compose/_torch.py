@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import torch.autograd.forward_ad as _forward_ad
 
-from .._array import namespace_of
+from .._array import namespace_of, small_host_view
 from ..errors import UnsupportedOperationError
 from ._rules import Rules, to_namespace
 
@@ -45,7 +45,13 @@ def call(rules: Rules, x: Any, ctx: tuple[Any, ...]) -> Any:
 
 
 def _back(a: Any, like: Any) -> Any:
-    """A rules-namespace result as a torch tensor on ``like``'s device (DLPack)."""
+    """A rules-namespace result as a torch tensor on ``like``'s device (DLPack; small host
+    arrays for a CPU ``like`` through numpy, a copy only of what numpy holds read-only)."""
+    if like.device.type == "cpu":
+        view = small_host_view(a)
+        if view is not None:  # torch aliases only writable memory with positive strides
+            safe = view.flags.writeable and all(step >= 0 for step in view.strides)
+            return torch.from_numpy(view if safe else view.copy())
     out = to_namespace(a, namespace_of(like))
     return out if out.device == like.device else out.to(like.device)
 
