@@ -198,3 +198,32 @@ def test_large_gradients_are_chunked() -> None:
     x = np.linspace(0.0, 1.0, 3000)
     g = di.gradient(lambda v: np.sum(np.sin(v), axis=-1), FD, x)
     np.testing.assert_allclose(g, np.cos(x), atol=1e-8)
+
+
+def test_stacking_budget_follows_free_device_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Host arrays keep the fixed budget; on a CUDA device (its free memory faked here) a
+    batch may take an eighth of it, never less than the host budget, and a batchable f is
+    then evaluated in fewer, larger chunks with the same derivative."""
+    import array_api_strict as xps
+
+    from differentiation_interface._array import MAX_STACK_ELEMENTS, _seeds, stack_elements
+
+    for like in (np.ones(3), xps.ones(3)):
+        assert stack_elements(like) == MAX_STACK_ELEMENTS
+    x = np.linspace(0.0, 1.0, 3000)
+
+    def f(v: Any) -> Any:
+        return array_namespace(v).sum(v**3, axis=-1)  # batchable: sums the last axis
+
+    host = di.prepare_gradient(f, di.AutoFiniteDiff(), x)
+    monkeypatch.setattr(_seeds, "_free_device_bytes", lambda like: 8 * 2**30)  # 8 GiB free
+    assert stack_elements(x) == 8 * 2**30 // (8 * 8)
+    device = di.prepare_gradient(f, di.AutoFiniteDiff(), x)
+    chunks = [len(p.plan.basis.starts) for p in (host, device)]
+    assert chunks[0] > 1  # the host budget splits the 6000 points
+    assert chunks[1] == 1  # one stacked call of f on the device
+    for prep in (host, device):
+        g = di.gradient(f, di.AutoFiniteDiff(), x, prep=prep)
+        np.testing.assert_allclose(g, 3 * x**2, rtol=1e-6, atol=1e-8)
+    monkeypatch.setattr(_seeds, "_free_device_bytes", lambda like: 2**20)  # 1 MiB free
+    assert stack_elements(x) == MAX_STACK_ELEMENTS  # never less than in host memory

@@ -74,6 +74,7 @@ from ._seeds import (
     chunking,
     rows,
     stack,
+    stack_elements,
     unstack,
     vectorizer,
 )
@@ -155,6 +156,7 @@ __all__ = [
     "spec_of",
     "spec_traced",
     "stack",
+    "stack_elements",
     "to_numpy",
     "transformed",
     "unstack",

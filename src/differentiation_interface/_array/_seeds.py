@@ -24,13 +24,57 @@ __all__ = [
     "chunking",
     "rows",
     "stack",
+    "stack_elements",
     "unstack",
     "vectorizer",
 ]
 
-#: Largest number of elements a batch of stacked seeds or evaluation points may hold
-#: (4 Mi elements, 32 MiB in float64); larger batches are split into chunks.
+#: Largest number of elements a batch of stacked seeds or evaluation points may hold in host
+#: memory (4 Mi elements, 32 MiB in float64); larger batches are split into chunks. On a
+#: CUDA device the budget follows its free memory instead (:func:`stack_elements`).
 MAX_STACK_ELEMENTS = 2**22
+
+#: The share of a CUDA device's free memory one stacked batch may take (its inputs; the
+#: outputs and f's temporaries take about as much again).
+_DEVICE_SHARE = 8
+
+
+def stack_elements(like: Any) -> int:
+    """Most elements one stacked batch of arrays like ``like`` may hold: :data:`MAX_STACK_
+    ELEMENTS` in host memory; on a CUDA device (CuPy, torch, JAX) an eighth of the memory
+    free there when asked, and never less than in host memory. Read at preparation: a GPU
+    evaluates a batchable ``f`` on many stacked points in one call where a CPU-sized chunk
+    would take several."""
+    free = _free_device_bytes(like)
+    if free is None:
+        return MAX_STACK_ELEMENTS
+    itemsize = int(getattr(getattr(like, "dtype", None), "itemsize", 8) or 8)
+    return max(MAX_STACK_ELEMENTS, free // (_DEVICE_SHARE * itemsize))
+
+
+def _free_device_bytes(like: Any) -> int | None:
+    """Free bytes on ``like``'s CUDA device, or ``None`` in host memory (or unknown)."""
+    module = type(like).__module__.partition(".")[0]
+    try:
+        if module == "cupy":
+            with like.device:
+                free, _ = sys.modules["cupy"].cuda.runtime.memGetInfo()
+            return int(free)
+        if module == "torch" and like.device.type == "cuda":
+            free, _ = sys.modules["torch"].cuda.mem_get_info(like.device)
+            return int(free)
+        if module.startswith("jax"):
+            devices = like.devices()
+            if len(devices) != 1:
+                return None
+            (device,) = devices
+            if device.platform not in ("gpu", "cuda", "rocm"):
+                return None
+            stats = device.memory_stats() or {}
+            return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+    except Exception:  # noqa: BLE001 - a tracer, an unknown runtime: the host budget
+        return None
+    return None
 
 
 def chunking(n: int, max_batch: int) -> tuple[int, int]:

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from ..._array import (
-    MAX_STACK_ELEMENTS,
     constant,
     device_for,
     differentiated_by,
@@ -41,6 +40,7 @@ from ..._array import (
     refuse_meta,
     rows,
     stack,
+    stack_elements,
     vectorizer,
 )
 from .._base import Fn
@@ -154,7 +154,7 @@ class Evaluator:
         self.batchable = probe_batchable(fn, x, y)
         self.vmap = None if self.batchable else probe_vectorizer(fn, x, y)
         size = max(1, math.prod(x.shape), math.prod(y.shape))
-        self.chunk = max(1, MAX_STACK_ELEMENTS // size)
+        self.chunk = max(1, stack_elements(x) // size)  # a GPU's budget follows its memory
         self.sweepable = (  # not a DTensor: each index write would be a collective
             not self.batchable
             and self.vmap is None
