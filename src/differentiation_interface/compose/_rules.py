@@ -36,13 +36,11 @@ from .._array import (
     convert,
     device_of,
     from_numpy,
-    in_x64,
     is_array,
     is_jax_namespace,
     namespace_of,
     precision_scope,
     small_host_view,
-    x64_switch,
 )
 from .._freshness import Witness
 from ..adtypes import AbstractBackend, AutoJAX, AutoTorch
@@ -138,8 +136,8 @@ class Rules:
         self.context_kinds = context_kinds
         self._weighted = _sum_product(f)
         self._preps: dict[tuple[Any, ...], Any] = {}
-        # (compiled one-tangent program, whether it runs in 64-bit) of the host route
-        self._host_programs: dict[tuple[Any, ...], tuple[Any, bool]] = {}
+        # the host route's preparations (None: a kind of call it does not take)
+        self._host_preps: dict[tuple[Any, ...], Any] = {}
         self._specs: dict[tuple[Any, ...], tuple[tuple[int, ...], Any]] = {}
         self._lock = threading.Lock()
         # reverse mode records f's forward pass once (see value_and_tape), for backends whose
@@ -177,7 +175,7 @@ class Rules:
             return
         with self._lock:
             self._preps.clear()
-            self._host_programs.clear()
+            self._host_preps.clear()
             self._specs.clear()
             self._armed = False
             if self._value_program is not None:
@@ -295,19 +293,17 @@ class Rules:
         if sv is None:
             return None
         key = (op, xv.shape, xv.dtype, sv.shape, sv.dtype)
-        entry = self._host_programs.get(key)
-        if entry is None:
+        if key not in self._host_preps:
             prepare = prepare_pushforward if op == "pushforward" else prepare_pullback
             xj, sj = self.here(x), self.here(seed)
-            plan = self._traced(lambda: prepare(self.f, self.backend, xj, (sj,))).plan
-            if not getattr(plan, "single", False):
-                return None
-            # the plan's one-tangent program takes numpy as it is (jit's own dispatch)
-            entry = self._host_programs.setdefault(key, (plan.plain1, bool(plan.x64)))
-        program, x64 = entry
-        if x64 and not x64_switch().value:
-            return np.array(in_x64(program, xv, sv))
-        return np.array(program(xv, sv))  # a writable copy of JAX's read-only buffer
+            prep = self._traced(lambda: prepare(self.f, self.backend, xj, (sj,)))
+            # a plan that takes one tangent unstacked also takes numpy as it is; else None:
+            # this kind of call takes the general route from now on
+            self._host_preps.setdefault(key, prep if prep.single else None)
+        prep = self._host_preps[key]
+        if prep is None:
+            return None
+        return prep.plan.run_single(prep.fn, xv, sv, value=False)[-1]  # numpy: the caller's
 
     def pushforward(self, x: Any, ctx: tuple[Any, ...], ts: tuple[Any, ...]) -> tuple[Any, ...]:
         """``J(x) t`` for each ``t`` of ``ts`` (one batched call)."""

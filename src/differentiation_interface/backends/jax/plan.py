@@ -221,6 +221,23 @@ def prepare(
     return in_precision(x64, build)
 
 
+def _placement(where: Any) -> tuple[list[Any], Callable[[Any], bool]]:
+    """``(known, placed)``: ``placed(a)`` tells whether JAX array ``a`` lies where the
+    preparation's ``x`` did (``where``, its sharding); ``known[0]`` is the last sharding object
+    found equal, which the express closures test by identity first (results of one
+    computation share theirs; comparing shardings with ``==`` is slow)."""
+    known = [where]
+
+    def placed(a: Any) -> bool:
+        here = a._sharding
+        if here != where:
+            return False
+        known[0] = here
+        return True
+
+    return known, placed
+
+
 def _one_tangent(built: Callable[..., Any], *, value: bool) -> Callable[..., Any]:
     """``built`` (a program over stacked tangents ``(x, tx, *dyn)``) for one tangent ``t``
     without the batch axis, in and out (inside the jit: XLA drops the axis, no copy)."""
@@ -362,6 +379,8 @@ class JAXPlan(ExpressPlan):
         if self.io.kind == "numpy":
             switch = X64 if self.x64 else None
 
+            # written out, as in make_express1: a shared runner (one more frame, *args)
+            # measured 3-4 % of this call, the library's hottest
             def fast_numpy(op_name: str, f_: Any, backend_: Any, x: Any) -> Any:
                 if type(x) is not kind or f_ is not f or backend_ is not backend:
                     return None
@@ -377,21 +396,12 @@ class JAXPlan(ExpressPlan):
             return fast_numpy
         if not hasattr(kind, "_sharding"):
             return None
-        where = like.device
-        sharding_ok: Any = None  # the last sharding object found equal to `where`
-
-        def same_place(x: Any) -> bool:
-            nonlocal sharding_ok
-            here = x._sharding
-            if here != where:
-                return False
-            sharding_ok = here
-            return True
+        known, placed = _placement(like.device)
 
         def fast(op_name: str, f_: Any, backend_: Any, x: Any) -> Any:
             if type(x) is not kind or f_ is not f or backend_ is not backend or op_name != operator:
                 return None
-            if x._sharding is not sharding_ok and not same_place(x):
+            if x._sharding is not known[0] and not placed(x):
                 return None
             try:
                 return call(x)
@@ -418,32 +428,26 @@ class JAXPlan(ExpressPlan):
                     return None
                 if f_ is not f or backend_ is not backend:
                     return None
-                try:  # np.array: a writable copy of JAX's read-only buffer
+                try:  # as make_express's (written out there for speed)
                     if switch is None or switch.value:
                         return np.array(call(x, t))
                     return np.array(in_x64(call, x, t))
-                except (TypeError, ValueError):  # not the prepared kind: the full call reports
+                except (TypeError, ValueError):
                     return None
 
             return fast_numpy
         if not hasattr(kind, "_sharding"):
             return None
-        where = like.device
-        known = [where]  # the last sharding object found equal to `where`
-
-        def placed(a: Any) -> bool:
-            here = a._sharding
-            if here is known[0]:
-                return True
-            if here != where:
-                return False
-            known[0] = here
-            return True
+        known, placed = _placement(like.device)
 
         def fast(op_name: str, f_: Any, backend_: Any, x: Any, t: Any) -> Any:
             if type(x) is not kind or type(t) is not kind or op_name != operator:
                 return None
-            if f_ is not f or backend_ is not backend or not (placed(x) and placed(t)):
+            if f_ is not f or backend_ is not backend:
+                return None
+            if x._sharding is not known[0] and not placed(x):
+                return None
+            if t._sharding is not known[0] and not placed(t):
                 return None
             try:
                 return call(x, t)
