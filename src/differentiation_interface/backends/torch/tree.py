@@ -106,18 +106,24 @@ class TorchLeavesGradient(LeavesGradientPlan):
         # grad mode is off under inference mode too: both go the full way
         if not torch.is_grad_enabled() or not check([*leaves, *args]):
             return None
-        ts = [a.detach().requires_grad_(True) for a in leaves]
+        return self._tape([a.detach().requires_grad_(True) for a in leaves], args)[1]
+
+    def _tape(self, ts: list[Any], args: tuple[Any, ...]) -> tuple[Any, list[Any]]:
+        """``(f(x), gradient leaves)``: one recorded forward pass on the leaf tensors ``ts``
+        (grad mode on), one backward pass; zeros for a leaf ``f`` does not use, and
+        :class:`~differentiation_interface.DisconnectedGraphError` when it uses none
+        (unless ``allow_unused``)."""
         y = checked(self.f(self.rebuild(ts), *args))
         grads = torch.autograd.grad(y, ts, allow_unused=True) if y.requires_grad else ()
         unused = [i for i, g in enumerate(grads) if g is None] if grads else list(range(len(ts)))
         if not unused:
-            return list(grads)  # the tape's fresh tensors, handed out as they are
+            return y, list(grads)  # the tape's fresh tensors, handed out as they are
         if not self.allow_unused and len(unused) == len(ts):
             raise disconnected(self.operator)
         out: list[Any] = list(grads) if grads else [None] * len(ts)
         for i in unused:
             out[i] = torch.zeros_like(ts[i])
-        return out
+        return y, out
 
     def __init__(
         self, f: Callable[..., Any], rebuild: Callable[[list[Any]], Any], *, allow_unused: bool
@@ -141,18 +147,10 @@ class TorchLeavesGradient(LeavesGradientPlan):
         if args:
             args = tuple(map(_context, args))
         if torch.is_grad_enabled():  # entering enable_grad costs more than asking
-            y = checked(self.f(self.rebuild(ts), *args))
+            y, out = self._tape(ts, args)
         else:
             with torch.enable_grad():
-                y = checked(self.f(self.rebuild(ts), *args))
-        grads = torch.autograd.grad(y, ts, allow_unused=True) if y.requires_grad else ()
-        if not self.allow_unused and all(g is None for g in grads):  # some may be unused
-            raise disconnected(self.operator)
-        # the tape's gradients are fresh tensors: handed out as they are (numpy: viewed)
-        out: list[Any] = [
-            torch.zeros_like(t) if g is None else g
-            for t, g in zip(ts, grads or (None,) * len(ts), strict=True)
-        ]
-        if type(leaves[0]) is np.ndarray:
+                y, out = self._tape(ts, args)
+        if type(leaves[0]) is np.ndarray:  # the tape's fresh tensors, viewed
             out = [g.numpy() for g in out]
         return (back(y.detach(), leaves[0], ts) if value else None), out
