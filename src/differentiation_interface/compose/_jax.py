@@ -15,7 +15,8 @@ So ``jax.grad`` costs one pullback of the backend, ``jax.jvp`` one pushforward, 
 seeds (``jacfwd``, ``jacrev``, ``hessian``) one *batched* pushforward or pullback. Each
 primitive has its own batching rule: vmapped operands are merged into one leading batch axis
 (a parameter of the primitive says which operands carry it); a batched ``x`` is computed
-point by point. Under ``jit`` the primitives lower to ``jax.pure_callback``; called eagerly
+point by point. Under ``jit`` the primitives lower to a host call (on the CPU this library's
+own XLA FFI handler, :mod:`._xla_host`; elsewhere JAX's callback emitter); called eagerly
 they run the backend directly on the arrays, converted through DLPack.
 
 Primitives rather than ``jax.custom_jvp``/``custom_vjp``: a function has one or the other,
@@ -26,7 +27,6 @@ reverse mode and vmap, each at the cost of one backend call.
 from __future__ import annotations
 
 import importlib
-from functools import partial
 from typing import Any
 
 import jax
@@ -37,6 +37,7 @@ from jax.interpreters import ad, batching, mlir
 
 from .._array import is_array, to_numpy
 from ..errors import UnsupportedOperationError
+from . import _xla_host
 from ._rules import Rules, to_namespace
 
 __all__ = ["call"]
@@ -229,15 +230,7 @@ def _to_jax(a: Any, dtype: Any) -> Any:
 
 
 def _lowering(op: str) -> Any:
-    """The lowering under ``jit``: a host callback running :func:`_host`.
-
-    JAX's own host-callback emitter hands the callback the XLA buffers as numpy arrays;
-    ``jax.pure_callback`` would first ``device_put`` them into JAX arrays (about 70 µs per
-    call on a CPU core), so the emitter is used directly where this JAX version has it.
-    """
-    emit = getattr(importlib.import_module("jax._src.callback"), "emit_python_callback", None)
-    if emit is None:
-        return _lowering_via_pure_callback(op)
+    """The lowering under ``jit``: a host call running :func:`_host` (see :func:`_emit_host`)."""
 
     def rule(ctx: Any, *operands: Any, **params: Any) -> Any:
         dtype = np.dtype(ctx.avals_out[0].dtype)
@@ -245,29 +238,43 @@ def _lowering(op: str) -> Any:
         def callback(*arrays: Any) -> tuple[Any, ...]:
             return (_host(op, params, dtype, *arrays),)
 
-        result, _, _ = emit(
-            ctx,
-            callback,
-            None,
-            list(operands),
-            ctx.avals_in,
-            ctx.avals_out,
-            has_side_effect=False,
-            returns_token=False,
-        )
-        return result
+        return _emit_host(ctx, operands, callback)
 
     return rule
 
 
-def _lowering_via_pure_callback(op: str) -> Any:
-    def lowered(*args: Any, **params: Any) -> Any:
-        aval = _abstract_of(_PRIMS[op], *(jax.typeof(a) for a in args), **params)[0]
-        spec = jax.ShapeDtypeStruct(aval.shape, aval.dtype)  # type: ignore[no-untyped-call]
-        host = partial(_host, op, params, np.dtype(aval.dtype))
-        return jax.pure_callback(host, spec, *args, vmap_method="sequential")
+def _emit_host(ctx: Any, operands: Any, callback: Any) -> Any:
+    """``callback`` (numpy arrays in, a tuple of arrays out) as a host call of the program
+    ``ctx`` lowers.
 
-    return mlir.lower_fun(lowered, multiple_results=False)
+    On the CPU, through this library's own XLA FFI handler (:mod:`._xla_host`: the buffers
+    as they are, one copy of each result, JAX's C++ dispatch kept). Elsewhere, JAX's own
+    host-callback emitter, which hands the callback the XLA buffers as numpy arrays;
+    ``jax.pure_callback`` would first ``device_put`` them into JAX arrays (about 70 µs per
+    call on a CPU core), so it is the last resort, for a JAX without that emitter.
+    """
+    lowered = _xla_host.lower(ctx, operands, callback)
+    if lowered is not None:
+        return lowered
+    emit = getattr(importlib.import_module("jax._src.callback"), "emit_python_callback", None)
+    if emit is None:
+        spec = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in ctx.avals_out]  # type: ignore[no-untyped-call]
+        lowered = mlir.lower_fun(
+            lambda *a: jax.pure_callback(callback, spec, *a, vmap_method="sequential"),
+            multiple_results=True,
+        )
+        return lowered(ctx, *operands)
+    result, _, _ = emit(
+        ctx,
+        callback,
+        None,
+        list(operands),
+        ctx.avals_in,
+        ctx.avals_out,
+        has_side_effect=False,
+        returns_token=False,
+    )
+    return result
 
 
 # --- differentiation ------------------------------------------------------------------------
@@ -404,31 +411,13 @@ def _value_taped_impl(*args: Any, rules: Rules, static: _Static, **_: Any) -> An
 
 
 def _value_taped_lowering(ctx: Any, *operands: Any, rules: Rules, static: _Static, **_: Any) -> Any:
-    emit = getattr(importlib.import_module("jax._src.callback"), "emit_python_callback", None)
     dtype = np.dtype(ctx.avals_out[0].dtype)
 
     def callback(*arrays: Any) -> tuple[Any, ...]:
         y, token = _value_taped_host(rules, static, dtype, *arrays)
         return np.asarray(to_numpy(y), dtype=dtype), token
 
-    if emit is None:  # an older or newer JAX: pure_callback, with its device_put
-        spec = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in ctx.avals_out]  # type: ignore[no-untyped-call]
-        lowered = mlir.lower_fun(
-            lambda *a: jax.pure_callback(callback, spec, *a, vmap_method="sequential"),
-            multiple_results=True,
-        )
-        return lowered(ctx, *operands)
-    result, _, _ = emit(
-        ctx,
-        callback,
-        None,
-        list(operands),
-        ctx.avals_in,
-        ctx.avals_out,
-        has_side_effect=False,
-        returns_token=False,
-    )
-    return result
+    return _emit_host(ctx, operands, callback)
 
 
 def _with(params: dict[str, Any], extra: int) -> dict[str, Any]:
