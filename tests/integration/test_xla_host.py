@@ -132,3 +132,20 @@ def test_float64_and_integer_outputs_cross_as_they_are():
         out = jax.jit(jax.grad(loss_of(g)))(x)
         assert out.dtype == jnp.float64
         np.testing.assert_allclose(out, grad_loss(X.astype(np.float64)), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "value_dependent",
+    [
+        # traced on zeros: the whole x; run on positive x: one element (would broadcast)
+        lambda x: x[:1] * 1.0 if bool(x.sum() > 0) else x * 1.0,
+        # traced on zeros: empty; run: every element (an empty result buffer)
+        lambda x: x[x > 0] * 1.0,
+    ],
+)
+def test_an_output_shape_other_than_the_traced_one_raises_instead_of_broadcasting(
+    value_dependent,
+):
+    g = di.DifferentiateWith(value_dependent, di.AutoTorch())
+    with pytest.raises(Exception, match=r"FunctionOutputError.*float32\[\d\] where its traced"):
+        jax.block_until_ready(jax.jit(g)(jnp.asarray(X)))

@@ -248,7 +248,7 @@ def _emit_host(ctx: Any, operands: Any, callback: Any) -> Any:
     ``ctx`` lowers.
 
     On the CPU, through this library's own XLA FFI handler (:mod:`._xla_host`: the buffers
-    as they are, one copy of each result, JAX's C++ dispatch kept). Elsewhere, JAX's own
+    as they are, one copy of each result). Elsewhere, JAX's own
     host-callback emitter, which hands the callback the XLA buffers as numpy arrays;
     ``jax.pure_callback`` would first ``device_put`` them into JAX arrays (about 70 µs per
     call on a CPU core), so it is the last resort, for a JAX without that emitter.

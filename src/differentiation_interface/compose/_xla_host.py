@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ctypes
 import itertools
+import os
 import secrets
 import struct
 import sys
@@ -42,28 +43,29 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import FunctionOutputError
+
 __all__ = ["lower"]
 
 _TARGET = "differentiation_interface_host_call"
 
-#: XLA_FFI_DataType codes of the dtypes numpy has (xla_data.proto's PrimitiveType)
-_DTYPES = {
-    1: np.dtype(np.bool_),
-    2: np.dtype(np.int8),
-    3: np.dtype(np.int16),
-    4: np.dtype(np.int32),
-    5: np.dtype(np.int64),
-    6: np.dtype(np.uint8),
-    7: np.dtype(np.uint16),
-    8: np.dtype(np.uint32),
-    9: np.dtype(np.uint64),
-    10: np.dtype(np.float16),
-    11: np.dtype(np.float32),
-    12: np.dtype(np.float64),
-    15: np.dtype(np.complex64),
-    18: np.dtype(np.complex128),
+#: The XLA_FFI_DataType code of each dtype numpy has (xla_data.proto's PrimitiveType)
+_CODES = {
+    np.dtype(np.bool_): 1,
+    np.dtype(np.int8): 2,
+    np.dtype(np.int16): 3,
+    np.dtype(np.int32): 4,
+    np.dtype(np.int64): 5,
+    np.dtype(np.uint8): 6,
+    np.dtype(np.uint16): 7,
+    np.dtype(np.uint32): 8,
+    np.dtype(np.uint64): 9,
+    np.dtype(np.float16): 10,
+    np.dtype(np.float32): 11,
+    np.dtype(np.float64): 12,
+    np.dtype(np.complex64): 15,
+    np.dtype(np.complex128): 18,
 }
-_CODES = {dtype: code for code, dtype in _DTYPES.items()}
 
 # --- the C structures, as offsets (64-bit little-endian; checked at registration) ----------
 # XLA_FFI_CallFrame: struct_size, extension_start, api, ctx, stage (+pad), then three
@@ -87,8 +89,8 @@ _ERROR_UNKNOWN = 2
 # XLA_FFI_Error_Create
 _ERROR_CREATE_OFFSET = 8 + 8 + 24 + 8
 
-_HANDLER_TYPE = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)
-_ERROR_CREATE_TYPE = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)
+# the handler and XLA_FFI_Error_Create: a pointer to a struct in, a pointer out
+_POINTER_FUNCTION = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)
 
 
 class _ErrorArgs(ctypes.Structure):
@@ -129,8 +131,10 @@ class _Site:
 class _Layout:
     """A buffer's shape and dtype, and numpy views of the buffers XLA passed with it.
 
-    The views are kept by address (a few): XLA often passes the same buffers again, and a
-    view is only ever used during a call, while XLA holds the buffer at that address."""
+    Inputs get a new read-only view at each call: the callback may hand it to ``f``, and an
+    old array object whose contents changed under it could meet a cache keyed by identity.
+    Result views never leave this module, so they are kept by address (a few): XLA often
+    passes the same result buffers again."""
 
     __slots__ = ("code", "dtype", "memory", "rank", "shape", "size", "views", "writeable")
 
@@ -147,21 +151,38 @@ class _Layout:
     def at(self, buffer: int) -> np.ndarray[Any, Any]:
         """The array of the ``XLA_FFI_Buffer`` at address ``buffer``."""
         _, _, code, data, rank = _BUFFER.unpack_from(_BUFFER_BYTES.from_address(buffer))
-        view = self.views.get(data)
-        if view is not None and code == self.code and rank == self.rank:
-            return view
         if code != self.code or rank != self.rank:
             msg = f"XLA passed a buffer of dtype code {code}, rank {rank}; expected {self}"
             raise RuntimeError(msg)
+        view = self.views.get(data)
+        if view is not None:
+            return view
         if not self.size:
             return np.zeros(self.shape, self.dtype)
         memory = self.memory.from_address(data)
         view = np.frombuffer(memory, self.dtype).reshape(self.shape)  # type: ignore[call-overload]
-        view.flags.writeable = self.writeable
-        if len(self.views) >= self.KEPT:
-            self.views.clear()
-        self.views[data] = view
+        if self.writeable:
+            if len(self.views) >= self.KEPT:
+                self.views.clear()
+            self.views[data] = view
+        else:
+            view.flags.writeable = False
         return view  # type: ignore[no-any-return]
+
+    def fill(self, buffer: int, result: Any) -> None:
+        """Copy ``result`` into the result buffer at address ``buffer``: exactly this shape
+        and dtype (numpy's copy would broadcast a smaller result, or cast another dtype)."""
+        result = np.asarray(result)
+        if result.shape != self.shape or result.dtype != self.dtype:
+            msg = (
+                f"the function returned {result.dtype}{list(result.shape)} where its traced "
+                f"output is {self}: its output's shape and dtype must follow from its "
+                "arguments' shapes and dtypes alone"
+            )
+            raise FunctionOutputError(msg)
+        view = self.at(buffer)
+        if self.size:
+            np.copyto(view, result)
 
     def __repr__(self) -> str:
         return f"{self.dtype}{list(self.shape)}"
@@ -208,8 +229,7 @@ def _handle(frame: int) -> int | None:
             *[layout.at(_pointer_at(args + 8 * i).value) for i, layout in enumerate(site.inputs)]
         )
         for i, (layout, result) in enumerate(zip(site.outputs, results, strict=True)):
-            if layout.size:
-                np.copyto(layout.at(_pointer_at(rets + 8 * i).value), result)
+            layout.fill(_pointer_at(rets + 8 * i).value, result)
     except BaseException as err:  # noqa: BLE001 - every error goes back to XLA, none escapes
         return _error(api, err)
     return None
@@ -235,15 +255,17 @@ def _error(api: int, err: BaseException) -> int | None:
     """An ``XLA_FFI_Error`` carrying ``err`` (its type, message and traceback)."""
     text = "".join(traceback.format_exception(err))
     message = f"{type(err).__name__}: {err}\n\n{text}".encode(errors="replace")
-    if not api:  # no API to report with: the best left is to say so on stderr
-        sys.stderr.write(message.decode())
-        return None
+    if not api:
+        # No API to create the error with, and returning success would leave the results
+        # unwritten (a silently wrong number): say why, and stop the process.
+        sys.stderr.write(message.decode() + "\ndi: cannot report this error to XLA; aborting\n")
+        os.abort()
     create = _pointer_at(api + _ERROR_CREATE_OFFSET).value
     args = _ErrorArgs(_ERROR_ARGS_SIZE, None, message, _ERROR_UNKNOWN)
-    return _ERROR_CREATE_TYPE(create)(ctypes.addressof(args))  # type: ignore[no-any-return]
+    return _POINTER_FUNCTION(create)(ctypes.addressof(args))  # type: ignore[no-any-return]
 
 
-_handler = _HANDLER_TYPE(_handle)  # kept for the life of the process: XLA holds its address
+_handler = _POINTER_FUNCTION(_handle)  # kept for the life of the process: XLA holds its address
 _registered: list[bool] = []  # [True] registered, [False] refused; empty: not tried yet
 _lock = threading.Lock()
 
@@ -293,5 +315,8 @@ def lower(ctx: Any, operands: Sequence[Any], callback: Callable[..., Sequence[An
     _sites[key] = site
     # held by the compiled program as XLA holds it, so as long as a call of it may still run
     ctx.module_context.add_host_callback(site)
-    rule = jax.ffi.ffi_lowering(_TARGET)
+    # XLA drops a call whose results are all empty unless it has a side effect; it must run
+    # anyway, to check that f's output is still empty (a value-dependent shape otherwise
+    # comes back as the traced empty array)
+    rule = jax.ffi.ffi_lowering(_TARGET, has_side_effect=not any(r.size for r in site.outputs))
     return rule(ctx, *operands, di_key=np.int64(key))
