@@ -6,7 +6,8 @@ engines' own work at n = 10, and at most 1.2x that work at n = 1e6 (CPU). Two di
 * **torch inside JAX**: ``jax.jit(jax.grad(loss))`` with ``loss(x) = sum(g(x)**2)`` and
   ``g = DifferentiateWith(torch_f, AutoTorch())``, against the same gradient by hand: the
   torch forward on a DLPack view of ``x``, ``jax.grad`` of the JAX part (``jit``-compiled),
-  ``torch.autograd.grad`` of the torch part, DLPack back.
+  ``torch.autograd.grad`` of the torch part, DLPack back; and against the bridge a JAX
+  user writes inside ``jit``: ``jax.pure_callback`` in a ``jax.custom_vjp``.
 * **JAX inside torch**: ``loss.backward()`` with ``g = DifferentiateWith(jax_f, AutoJAX())``
   against ``torch.autograd.grad`` of the torch part and ``jax.vjp`` of a jitted ``jax_f``
   (by hand, DLPack both ways), and at n = 10 against the leanest ``torch.autograd.Function``
@@ -55,6 +56,34 @@ def jax_f(x: Any) -> Any:
     return jnp.sin(x) * x
 
 
+def _torch_value(x: Any) -> Any:
+    return torch_f(torch.from_numpy(np.array(x))).numpy()
+
+
+def _torch_vjp(x: Any, u: Any) -> Any:
+    t = torch.from_numpy(np.array(x)).requires_grad_(True)
+    (g,) = torch.autograd.grad(torch_f(t), t, torch.from_numpy(np.array(u)))
+    return g.numpy()
+
+
+@jax.custom_vjp
+def _callback_bridge(x: Any) -> Any:
+    """The bridge a JAX user writes for a torch function: ``jax.pure_callback`` for the
+    value and, in a custom VJP, for torch's VJP (which runs the forward pass again)."""
+    return jax.pure_callback(_torch_value, jax.ShapeDtypeStruct(x.shape, x.dtype), x)
+
+
+def _callback_fwd(x: Any) -> Any:
+    return _callback_bridge(x), x
+
+
+def _callback_bwd(x: Any, u: Any) -> Any:
+    return (jax.pure_callback(_torch_vjp, jax.ShapeDtypeStruct(x.shape, x.dtype), x, u),)
+
+
+_callback_bridge.defvjp(_callback_fwd, _callback_bwd)
+
+
 def torch_in_jax(n: int, rounds: int) -> GroupResult:
     g = di.DifferentiateWith(torch_f, di.AutoTorch())
     bridged = jax.jit(jax.grad(lambda x: jnp.sum(g(x) ** 2)))
@@ -80,9 +109,13 @@ def torch_in_jax(n: int, rounds: int) -> GroupResult:
         outer(y0).block_until_ready()
         return torch.autograd.grad(y, t, gy0)
 
+    callback_bridge = jax.jit(jax.grad(lambda x: jnp.sum(_callback_bridge(x) ** 2)))
+    np.testing.assert_allclose(callback_bridge(x), by_hand(x), rtol=1e-5, atol=1e-5)
+
     group = Group(f"torch inside jax.jit(jax.grad), n={n}", rounds=rounds)
     group.add("own work", own_work)
     group.add("by hand", lambda: by_hand(x).block_until_ready())
+    group.add("pure_callback by hand", lambda: callback_bridge(x).block_until_ready())
     group.add("DifferentiateWith", lambda: bridged(x).block_until_ready())
     return group.run()
 

@@ -811,3 +811,19 @@ def test_one_tangent_crosses_as_a_view(
             np.testing.assert_allclose(to_numpy(d), expected, rtol=1e-12)
             assert not np.shares_memory(to_numpy(d), to_numpy(t))
         refused["on"] = False
+
+
+def test_to_numpy_resolves_lazy_bits_and_detaches() -> None:
+    """Plain CPU tensors go to numpy as views; tensors numpy cannot view as they are (a
+    lazy negative or conjugate bit, a graph) still come back with their values."""
+    z = torch.tensor([1 + 2j, 3 - 1j])
+    negated = z.conj().imag  # a view with torch's lazy negative bit
+    assert negated.is_neg()
+    np.testing.assert_array_equal(to_numpy(negated), [-2.0, 1.0])
+    conjugated = z.conj()
+    assert conjugated.is_conj()
+    np.testing.assert_array_equal(to_numpy(conjugated), [1 - 2j, 3 + 1j])
+    tracked = torch.ones(2, requires_grad=True) * 3
+    np.testing.assert_array_equal(to_numpy(tracked), [3.0, 3.0])
+    plain = torch.arange(3.0)
+    assert np.shares_memory(to_numpy(plain), plain.numpy())

@@ -197,15 +197,19 @@ def test_dlpack_is_zero_copy_on_cpu():
         np.testing.assert_array_equal(np.asarray(copied), small.numpy())
 
 
-def test_jax_inside_torch_in_float64_with_a_value_that_does_not_compile():
-    def jax_f(x):  # float() of a value: eagerly only (the value falls back to it)
-        return x * 2.5 if float(x[0]) >= 0 else x
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_jax_inside_torch_with_a_value_that_does_not_compile(dtype):
+    def jax_f(x):  # float() of a value from 8 elements on: eagerly only (the value
+        return x * 2.5 if x.shape[0] < 8 or float(x[0]) >= 0 else x  # falls back to it)
 
     g = di.DifferentiateWith(jax_f, di.AutoJAX())
-    xt = torch.arange(16, dtype=torch.float64)
-    y = g(xt)
-    assert y.dtype == torch.float64
-    torch.testing.assert_close(y, xt * 2.5)
+    # compiled for 4 elements, then 16 elements fail to compile (the fallback of a
+    # compiled value), then both run eagerly
+    for start, size in ((0, 4), (-20, 16), (0, 16), (1, 4)):
+        xt = torch.arange(start, start + size, dtype=dtype)
+        y = g(xt)
+        assert y.dtype == dtype
+        torch.testing.assert_close(y, xt * 2.5 if start >= 0 else xt)
     g2 = di.DifferentiateWith(lambda x: jnp.sin(x) * x, di.AutoJAX())
     x2 = (torch.arange(16, dtype=torch.float64) / 7).requires_grad_(True)
     (gx,) = torch.autograd.grad(g2(x2).sum(), x2)
@@ -278,6 +282,18 @@ def test_cross_engine_second_order(outer, inner):
     np.testing.assert_allclose(h, hess, atol=tol)
     y, d, d2 = di.value_derivative_and_second_derivative(lambda t: t**3, backend, np.float64(2.0))
     np.testing.assert_allclose([y, d, d2], [8.0, 12.0, 12.0], atol=tol * 10)
+
+
+def test_a_numpy_result_with_negative_strides_crosses_into_torch():
+    """f returns a reversed view of its argument (negative strides, which torch cannot
+    alias): the value and the gradient in torch, against closed forms."""
+    g = di.DifferentiateWith(lambda x: np.asarray(x)[::-1], di.AutoFiniteDiff())
+    x = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)
+    w = torch.tensor([1.0, 10.0, 100.0], dtype=torch.float64)
+    y = g(x)
+    torch.testing.assert_close(y.detach(), torch.tensor([3.0, 2.0, 1.0], dtype=torch.float64))
+    (gx,) = torch.autograd.grad((w * y).sum(), x)
+    torch.testing.assert_close(gx, w.flip(0), rtol=1e-6, atol=1e-6)
 
 
 def test_torch_vmap_of_grad_runs_point_by_point():

@@ -86,6 +86,8 @@ def _is_tracer(a: Any) -> bool:
 
 
 def _contexts(static: _Static, arrays: tuple[Any, ...]) -> tuple[Any, ...]:
+    if not static.positions and not static.args:
+        return ()
     ctx: list[Any] = []
     given, other = iter(arrays), iter(static.args)
     for i in range(len(static.positions) + len(static.args)):
@@ -234,9 +236,21 @@ def _lowering(op: str) -> Any:
 
     def rule(ctx: Any, *operands: Any, **params: Any) -> Any:
         dtype = np.dtype(ctx.avals_out[0].dtype)
+        static = params["static"]
+        if op == "pullback" and params.get("taped") and not params["nbatch"]:
+            # reverse mode's backward pass, the call a gradient makes: straight to the tape
+            # (the general route's argument handling costs 3 µs of a 30 µs call at n = 10)
+            rules = params["rules"]
 
-        def callback(*arrays: Any) -> tuple[Any, ...]:
-            return (_host(op, params, dtype, *arrays),)
+            def callback(*arrays: Any) -> tuple[Any, ...]:
+                x, u, token = arrays[0], arrays[1], int(arrays[-1])
+                g = rules.pullback_taped(x, _contexts(static, arrays[2:-1]), token, u)
+                return (np.asarray(to_numpy(g), dtype=dtype),)
+
+        else:
+
+            def callback(*arrays: Any) -> tuple[Any, ...]:
+                return (_host(op, params, dtype, *arrays),)
 
         return _emit_host(ctx, operands, callback)
 

@@ -36,6 +36,7 @@ from .._array import (
     convert,
     device_of,
     from_numpy,
+    is_64bit,
     is_array,
     is_jax_namespace,
     namespace_of,
@@ -207,8 +208,8 @@ class Rules:
         loss)."""
         if self._value_program is None or self.device is not None:
             return None
-        torch = sys.modules.get("torch")
         if type(a) is not np.ndarray:
+            torch = sys.modules.get("torch")
             if torch is None or type(a) is not torch.Tensor:
                 return None  # JAX arrays stay as they are; other kinds convert
             if a.requires_grad:  # a value only (the bridges differentiate, not this)
@@ -251,6 +252,15 @@ class Rules:
         xh = self._host(x)
         if xh is None:
             xh = self.here(x)
+        program = self._value_program
+        if program is not None and not ctx and self._armed and not is_64bit(xh):
+            # the common call (compiled and traced before, 32-bit, no contexts) without the
+            # precision context: 2 µs of a 10 µs call at n = 10
+            try:
+                return program(xh)
+            except Exception:  # noqa: BLE001 - f does not compile: eagerly below
+                self._value_program = None
+                return self.f(xh)
         values = tuple(c.value for c in self._contexts(ctx)) if ctx else ()
         with precision_scope(self.xp, xh, *values):
             program = self._value_program
@@ -293,14 +303,14 @@ class Rules:
         if sv is None:
             return None
         key = (op, xv.shape, xv.dtype, sv.shape, sv.dtype)
-        if key not in self._host_preps:
+        prep = self._host_preps.get(key, self)  # self: not looked at yet
+        if prep is self:
             prepare = prepare_pushforward if op == "pushforward" else prepare_pullback
             xj, sj = self.here(x), self.here(seed)
             prep = self._traced(lambda: prepare(self.f, self.backend, xj, (sj,)))
             # a plan that takes one tangent unstacked also takes numpy as it is; else None:
             # this kind of call takes the general route from now on
-            self._host_preps.setdefault(key, prep if prep.single else None)
-        prep = self._host_preps[key]
+            prep = self._host_preps.setdefault(key, prep if prep.single else None)
         if prep is None:
             return None
         return prep.plan.run_single(prep.fn, xv, sv, value=False)[-1]  # numpy: the caller's
@@ -379,12 +389,14 @@ class Rules:
         its backward pass, so ``f`` runs once, as in a native backward pass.
         """
         torch = sys.modules.get("torch")
-        xh = self.here(x)
-        if not self.tapes_allowed or torch is None or not isinstance(xh, torch.Tensor):
+        if not self.tapes_allowed or torch is None:
             return self.value(x, ctx), -1
-        values = tuple(c.value for c in self._contexts(ctx))
+        xr = self._tape_input(x, torch)
+        if xr is None:
+            return self.value(x, ctx), -1
+        values = tuple(c.value for c in self._contexts(ctx)) if ctx else ()
         with torch.enable_grad():
-            xr = xh.detach().requires_grad_(True)
+            xr.requires_grad_(True)
             try:
                 y = self.f(xr, *values)
             except RuntimeError as err:
@@ -394,6 +406,19 @@ class Rules:
         if not isinstance(y, torch.Tensor) or not y.requires_grad or y.is_complex():
             return self.value(x, ctx), -1  # the library's pullback explains what is wrong
         return y.detach(), self._keep((xr, y))
+
+    def _tape_input(self, x: Any, torch: ModuleType) -> Any:
+        """``x`` as a torch tensor of its own for the tape to record, or ``None`` (not a
+        tensor in this namespace). A host call's numpy buffer is copied: XLA may reuse it
+        once the call returns, before the pullback reads the tape; torch arrays of the rules'
+        namespace (a JAX array's DLPack alias: immutable) are used as they are."""
+        if type(x) is np.ndarray and self.device is None and x.dtype.isnative:
+            try:
+                return torch.from_numpy(np.array(x))  # the direct route: 1 µs, not 5
+            except TypeError:  # a dtype torch lacks: the general conversion explains
+                pass
+        xh = self.here(x)
+        return xh.detach() if isinstance(xh, torch.Tensor) else None
 
     def _keep(self, tape: tuple[Any, Any]) -> int:
         token = next(self._tokens)
@@ -414,8 +439,11 @@ class Rules:
             tape = self._tapes.pop(token, None)
         if tape is None:
             return self.pullback(x, ctx, (u,))[0]
-        torch = sys.modules["torch"]
+        from ..backends.torch.backward import backward  # torch is loaded: it made the tape
+
         xr, y = tape
-        ut = self.here(u)
-        (g,) = torch.autograd.grad(y, xr, ut.to(dtype=y.dtype), allow_unused=True)
+        ut = self._tape_input(u, sys.modules["torch"])  # the engine may keep it: its own copy
+        if ut is None or ut.dtype != y.dtype:
+            ut = self.here(u).to(dtype=y.dtype)
+        g = backward(y, xr, ut)
         return self.pullback(x, ctx, (u,))[0] if g is None else g  # None: the library explains

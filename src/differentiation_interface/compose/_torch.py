@@ -47,11 +47,12 @@ def call(rules: Rules, x: Any, ctx: tuple[Any, ...]) -> Any:
 def _back(a: Any, like: Any) -> Any:
     """A rules-namespace result as a torch tensor on ``like``'s device (DLPack; small host
     arrays for a CPU ``like`` through numpy, a copy only of what numpy holds read-only)."""
-    if like.device.type == "cpu":
+    if like.is_cpu:
         view = small_host_view(a)
         if view is not None:  # torch aliases only writable memory with positive strides
-            safe = view.flags.writeable and all(step >= 0 for step in view.strides)
-            return torch.from_numpy(view if safe else view.copy())
+            if not view.flags.writeable or min(view.strides, default=0) < 0:
+                view = view.copy()
+            return torch.from_numpy(view)
     out = to_namespace(a, namespace_of(like))
     return out if out.device == like.device else out.to(like.device)
 
