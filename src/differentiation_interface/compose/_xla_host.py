@@ -131,11 +131,12 @@ class _Site:
 class _Layout:
     """A buffer's shape and dtype, and numpy views of the buffers XLA passed with it.
 
-    Views are kept by address (a few): XLA often passes the same buffers again, and making
-    one costs a microsecond. Result views never leave this module. Inputs are handed out as
-    a new read-only view of the kept one at each call (a tenth of that): the callback may
-    hand it to ``f``, and an array object whose contents changed under it could meet a cache
-    keyed by identity."""
+    Views are kept by address (a few): a compiled call's own arguments keep their buffers
+    from call to call (XLA gives most intermediates a new one, so most views are still
+    made, half a microsecond each). Result views never leave this module. Inputs are handed
+    out as a new read-only view of the kept one at each call (a tenth of that): the
+    callback may hand it to ``f``, and an array object whose contents changed under it
+    could meet a cache keyed by identity."""
 
     __slots__ = ("code", "dtype", "memory", "rank", "shape", "size", "views", "writeable")
 
