@@ -71,6 +71,11 @@ class _Bridged(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        if len(inputs) == 2:  # f's value at x without contexts, the common call: (x, rules)
+            ctx.save_for_backward(inputs[0])
+            ctx.save_for_forward(inputs[0])
+            ctx.template = (_TENSOR, inputs[1])
+            return
         tensors = [a for a in inputs if isinstance(a, torch.Tensor)]
         ctx.save_for_backward(*tensors)
         ctx.save_for_forward(*tensors)
@@ -96,7 +101,10 @@ class _Bridged(torch.autograd.Function):
 
 def _split(ctx: Any, n: int) -> tuple[list[Any], Rules, tuple[Any, ...]]:
     """``(arrays, rules, contexts)`` of the call, with the saved tensors put back."""
-    saved = iter(ctx.saved_tensors)
+    template, tensors = ctx.template, ctx.saved_tensors
+    if len(template) == n + 1 and len(tensors) == n:  # n arrays, the rules, no contexts
+        return list(tensors), template[n], ()
+    saved = iter(tensors)
     inputs = [next(saved) if a is _TENSOR else a for a in ctx.template]
     return inputs[:n], inputs[n], tuple(inputs[n + 1 :])
 

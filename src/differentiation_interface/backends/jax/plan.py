@@ -497,6 +497,19 @@ class JAXPlan(ExpressPlan):
         and returned without the batch axis."""
         return self.run_arrays(value, x, (x, t), fn.args, True)
 
+    def run_host1(self, x: Any, t: Any) -> Any:
+        """The one-tangent program of a :attr:`single` plan prepared on JAX arrays, called
+        on numpy arrays of the same kind (shape and dtype), which its dispatch moves in: a
+        numpy result. What :meth:`run_single` does for them, without its route through
+        the caller conversions (a cross-engine bridge's hot path, :mod:`..compose`)."""
+        if self.x64 and not X64.value:
+            return in_x64(self.run_host1, x, t)
+        try:
+            d = self.plain1(x, t)
+        except (TypeError, IndexError) as err:
+            reraise(self.op, err)
+        return np.array(d)  # a writable copy of JAX's read-only buffer
+
     def execute_aux(self, x: Any, lead: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
         """The value variant, offering ``f``'s auxiliary output (computed by the same
         program) to the call's collection."""
