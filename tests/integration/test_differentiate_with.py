@@ -412,6 +412,35 @@ def test_small_tensors_numpy_cannot_view_cross_with_their_values(make, dtype):
     assert back.dtype == t.dtype
 
 
+@pytest.mark.parametrize("n", [16, 1 << 15])
+def test_read_only_host_buffers_reach_torch_as_copies(n):
+    """A host call's buffers are read-only numpy views that XLA reuses once the call returns
+    (a reverse-mode tape outlives the call): torch gets a copy of its own, small or large
+    (numpy 2 exports read-only arrays by DLPack, and torch would alias them, writable)."""
+    from differentiation_interface.compose._rules import to_namespace
+
+    a = np.arange(n, dtype=np.float32)
+    a.flags.writeable = False
+    t = to_namespace(a, torch)
+    assert not np.shares_memory(t.numpy(), a)
+    np.testing.assert_array_equal(t.numpy(), a)
+
+
+def test_a_torch_f_on_a_large_intermediate_inside_jit_grad():
+    """f's argument is an intermediate of the compiled program (2 x), 1 MiB: its host-call
+    buffer may be reused before the backward pass reads the tape; gradient against the
+    closed form."""
+    g = di.DifferentiateWith(lambda x: torch.sin(x) * x, di.AutoTorch())
+    x = jnp.linspace(0.25, 1.0, 1 << 18, dtype=jnp.float32)
+    grad = jax.jit(jax.grad(lambda v: jnp.sum(g(2 * v) ** 2) + jnp.sum(v**2)))
+    xn = 2 * np.asarray(x, dtype=np.float64)
+    expected = 2 * (2 * f1(xn) * df1(xn)) + 2 * np.asarray(x, dtype=np.float64)
+    for _ in range(2):
+        np.testing.assert_allclose(
+            np.asarray(grad(x), dtype=np.float64), expected, rtol=2e-5, atol=2e-5
+        )
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_small_torch_tensors_reach_the_jax_programs_without_a_conversion(dtype, monkeypatch):
     """A JAX f inside a torch loss: small CPU tensors go into the compiled JAX value and

@@ -83,7 +83,7 @@ def to_numpy(a: Any) -> np.ndarray[Any, Any]:
         return np.asarray(a)
     torch = sys.modules.get("torch")
     if torch is not None and type(a) is torch.Tensor and a.is_cpu and not a.requires_grad:
-        try:  # a plain CPU tensor: its own view (the general route below costs 4 µs more)
+        try:  # a plain CPU tensor: its own view (1.1 µs; the general route below: 2.6)
             return a.numpy()  # type: ignore[no-any-return]
         except (TypeError, RuntimeError):  # bfloat16, a conjugate or negative bit: below
             pass

@@ -72,15 +72,17 @@ def to_namespace(a: Any, xp: ModuleType, device: Any = None) -> Any:
 
     ``device=None`` keeps ``a``'s device. Small host arrays (64 KiB at most) are copied
     through host numpy instead, which costs less than DLPack's fixed cost. Falls back to the
-    array layer's conversion (host numpy, JAX's 64-bit switch) where DLPack declines
-    (read-only numpy buffers, a dtype the consumer lacks, a device change).
+    array layer's conversion (host numpy, JAX's 64-bit switch) where DLPack declines (a
+    dtype the consumer lacks, a device change) and for read-only numpy arrays (a host call's
+    buffers, which XLA reuses once the call returns): numpy 2 exports them by DLPack and
+    torch would alias them, writable; the array layer copies them instead.
     """
     if namespace_of(a) is xp:
         return a if device is None else convert(a, xp, device)
     view = small_host_view(a)  # numpy (a host callback's buffers), CPU torch or JAX
     if view is not None:
         return from_numpy(view, xp, device)  # copies what torch must not alias: cheap here
-    if device is None:
+    if device is None and not (type(a) is np.ndarray and not a.flags.writeable):
         from_dlpack = getattr(xp, "from_dlpack", None)
         if from_dlpack is not None and hasattr(a, "__dlpack__"):
             try:
@@ -252,26 +254,24 @@ class Rules:
         xh = self._host(x)
         if xh is None:
             xh = self.here(x)
+        values = tuple(c.value for c in self._contexts(ctx)) if ctx else ()
+        if not is_64bit(xh) and not any(is_64bit(v) for v in values):
+            return self._value_of(xh, values)  # no precision context: 2 µs of 10 at n = 10
+        with precision_scope(self.xp, xh, *values):
+            return self._value_of(xh, values)
+
+    def _value_of(self, xh: Any, values: tuple[Any, ...]) -> Any:
+        """``f(xh, *values)`` by the compiled program if there is one (traced the first time,
+        with the state ``f`` reads recorded), else eagerly."""
         program = self._value_program
-        if program is not None and not ctx and self._armed and not is_64bit(xh):
-            # the common call (compiled and traced before, 32-bit, no contexts) without the
-            # precision context: 2 µs of a 10 µs call at n = 10
+        if program is not None:
             try:
-                return program(xh)
+                if self._armed or not self._traces:  # traced before: a plain call
+                    return program(xh, *values)
+                return self._traced(lambda: program(xh, *values))
             except Exception:  # noqa: BLE001 - f does not compile: eagerly below
                 self._value_program = None
-                return self.f(xh)
-        values = tuple(c.value for c in self._contexts(ctx)) if ctx else ()
-        with precision_scope(self.xp, xh, *values):
-            program = self._value_program
-            if program is not None:
-                try:
-                    if self._armed or not self._traces:  # traced before: a plain call
-                        return program(xh, *values)
-                    return self._traced(lambda: program(xh, *values))
-                except Exception:  # noqa: BLE001 - f does not compile: eagerly below
-                    self._value_program = None
-            return self.f(xh, *values)
+        return self.f(xh, *values)
 
     def out_spec(self, x: Any, ctx: tuple[Any, ...]) -> tuple[tuple[int, ...], Any]:
         """Shape and dtype (of ``xp``) of ``f``'s output for arguments like these.
@@ -394,12 +394,14 @@ class Rules:
         torch = sys.modules.get("torch")
         if not self.tapes_allowed or torch is None:
             return self.value(x, ctx), -1
-        xr = self._tape_input(x, torch)
-        if xr is None:
+        # memory of its own: here() copies a host call's read-only buffer, which XLA may
+        # reuse before the backward pass reads the tape (a JAX array's alias is immutable)
+        xh = self.here(x)
+        if not isinstance(xh, torch.Tensor):
             return self.value(x, ctx), -1
         values = tuple(c.value for c in self._contexts(ctx)) if ctx else ()
         with torch.enable_grad():
-            xr.requires_grad_(True)
+            xr = xh.detach().requires_grad_(True)
             try:
                 y = self.f(xr, *values)
             except RuntimeError as err:
@@ -409,19 +411,6 @@ class Rules:
         if not isinstance(y, torch.Tensor) or not y.requires_grad or y.is_complex():
             return self.value(x, ctx), -1  # the library's pullback explains what is wrong
         return y.detach(), self._keep((xr, y))
-
-    def _tape_input(self, x: Any, torch: ModuleType) -> Any:
-        """``x`` as a torch tensor of its own for the tape to record, or ``None`` (not a
-        tensor in this namespace). A host call's numpy buffer is copied: XLA may reuse it
-        once the call returns, before the pullback reads the tape; torch arrays of the rules'
-        namespace (a JAX array's DLPack alias: immutable) are used as they are."""
-        if type(x) is np.ndarray and self.device is None and x.dtype.isnative:
-            try:
-                return torch.from_numpy(np.array(x))  # the direct route: 1 µs, not 5
-            except TypeError:  # a dtype torch lacks: the general conversion explains
-                pass
-        xh = self.here(x)
-        return xh.detach() if isinstance(xh, torch.Tensor) else None
 
     def _keep(self, tape: tuple[Any, Any]) -> int:
         token = next(self._tokens)
@@ -445,8 +434,6 @@ class Rules:
         from ..backends.torch.backward import backward  # torch is loaded: it made the tape
 
         xr, y = tape
-        ut = self._tape_input(u, sys.modules["torch"])  # the engine may keep it: its own copy
-        if ut is None or ut.dtype != y.dtype:
-            ut = self.here(u).to(dtype=y.dtype)
-        g = backward(y, xr, ut)
+        ut = self.here(u)
+        g = backward(y, xr, ut if ut.dtype == y.dtype else ut.to(dtype=y.dtype))
         return self.pullback(x, ctx, (u,))[0] if g is None else g  # None: the library explains
