@@ -20,7 +20,7 @@ from array_api_compat import array_namespace, device
 torch = pytest.importorskip("torch")
 
 import differentiation_interface as di  # noqa: E402
-from differentiation_interface._array import to_numpy  # noqa: E402
+from differentiation_interface._array import cuda_device, to_numpy  # noqa: E402
 from differentiation_interface.backends.torch import first as torch_first  # noqa: E402
 from differentiation_interface.operators._table import NAMES, SECOND_ORDER  # noqa: E402
 from differentiation_interface.testing import (  # noqa: E402
@@ -308,9 +308,10 @@ def test_dask_input() -> None:
 @pytest.mark.cuda
 @MODES
 def test_cuda(backend: di.AutoTorch) -> None:
-    if not torch.cuda.is_available():
+    device = cuda_device("torch")
+    if device is None:
         pytest.skip("no CUDA device")
-    x = torch.linspace(0.5, 2.0, 5, dtype=torch.float64, device="cuda")
+    x = torch.linspace(0.5, 2.0, 5, dtype=torch.float64, device=device)
     g = di.gradient(_sum_sin_sq, backend, x)
     assert g.device == x.device
     close(g, np.sin(2 * np_of(x)))
