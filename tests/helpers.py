@@ -114,3 +114,12 @@ def one_tangent_cases(base: np.ndarray[Any, Any]) -> list[tuple[Any, str, np.nda
         (identity, "pullback", t),
         (sum_sin_x, "hvp", hv),
     ]
+
+
+def prepared(operator: str, f: Any, backend: Any, x: Any, *extra: Any) -> Any:
+    """``di.<operator>`` prepared once for these arguments, as a call of no arguments
+    (``extra``: the tangents, for the operators that take them)."""
+    prepare = getattr(di, "prepare_" + operator.removeprefix("value_and_"))
+    run = getattr(di, operator)
+    prep = prepare(f, backend, x, *extra)
+    return lambda: run(f, backend, x, *extra, prep=prep)

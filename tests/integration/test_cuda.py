@@ -13,6 +13,7 @@ from array_api_compat import array_namespace
 
 import differentiation_interface as di
 from differentiation_interface._array import cuda_device, to_numpy
+from tests.helpers import prepared
 
 pytestmark = pytest.mark.cuda
 
@@ -64,6 +65,58 @@ def test_jax_gpu_gradient_and_hessian_stay_on_the_device() -> None:
         h = di.hessian(rosenbrock, backend, x)
         assert h.devices() == {device}
         np.testing.assert_allclose(np.asarray(h), _rosen_hess(X), rtol=1e-10)
+
+
+def _jax_calls(x: Any) -> dict[str, tuple[str, Any, Any, tuple[Any, ...]]]:
+    """``{name: (operator, f, backend, extra arguments)}`` of JAX GPU callers."""
+    forward, fd = di.AutoJAX(mode="forward"), di.AutoFiniteDiff()
+    return {
+        "hvp": ("hvp", rosenbrock, di.AutoJAX(), ((x * 0.5 + 1.0,),)),
+        "jacobian": ("jacobian", tridiagonal, di.AutoJAX(), ()),
+        "sparse jacobian": ("jacobian", tridiagonal, di.AutoSparse(forward), ()),
+        "sparse jacobian, coo": ("jacobian", tridiagonal, di.AutoSparse(forward, output="coo"), ()),
+        "finite-difference gradient": ("gradient", rosenbrock, fd, ()),
+        "finite-difference jacobian": ("jacobian", tridiagonal, fd, ()),
+    }
+
+
+def _reference(name: str) -> np.ndarray:
+    """Closed forms at ``X``: scipy's Rosenbrock derivatives, the tridiagonal Jacobian."""
+    if name == "hvp":
+        return _rosen_hess(X) @ (X * 0.5 + 1.0)
+    if name == "finite-difference gradient":
+        return _rosen_der(X)
+    jac = np.diag(np.cos(X) + np.concatenate([[0.0], X[:-1]]))
+    jac += np.diag(X[1:], k=-1) - 0.5 * np.eye(len(X), k=1)
+    return jac
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "hvp",
+        "jacobian",
+        "sparse jacobian",
+        "sparse jacobian, coo",
+        "finite-difference gradient",
+        "finite-difference jacobian",
+    ],
+)
+def test_jax_gpu_prepared_calls_copy_nothing_to_the_host(name: str) -> None:
+    jax = pytest.importorskip("jax")
+    device = _needs("jax")
+    with jax.enable_x64(True):
+        x = jax.device_put(jax.numpy.asarray(X), device)
+        operator, f, backend, extra = _jax_calls(x)[name]
+        call = prepared(operator, f, backend, x, *extra)
+        with jax.transfer_guard_device_to_host("disallow"):
+            result = call()
+            jax.block_until_ready(result)
+        dense = result.todense() if hasattr(result, "todense") else result
+        got = np.asarray(dense[0] if isinstance(dense, tuple) else dense)
+    rtol = 1e-5 if isinstance(backend, di.AutoFiniteDiff) else 1e-10
+    np.testing.assert_allclose(got, _reference(name), rtol=rtol, atol=rtol)
+    assert {d.platform for d in jax.tree.leaves(result)[0].devices()} == {device.platform}
 
 
 @pytest.mark.parametrize("mode", ["reverse", "forward"])

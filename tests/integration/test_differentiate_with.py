@@ -8,11 +8,13 @@ f''(x) = 2 cos x - x sin x.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pytest
 
 import differentiation_interface as di
+from differentiation_interface._array import cuda_device
 
 jax = pytest.importorskip("jax")
 jnp = pytest.importorskip("jax.numpy")
@@ -217,30 +219,37 @@ def test_jax_inside_torch_with_a_value_that_does_not_compile(dtype):
         torch.testing.assert_close(gx, torch.sin(x2) + x2 * torch.cos(x2))  # closed form
 
 
+def _cuda_for_both() -> tuple[Any, Any]:
+    """The CUDA devices of torch and JAX; skips unless both see one."""
+    devices = cuda_device("torch"), cuda_device("jax")
+    if None in devices:
+        pytest.skip("needs CUDA for both torch and JAX")
+    return devices
+
+
 @pytest.mark.cuda
 def test_cuda_torch_inside_jax_grad():
-    if not torch.cuda.is_available() or not any(d.platform == "gpu" for d in jax.devices()):
-        pytest.skip("needs CUDA for both torch and JAX")
+    _, device = _cuda_for_both()
     g = di.DifferentiateWith(*INNER["torch"])
-    x = jax.device_put(jnp.asarray(X), jax.devices("gpu")[0])
-    close(jax.grad(lambda v: jnp.sum(g(v) ** 2))(x), grad_loss(X), "torch")
+    x = jax.device_put(jnp.asarray(X), device)
+    grad = jax.grad(lambda v: jnp.sum(g(v) ** 2))(x)
+    assert grad.devices() == {device}
+    close(grad, grad_loss(X), "torch")
 
 
 @pytest.mark.cuda
 def test_cuda_jax_inside_torch_backward_zero_copy():
-    if not torch.cuda.is_available() or not any(d.platform == "gpu" for d in jax.devices()):
-        pytest.skip("needs CUDA for both torch and JAX")
-    seen = {}
+    from differentiation_interface.compose._rules import to_namespace
 
-    def jax_f(x):
-        seen["ptr"] = x.unsafe_buffer_pointer()
-        return jnp.sin(x) * x
-
-    x = torch.tensor(X, device="cuda", requires_grad=True)
-    (di.DifferentiateWith(jax_f, di.AutoJAX())(x) ** 2).sum().backward()
+    torch_device, device = _cuda_for_both()
+    x = torch.tensor(X, device=torch_device, requires_grad=True)
+    (di.DifferentiateWith(*INNER["jax"])(x) ** 2).sum().backward()
+    assert x.grad.device == x.device
     close(x.grad.cpu(), grad_loss(X), "jax")
-    di.DifferentiateWith(jax_f, di.AutoJAX())(x.detach())
-    assert seen["ptr"] == x.data_ptr()
+    big = torch.arange(1 << 15, dtype=torch.float32, device=torch_device)  # 128 KiB: by DLPack
+    crossed = to_namespace(big, jnp)
+    assert crossed.devices() == {device}
+    assert crossed.unsafe_buffer_pointer() == big.data_ptr()  # the same device memory
 
 
 def test_bad_arguments():
