@@ -12,7 +12,8 @@ run; every call synchronizes its device before returning):
   preparation time and colors);
 * CuPy: ``gradient`` at n = 1e7 through the JAX and the torch engine against the user's own
   DLPack bridge around the same engine; finite differences at n = 1000 with a batchable and a
-  non-batchable ``f`` against ``2n`` evaluations of ``f``;
+  non-batchable ``f`` against ``2n`` evaluations of ``f`` (for the latter also the stacked-points
+  strategy the library uses where it cannot sweep coordinates, to choose between them on GPUs);
 * checks (pass/fail, not timed): JAX GPU gradients make no device-to-host transfer
   (``jax.transfer_guard``); sparse Jacobians of CuPy and torch CUDA callers come back as
   ``cupyx`` / torch sparse matrices equal to the dense Jacobian.
@@ -36,12 +37,20 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from array_api_compat import array_namespace
 
 sys.path.insert(0, os.path.dirname(__file__))
 
 from _harness import Group, environment, write_json
 from _problems import diffusion as tridiagonal  # a tridiagonal Jacobian: 3 colors
 from _problems import rosenbrock
+
+
+def rosenbrock_rows(x: Any) -> Any:
+    """:func:`rosenbrock` along the last axis: batchable (stacked points are its rows)."""
+    xp = array_namespace(x)
+    a, b = x[..., 1:], x[..., :-1]
+    return xp.sum(100.0 * (a - b * b) ** 2 + (1.0 - b) ** 2, axis=-1)
 
 
 class Run:
@@ -276,24 +285,32 @@ def cupy_rows(run: Run) -> None:
     )
     x = xp.linspace(-1.0, 1.0, 1000)
     fd = di.AutoFiniteDiff()
-
-    def unbatchable(v: Any) -> Any:  # a Python branch on a value: evaluated point by point
-        return rosenbrock(v) if float(v[0]) < 10.0 else rosenbrock(v) * 2
-
-    for name, f in (("batchable", rosenbrock), ("non-batchable", unbatchable)):
+    # rosenbrock slices its argument's first axis, so stacked points are not rows for it:
+    # the library evaluates it point by point (a coordinate sweep of one private copy of x).
+    for name, f in (("batchable", rosenbrock_rows), ("non-batchable", rosenbrock)):
         prep = di.prepare_gradient(f, fd, x)
+        evaluate = prep.plan.basis.differences.evaluate  # what the library chose, reported
+        print(f"- {name} f: batchable={evaluate.batchable}, sweep={evaluate.sweepable}")
 
         def evaluations(f: Any = f) -> None:
             for _ in range(2 * x.shape[0]):
                 f(x)
             sync()
 
+        candidates = {
+            "2n evaluations of f": evaluations,
+            "di.gradient": lambda f=f, prep=prep: (di.gradient(f, fd, x, prep=prep), sync()),
+        }
+        if evaluate.sweepable:  # the other strategy for point-by-point f, to compare on GPUs
+            stacked = di.prepare_gradient(f, fd, x)
+            stacked.plan.basis.differences.evaluate.sweepable = False
+            candidates["di.gradient, stacked points"] = lambda f=f, prep=stacked: (
+                di.gradient(f, fd, x, prep=prep),
+                sync(),
+            )
         run.time(
             f"{xp.__name__}: finite-difference gradient, {name} f, n = {x.shape[0]}",
-            {
-                "2n evaluations of f": evaluations,
-                "di.gradient": lambda f=f, prep=prep: (di.gradient(f, fd, x, prep=prep), sync()),
-            },
+            candidates,
             "2n evaluations of f",
         )
     if run.gpu:
