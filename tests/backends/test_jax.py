@@ -461,7 +461,7 @@ def test_basis_larger_than_the_memory_bound_is_chunked(
     op: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # lax.map in chunks of 3 instead of one vmap over the 7 basis vectors
-    monkeypatch.setattr(JAXEngine, "max_batch", lambda self, size: 3)
+    monkeypatch.setattr(JAXEngine, "max_batch", lambda self, size, like=None: 3)
     x = np.linspace(0.1, 1.3, 7)
     if op == "gradient-forward":
         close(di.gradient(sum_sin_sq, FORWARD, x, prep=None), np.sin(2 * x))

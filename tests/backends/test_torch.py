@@ -20,7 +20,7 @@ from array_api_compat import array_namespace, device
 torch = pytest.importorskip("torch")
 
 import differentiation_interface as di  # noqa: E402
-from differentiation_interface._array import cuda_device, to_numpy  # noqa: E402
+from differentiation_interface._array import _seeds, cuda_device, to_numpy  # noqa: E402
 from differentiation_interface.backends.torch import first as torch_first  # noqa: E402
 from differentiation_interface.operators._table import NAMES, SECOND_ORDER  # noqa: E402
 from differentiation_interface.testing import (  # noqa: E402
@@ -455,8 +455,10 @@ def test_same_point_preps_with_other_tangents() -> None:
 @pytest.mark.parametrize("limit", [8, 30])
 def test_chunked_bases(backend: di.AutoTorch, limit: int, monkeypatch: pytest.MonkeyPatch) -> None:
     # a tiny stacking budget forces several chunks (the last one wrapping around)
-    monkeypatch.setattr(torch_first, "MAX_STACK_ELEMENTS", limit)
+    monkeypatch.setattr(_seeds, "MAX_STACK_ELEMENTS", limit)
+    monkeypatch.setattr(torch_first, "MAX_STACK_ELEMENTS", limit)  # what a plan keeps
     x = np.linspace(0.5, 2.0, 7)
+    assert torch_first.Basis((7,), torch.float64, x).nchunks > 1
     close(
         di.jacobian(lambda v: v * array_namespace(v).sum(v), backend, x),
         x.sum() * np.eye(7) + np.outer(x, np.ones(7)),

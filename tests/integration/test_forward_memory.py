@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from array_api_compat import array_namespace
 
 import differentiation_interface as di
-import differentiation_interface.backends._base as engine_base
+from differentiation_interface._array import _seeds
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
@@ -88,7 +89,7 @@ def test_jax_reverse_jacobian_of_a_long_output() -> None:
 @pytest.fixture
 def tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """A stacking budget of 40 elements: 7 inputs go in chunks of 5 seeds."""
-    monkeypatch.setattr(engine_base, "MAX_STACK_ELEMENTS", 40)
+    monkeypatch.setattr(_seeds, "MAX_STACK_ELEMENTS", 40)
 
 
 def chunked(prep: Any, x: Any) -> bool:
@@ -162,3 +163,61 @@ def test_finite_difference_gradient_memory(batchable: bool) -> None:
         tracemalloc.stop()
     assert peak < 200 * MB  # a handful of 32 MB chunks of stacked points
     np.testing.assert_allclose(g, np.sin(2 * x), atol=1e-6)
+
+
+# --- on a device with free memory, the whole basis in one batch --------------------------------
+
+
+@pytest.mark.usefixtures("tiny_chunks")
+def test_a_device_budget_takes_the_whole_basis_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 18: on a GPU a dense Jacobian or Hessian pushes its whole basis in one batched
+    call where it fits (as ``jax.jacrev`` does), not in host-sized chunks. The free memory of
+    ``x``'s device is faked (64 KiB: a budget of 1024 float64 elements against the host's 40),
+    and every engine's plan must follow it: one chunk, the right values."""
+    torch = pytest.importorskip("torch")
+    from differentiation_interface.backends._registry import engine_for
+    from differentiation_interface.backends.torch import first as torch_first
+    from differentiation_interface.operators._first_order import _BasisSweep
+
+    def f(v: Any) -> Any:
+        return v * v[0]
+
+    xn = np.linspace(0.1, 2.0, 7)
+    expected = np.diag(np.full(7, xn[0]))
+    expected[:, 0] += xn
+    hessian = np.diag(2 * np.cos(2 * xn))
+
+    def plans() -> dict[str, Any]:
+        xj = jnp.asarray(xn)
+        return {
+            "jax jacobian": (di.prepare_jacobian(f, FORWARD, xj), xj),
+            "jax hessian": (di.prepare_hessian(sum_sin_sq, FORWARD, xj), xj),
+            "torch": torch_first.Basis((7,), torch.float64, torch.asarray(xn)),
+            # the generic fallbacks' sweep (engines without a Jacobian of their own)
+            "sweep": _BasisSweep(engine_for(di.AutoFiniteDiff()), xn, complex_=False),
+        }
+
+    def sum_sin_sq_any(v: Any) -> Any:
+        xp = array_namespace(v)
+        return xp.sum(xp.sin(v) ** 2)
+
+    with jax.enable_x64(True):  # the JAX programs are float64 ones
+        host = plans()
+        assert chunked(*host["jax jacobian"])
+        assert chunked(*host["jax hessian"])
+        monkeypatch.setattr(_seeds, "_free_device_bytes", lambda like: 2**16)
+        device = plans()
+        assert not chunked(*device["jax jacobian"])
+        assert not chunked(*device["jax hessian"])
+        prep, xj = device["jax jacobian"]
+        np.testing.assert_allclose(di.jacobian(f, FORWARD, xj, prep=prep), expected)
+        prep, xj = device["jax hessian"]
+        np.testing.assert_allclose(di.hessian(sum_sin_sq, FORWARD, xj, prep=prep), hessian)
+    assert host["torch"].nchunks > 1
+    assert host["sweep"].nchunks > 1
+    assert device["torch"].nchunks == 1
+    assert device["sweep"].nchunks == 1
+    for backend in (di.AutoTorch(), di.AutoTorch(mode="forward"), di.AutoFiniteDiff()):
+        np.testing.assert_allclose(di.jacobian(f, backend, xn), expected, rtol=1e-6)
+        h = di.hessian(sum_sin_sq_any, backend, xn)
+        np.testing.assert_allclose(h, hessian, rtol=1e-4, atol=1e-6)

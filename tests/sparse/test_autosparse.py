@@ -386,7 +386,7 @@ def test_strict_arrays_on_another_device_keep_their_device() -> None:
 def test_many_colors_are_split_into_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     from differentiation_interface.backends.finite_diff import FiniteDiffEngine
 
-    monkeypatch.setattr(FiniteDiffEngine, "max_batch", lambda self, size: 2)
+    monkeypatch.setattr(FiniteDiffEngine, "max_batch", lambda self, size, like=None: 2)
     s = SCENARIOS[2]  # 5 colors: chunks of 2, 2 and 1 (padded)
     backend = di.AutoSparse(di.AutoFiniteDiff(method="forward"))
     prep = di.prepare_jacobian(s.f, backend, s.x)

@@ -38,7 +38,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
-from .._array import MAX_STACK_ELEMENTS, ArraySpec, namespace_of, transformed
+from .._array import ArraySpec, namespace_of, stack_elements, transformed
 from ..contexts import Cache, Context
 
 __all__ = [
@@ -392,9 +392,13 @@ class Engine:
         known before preparing, so that ``out=`` is refused before ``f`` runs."""
         return False
 
-    def max_batch(self, size: int) -> int:
-        """Most tangents one batched call may take for an input of ``size`` elements."""
-        return max(1, MAX_STACK_ELEMENTS // max(1, size))
+    def max_batch(self, size: int, like: Any = None) -> int:
+        """Most tangents one batched call may take for an input of ``size`` elements, with
+        arrays like ``like``: in host memory a fixed budget, on a CUDA device one that
+        follows its free memory (:func:`~differentiation_interface._array.stack_elements`),
+        so that a GPU takes a whole basis in one call where it fits, as ``jax.jacrev`` and
+        ``torch.func.jacrev`` do."""
+        return max(1, stack_elements(like) // max(1, size))
 
     def explain(self, operator: str, err: Exception) -> Exception | None:
         """The library's error for ``err``, raised by ``f`` where preparation first evaluates

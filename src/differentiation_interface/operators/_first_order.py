@@ -69,12 +69,13 @@ def _as_complex(xp: Any, re: Any, im: Any, dtype: Any) -> Any:
 class _BasisSweep:
     """Run a batched plan over the basis of an array of ``shape``, one chunk at a time."""
 
-    def __init__(self, engine: Engine, shape: tuple[int, ...], dtype: Any, complex_: bool) -> None:
-        self.shape = shape
-        self.size = math.prod(shape)
-        self.dtype = dtype
+    def __init__(self, engine: Engine, of: Any, *, complex_: bool) -> None:
+        """The basis of arrays like ``of`` (``x`` or ``y``), in chunks that fit its memory."""
+        self.shape = tuple(of.shape)
+        self.size = math.prod(self.shape)
+        self.dtype = of.dtype
         self.complex = complex_
-        self.batch, self.nchunks = chunking(self.size, engine.max_batch(self.size))
+        self.batch, self.nchunks = chunking(self.size, engine.max_batch(self.size, of))
 
     def seeds(self, xp: Any, device: Any, chunk: int, *, imaginary: bool = False) -> Any:
         return basis_chunk(
@@ -98,7 +99,7 @@ class PullbackViaPushforward(PullbackPlan):
 
     def __init__(self, engine: Engine, fn: Fn, x: Any, ty: Any, y: Any) -> None:
         xp = namespace_of(x)
-        self.sweep = _BasisSweep(engine, tuple(x.shape), x.dtype, is_complex_dtype(xp, x.dtype))
+        self.sweep = _BasisSweep(engine, x, complex_=is_complex_dtype(xp, x.dtype))
         self.inner = None
         if self.sweep.size:
             seeds = self.sweep.template(xp, self.sweep.device(x))
@@ -135,7 +136,7 @@ class PushforwardViaPullback(PushforwardPlan):
     def __init__(self, engine: Engine, fn: Fn, x: Any, tx: Any, y: Any) -> None:
         xp = namespace_of(y)
         self.y_shape, self.y_dtype = tuple(y.shape), y.dtype
-        self.sweep = _BasisSweep(engine, self.y_shape, y.dtype, is_complex_dtype(xp, y.dtype))
+        self.sweep = _BasisSweep(engine, y, complex_=is_complex_dtype(xp, y.dtype))
         self.inner = None
         if self.sweep.size:
             seeds = self.sweep.template(xp, self.sweep.device(x))
@@ -213,7 +214,7 @@ class JacobianViaPushforward(JacobianPlan):
         xp = namespace_of(x)
         self.m = math.prod(y.shape)
         self.dtype = xp.result_type(x.dtype, y.dtype)
-        self.sweep = _BasisSweep(engine, tuple(x.shape), x.dtype, complex_=False)
+        self.sweep = _BasisSweep(engine, x, complex_=False)
         self.inner = None
         if self.sweep.size:
             seeds = self.sweep.template(xp, self.sweep.device(x))
@@ -248,9 +249,7 @@ class JacobianViaPullback(JacobianPlan):
         self.dtype = xp.result_type(x.dtype, y.dtype)
         self.x_complex = is_complex_dtype(xp, x.dtype)
         y_complex = is_complex_dtype(xp, y.dtype)
-        self.sweep = _BasisSweep(
-            engine, tuple(y.shape), y.dtype, complex_=y_complex and not self.x_complex
-        )
+        self.sweep = _BasisSweep(engine, y, complex_=y_complex and not self.x_complex)
         self.inner = None
         if self.sweep.size:
             seeds = self.sweep.template(xp, self.sweep.device(x))

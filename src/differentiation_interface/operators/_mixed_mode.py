@@ -31,8 +31,8 @@ class MixedModeEngine(Engine):
         self.traces = self.pushing.traces or self.pulling.traces
         self.point_local = self.pushing.point_local or self.pulling.point_local
 
-    def max_batch(self, size: int) -> int:
-        return min(self.pushing.max_batch(size), self.pulling.max_batch(size))
+    def max_batch(self, size: int, like: Any = None) -> int:
+        return min(self.pushing.max_batch(size, like), self.pulling.max_batch(size, like))
 
     def prepare_pushforward(self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool) -> Any:
         return _dispatch.build_plan(

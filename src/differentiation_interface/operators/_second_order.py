@@ -76,8 +76,8 @@ class SecondOrderEngine(Engine):
     def inner(self) -> Engine:
         return self._inner
 
-    def max_batch(self, size: int) -> int:
-        return self._outer.max_batch(size)
+    def max_batch(self, size: int, like: Any = None) -> int:
+        return self._outer.max_batch(size, like)
 
     def prepare_pushforward(self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool) -> Any:
         return _dispatch.build_plan("pushforward", self._inner, fn, x, tx, y, same_point=same_point)
@@ -317,7 +317,7 @@ class HessianViaHVP(HessianPlan):
             )
             raise UnsupportedOperationError(msg)
         self.n = math.prod(x.shape)
-        self.batch, self.nchunks = chunking(self.n, outer.max_batch(self.n))
+        self.batch, self.nchunks = chunking(self.n, outer.max_batch(self.n, x))
         self.hvp = None
         if self.n:
             device = device_for(x, (self.batch, self.n))

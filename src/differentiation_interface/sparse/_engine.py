@@ -72,7 +72,7 @@ class _Compressed:
     ) -> None:
         self.op = op
         self.count = int(seeds.shape[0])
-        self.batch, self.nchunks = chunking(self.count, engine.max_batch(size))
+        self.batch, self.nchunks = chunking(self.count, engine.max_batch(size, x))
         xp = namespace_of(seeds)
         if self.nchunks > 1:  # pad with zero seeds so that every chunk has one shape
             padding = self.batch * self.nchunks - self.count
@@ -457,8 +457,8 @@ class SparseEngine(Engine):
     def inner(self) -> Engine:
         return self.dense.inner
 
-    def max_batch(self, size: int) -> int:
-        return self.dense.max_batch(size)
+    def max_batch(self, size: int, like: Any = None) -> int:
+        return self.dense.max_batch(size, like)
 
     def sparse_result(self, operator: str) -> bool:
         # the operators this engine prepares itself (below); the rest are the dense engine's

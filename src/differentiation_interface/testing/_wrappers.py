@@ -92,8 +92,8 @@ class PrimitiveEngine(Engine):
     def inplace(self) -> bool:
         return self.wrapped.inplace
 
-    def max_batch(self, size: int) -> int:
-        return self.wrapped.max_batch(size)
+    def max_batch(self, size: int, like: Any = None) -> int:
+        return self.wrapped.max_batch(size, like)
 
     def prepare_pushforward(self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool) -> Any:
         if not self.forward:

@@ -32,9 +32,9 @@ class FiniteDiffEngine(Engine):
 
     backend: AutoFiniteDiff
 
-    def max_batch(self, size: int) -> int:
+    def max_batch(self, size: int, like: Any = None) -> int:
         # Central differences evaluate two points per direction; keep the stack bounded.
-        return max(1, super().max_batch(size) // 2)
+        return max(1, super().max_batch(size, like) // 2)
 
     def prepare_pushforward(
         self, fn: Fn, x: Any, tx: Any, *, y: Any, same_point: bool

@@ -172,7 +172,7 @@ class Setup:
         self.x_dtype, self.y_dtype = self.io.dtype(x), self.io.dtype(y)
         self.jac_dtype = np.result_type(self.x_dtype, self.y_dtype)
         self.x_complex, self.y_complex = _complex(self.x_dtype), _complex(self.y_dtype)
-        self.batch = engine.max_batch(max(self.n, self.m, 1))
+        self.batch = engine.max_batch(max(self.n, self.m, 1), x)
         self.jx = self.io.put(x)
         self.jseeds = None if seeds is None else self.io.put(seeds)
         self.jdyn = layout.dynamic(fn.args, self.io)

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.autograd.forward_ad as _forward_ad
 
-from ..._array import MAX_STACK_ELEMENTS, chunking
+from ..._array import MAX_STACK_ELEMENTS, chunking, stack_elements
 from ...errors import DIError, UnsupportedOperationError
 from .._base import (
     DerivativePlan,
@@ -219,9 +219,10 @@ def _one_by_one(single: Callable[[Tensor], Pair], seeds: Tensor) -> Pair:
     return pairs[0][0], torch.stack([p[1] for p in pairs])
 
 
-def batch_size(*sizes: int) -> int:
-    """Most directions one vmapped pass may take, for arrays of these sizes."""
-    return max(1, MAX_STACK_ELEMENTS // max(1, *sizes))
+def batch_size(*sizes: int, like: Any = None) -> int:
+    """Most directions one vmapped pass may take, for arrays of these sizes, on ``like``'s
+    device (a CUDA device's budget follows its free memory: :func:`stack_elements`)."""
+    return max(1, stack_elements(like) // max(1, *sizes))
 
 
 class Basis:
@@ -233,13 +234,16 @@ class Basis:
 
     __slots__ = ("batch", "cached", "dtype", "n", "nchunks", "shape")
 
-    def __init__(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> None:
+    def __init__(self, shape: tuple[int, ...], dtype: torch.dtype, x: Any) -> None:
         self.shape = shape
         self.dtype = dtype
         self.n = math.prod(shape)
-        self.batch, self.nchunks = chunking(self.n, batch_size(self.n))
+        self.batch, self.nchunks = chunking(self.n, batch_size(self.n, like=x))
         self.cached: tuple[Tensor, ...] | None = None
+        # kept only while small: a plan holds them between calls (on a GPU a basis of
+        # any size is one kernel to build)
         if self.n * self.batch * self.nchunks <= MAX_STACK_ELEMENTS:
+            device = _device_of(x)
             self.cached = tuple(self._build(k, device) for k in range(self.nchunks))
 
     def _build(self, k: int, device: torch.device) -> Tensor:
@@ -365,7 +369,7 @@ class TorchJacobianReverse(TorchPlan, JacobianPlan):
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
         self.sig = Signature(x, y)
         self.dtype = torch.promote_types(torch_dtype(x), self.sig.y_dtype)
-        self.seeds = Basis(self.sig.y_shape, self.sig.y_dtype, _device_of(x))
+        self.seeds = Basis(self.sig.y_shape, self.sig.y_dtype, x)
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any]:
         sig, seeds = self.sig, self.seeds
@@ -387,7 +391,7 @@ class TorchPushforward(TorchPlan, PushforwardPlan):
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
         self.sig = Signature(x, y)
-        self.chunk = batch_size(self.sig.n, self.sig.m)
+        self.chunk = batch_size(self.sig.n, self.sig.m, like=x)
         self.batching = Batching()
         self.single = views_tangents(x)
 
@@ -433,7 +437,7 @@ class TorchJacobianForward(TorchPlan, JacobianPlan):
         self.sig = Signature(x, y)
         xdtype = torch_dtype(x)
         self.dtype = torch.promote_types(xdtype, self.sig.y_dtype)
-        self.seeds = Basis(self.sig.x_shape, xdtype, _device_of(x))
+        self.seeds = Basis(self.sig.x_shape, xdtype, x)
         self.batching = Batching()
 
     def columns(self, func: Fun, xt: Tensor) -> tuple[Tensor | None, Tensor]:

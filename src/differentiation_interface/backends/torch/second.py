@@ -28,7 +28,6 @@ from .first import (
     Basis,
     Batching,
     Pair,
-    _device_of,
     batch_size,
     leaf,
     tape_grad,
@@ -87,7 +86,7 @@ class TorchHessianReverse(TorchPlan, HessianPlan):
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
         self.sig = Signature(x, y)
-        self.seeds = Basis(self.sig.x_shape, torch_dtype(x), _device_of(x))
+        self.seeds = Basis(self.sig.x_shape, torch_dtype(x), x)
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any, Any]:
         sig, seeds = self.sig, self.seeds
@@ -149,7 +148,7 @@ class TorchHVPForward(TorchPlan, HVPPlan):
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
         self.sig = Signature(x, y)
-        self.chunk = batch_size(self.sig.n)
+        self.chunk = batch_size(self.sig.n, like=x)
         self.batching = Batching()
         self.single = views_tangents(x)
 
@@ -173,7 +172,7 @@ class TorchHessianForward(TorchPlan, HessianPlan):
 
     def __init__(self, fn: Fn, x: Any, y: Any) -> None:
         self.sig = Signature(x, y)
-        self.seeds = Basis(self.sig.x_shape, torch_dtype(x), _device_of(x))
+        self.seeds = Basis(self.sig.x_shape, torch_dtype(x), x)
         self.batching = Batching()
 
     def run(self, fn: Fn, x: Any, *, value: bool) -> tuple[Any, Any, Any]:
