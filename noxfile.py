@@ -126,7 +126,9 @@ def integration(session: nox.Session) -> None:
     # The GPU tests once more with torch's and JAX's CPU device in place of CUDA (see
     # tests/gpu_dry_run.py): their logic is checked here, since CI has no GPU to run them.
     session.run(
-        "pytest", "-p", "tests.gpu_dry_run", "-m", "cuda", "tests", *PARALLEL, env=TWO_CPU_DEVICES
+        *("python", "-m", "pytest", "-p", "tests.gpu_dry_run", "-m", "cuda", "tests"),
+        *PARALLEL,
+        env=TWO_CPU_DEVICES,  # python -m: the plugin is imported from the working directory
     )
     session.run("python", "conformance/report.py", "--check")
 
