@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import Any
 
 import array_api_strict as xps
@@ -89,6 +91,37 @@ def test_fresh_keeps_an_owner_no_source_sees() -> None:
 def test_fresh_strict_arrays_sharing_a_buffer() -> None:
     x = xps.asarray([1.0, 2.0])
     assert arr.fresh(x, xps, (x,)) is not x
+
+
+def test_fresh_copies_cupy_views_of_a_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CuPy arrays share memory when their device-pointer bounds overlap (CuPy's own
+    ``may_share_memory``): a view of ``x`` returned by ``f`` is copied, as for numpy. Before,
+    no CuPy array was ever seen sharing, so a point-by-point finite difference of an ``f``
+    returning a view of its argument kept views of a buffer the sweep changes afterwards.
+    No GPU here: a stand-in ``cupy`` module whose arrays are numpy ones inside."""
+
+    class ndarray:
+        def __init__(self, data: np.ndarray) -> None:
+            self.data = data
+
+    def may_share_memory(a: ndarray, b: ndarray) -> bool:
+        return bool(np.may_share_memory(a.data, b.data))
+
+    class namespace:
+        @staticmethod
+        def asarray(a: ndarray, copy: bool = False) -> ndarray:
+            return ndarray(a.data.copy() if copy else a.data)
+
+    cupy = types.ModuleType("cupy")
+    cupy.ndarray, cupy.may_share_memory = ndarray, may_share_memory  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    x = ndarray(np.arange(4.0))
+    view, other = ndarray(x.data[1:]), ndarray(np.arange(4.0))
+    copied = arr.fresh(view, namespace, (x,))
+    assert copied is not view
+    assert not np.may_share_memory(copied.data, x.data)
+    np.testing.assert_array_equal(copied.data, [1.0, 2.0, 3.0])
+    assert arr.fresh(other, namespace, (x,)) is other
 
 
 def test_basis_chunk_wraps_around() -> None:

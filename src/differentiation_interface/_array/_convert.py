@@ -284,6 +284,8 @@ def _shares_memory(a: Any, b: Any) -> bool:
         return bool(a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr())
     if aac.is_jax_array(a):
         return False  # immutable: sharing is never observable
+    if aac.is_cupy_array(a):  # bounds of device pointers, read on the host (no sync)
+        return aac.is_cupy_array(b) and bool(sys.modules["cupy"].may_share_memory(a, b))
     inner_a, inner_b = getattr(a, "_array", None), getattr(b, "_array", None)
     if isinstance(inner_a, np.ndarray) and isinstance(inner_b, np.ndarray):
         return bool(np.may_share_memory(inner_a, inner_b))  # array-api-strict
