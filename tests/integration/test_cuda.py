@@ -168,3 +168,24 @@ def test_sparse_jacobians_of_cuda_callers_are_sparse_and_right(caller: str) -> N
     matrix = sparse.toarray() if hasattr(sparse, "toarray") else sparse.to_dense()
     assert type(matrix).__module__.split(".")[0] in ("cupy", "torch")  # on the device
     np.testing.assert_allclose(to_numpy(matrix), dense, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("caller", ["cupy", "torch"])
+def test_point_by_point_differences_of_a_view_on_the_device(caller: str) -> None:
+    """``v[1:]`` slices the stacked axis, so finite differences evaluate it point by point
+    (a coordinate sweep of one buffer); each result is a view of that buffer and must be
+    copied before the buffer changes. The Jacobian is ``[0 | I]``; the value must not be
+    a view of ``x`` either."""
+    if caller == "cupy":
+        cp = pytest.importorskip("cupy")
+        _needs("cupy")
+        x = cp.asarray(X)
+    else:
+        torch = pytest.importorskip("torch")
+        x = torch.asarray(X, device=_needs("torch"))
+    fd = di.AutoFiniteDiff()
+    jac = di.jacobian(lambda v: v[1:], fd, x)
+    np.testing.assert_allclose(to_numpy(jac), np.eye(len(X))[1:], atol=1e-8)
+    y, _ = di.value_and_jacobian(lambda v: v, fd, x)
+    y[0] = 7.0
+    assert float(x[0]) == X[0]  # y is not x's memory
