@@ -28,6 +28,7 @@ from ..._array import (
     constant,
     device_for,
     differentiated_by,
+    element_setters,
     eps_of,
     fresh,
     is_array,
@@ -224,6 +225,15 @@ def coordinate_sweep(fn: Fn, x: Any, shifted: list[Any], indices: tuple[Any, ...
         call, args = fn.f, fn.args  # direct calls: this loop is the hot path of loop mode
     outputs: list[Any] = []
     append, scalar = outputs.append, np.generic
+    setters = element_setters(buffer)  # torch: a kept view per element, written by copy_
+    if setters is not None:
+        for values in shifted:
+            for write, value, restore in zip(setters, values, original, strict=True):
+                write(value)
+                out = call(buffer, *args)
+                append(fresh(out, xp, (buffer,)))
+                write(restore)
+        return stack(xp, outputs)
     for values in shifted:
         for index, value, restore in zip(indices, values, original, strict=True):
             buffer[index] = value
