@@ -139,6 +139,8 @@ def torch_rows(run: Run) -> None:
         },
         "torch.func.hessian",
     )
+    fd_x = torch.linspace(-1.0, 1.0, 1000, dtype=torch.float64, device=device)
+    finite_difference_rows(run, f"torch {device.type}", fd_x, sync)
 
 
 def jax_rows(run: Run) -> None:
@@ -283,14 +285,24 @@ def cupy_rows(run: Run) -> None:
         },
         "own DLPack bridge",
     )
-    x = xp.linspace(-1.0, 1.0, 1000)
+    finite_difference_rows(run, xp.__name__, xp.linspace(-1.0, 1.0, 1000), sync)
+    if run.gpu:
+        sparse_outputs(run, xp)
+
+
+def finite_difference_rows(run: Run, caller: str, x: Any, sync: Callable[[], Any]) -> None:
+    """Finite-difference gradients of a batchable and a point-by-point ``f`` at ``x``
+    against ``2n`` evaluations of ``f``; the latter also by stacked points (the strategy
+    the library uses where it cannot sweep coordinates), to choose between them on GPUs."""
+    import differentiation_interface as di
+
     fd = di.AutoFiniteDiff()
     # rosenbrock slices its argument's first axis, so stacked points are not rows for it:
     # the library evaluates it point by point (a coordinate sweep of one private copy of x).
     for name, f in (("batchable", rosenbrock_rows), ("non-batchable", rosenbrock)):
         prep = di.prepare_gradient(f, fd, x)
         evaluate = prep.plan.basis.differences.evaluate  # what the library chose, reported
-        print(f"- {name} f: batchable={evaluate.batchable}, sweep={evaluate.sweepable}")
+        print(f"- {caller} {name} f: batchable={evaluate.batchable}, sweep={evaluate.sweepable}")
 
         def evaluations(f: Any = f) -> None:
             for _ in range(2 * x.shape[0]):
@@ -301,7 +313,7 @@ def cupy_rows(run: Run) -> None:
             "2n evaluations of f": evaluations,
             "di.gradient": lambda f=f, prep=prep: (di.gradient(f, fd, x, prep=prep), sync()),
         }
-        if evaluate.sweepable:  # the other strategy for point-by-point f, to compare on GPUs
+        if evaluate.sweepable:
             stacked = di.prepare_gradient(f, fd, x)
             stacked.plan.basis.differences.evaluate.sweepable = False
             candidates["di.gradient, stacked points"] = lambda f=f, prep=stacked: (
@@ -309,12 +321,10 @@ def cupy_rows(run: Run) -> None:
                 sync(),
             )
         run.time(
-            f"{xp.__name__}: finite-difference gradient, {name} f, n = {x.shape[0]}",
+            f"{caller}: finite-difference gradient, {name} f, n = {x.shape[0]}",
             candidates,
             "2n evaluations of f",
         )
-    if run.gpu:
-        sparse_outputs(run, xp)
 
 
 def sparse_outputs(run: Run, cp: Any) -> None:
