@@ -316,7 +316,7 @@ def fresh(result: Any, xp: ModuleType, sources: tuple[Any, ...]) -> Any:
     if type(result) in _IMMUTABLE_TYPES:  # JAX arrays: sharing is never observable
         return xp.asarray(result, copy=True) if _is_one_of(result, sources) else result
     torch = sys.modules.get("torch")
-    if torch is not None and type(result) is torch.Tensor:  # the common torch result: 0.4 µs
+    if torch is not None and type(result) is torch.Tensor:  # the common torch result: 0.56 µs
         for s in sources:  # (the general route below: 1.2, per evaluation in a sweep)
             plain = type(s) is torch.Tensor
             if _plain_tensors_share(result, s) if plain else _shares_memory(result, s):
