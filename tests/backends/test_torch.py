@@ -847,3 +847,18 @@ def test_element_setters_write_each_element_in_c_order() -> None:
     x = torch.linspace(0.5, 2.0, 6, dtype=torch.float64).reshape(2, 3).T  # non-contiguous
     g = di.gradient(_sum_sin_sq, di.AutoFiniteDiff(), x)
     close(g, np.sin(2 * np_of(x)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_fresh_never_returns_a_source_itself(device: str) -> None:
+    """An empty or ``meta`` tensor has no storage pointer (0): being the source object
+    itself is what says it is shared."""
+    from differentiation_interface._array import fresh
+
+    xp = array_namespace(torch.empty(0))
+    for t in (torch.empty(0, device=device), torch.empty(3, device=device)):
+        assert fresh(t, xp, (t,)) is not t
+    x = torch.arange(4.0)
+    assert fresh(x[1:], xp, (x,)).data_ptr() != x[1:].data_ptr()  # a view: copied
+    other = torch.arange(4.0)
+    assert fresh(other, xp, (x,)) is other

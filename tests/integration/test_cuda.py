@@ -154,15 +154,19 @@ def test_cupy_callers_through_every_engine(engine: str) -> None:
     np.testing.assert_allclose(cp.asnumpy(g), _rosen_der(X), rtol=rtol, atol=rtol)
 
 
-@pytest.mark.parametrize("caller", ["cupy", "torch"])
-def test_sparse_jacobians_of_cuda_callers_are_sparse_and_right(caller: str) -> None:
+def _cuda_x(caller: str) -> Any:
+    """``X`` on the CUDA device of ``"cupy"`` or ``"torch"`` (skips without one)."""
     if caller == "cupy":
         cp = pytest.importorskip("cupy")
         _needs("cupy")
-        x = cp.asarray(X)
-    else:
-        torch = pytest.importorskip("torch")
-        x = torch.asarray(X, device=_needs("torch"))
+        return cp.asarray(X)
+    torch = pytest.importorskip("torch")
+    return torch.asarray(X, device=_needs("torch"))
+
+
+@pytest.mark.parametrize("caller", ["cupy", "torch"])
+def test_sparse_jacobians_of_cuda_callers_are_sparse_and_right(caller: str) -> None:
+    x = _cuda_x(caller)
     sparse = di.jacobian(tridiagonal, di.AutoSparse(di.AutoFiniteDiff()), x)
     dense = to_numpy(di.jacobian(tridiagonal, di.AutoFiniteDiff(), x))
     matrix = sparse.toarray() if hasattr(sparse, "toarray") else sparse.to_dense()
@@ -176,13 +180,7 @@ def test_point_by_point_differences_of_a_view_on_the_device(caller: str) -> None
     (a coordinate sweep of one buffer); each result is a view of that buffer and must be
     copied before the buffer changes. The Jacobian is ``[0 | I]``; the value must not be
     a view of ``x`` either."""
-    if caller == "cupy":
-        cp = pytest.importorskip("cupy")
-        _needs("cupy")
-        x = cp.asarray(X)
-    else:
-        torch = pytest.importorskip("torch")
-        x = torch.asarray(X, device=_needs("torch"))
+    x = _cuda_x(caller)
     fd = di.AutoFiniteDiff()
     jac = di.jacobian(lambda v: v[1:], fd, x)
     np.testing.assert_allclose(to_numpy(jac), np.eye(len(X))[1:], atol=1e-8)
